@@ -1,0 +1,65 @@
+# loan-notify: make help
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SAM_VENV ?= .venv-sam
+PORT ?= 4566
+CONFIG_ENV ?= default
+export SAM_CLI_TELEMETRY := 0
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo local test lint unit flow build validate deploy bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed ## create .venv with the pinned dependencies
+
+demo: install ## deploy the local cloud and run the scripted scenario
+	$(BIN)/python -m localcloud.demo
+
+local: install ## serve the local cloud on 127.0.0.1:$(PORT) (AWS CLI / boto3 with --endpoint-url)
+	$(BIN)/python -m localcloud.server --port $(PORT)
+
+lint: install ## ruff, cfn-lint, statelint, ASL placeholder check
+	$(BIN)/ruff check .
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/statelint --ignore=FLOAT statemachine/*.asl.json
+	$(BIN)/python -m localcloud.check_asl template.yaml
+
+unit: install ## unit tests (no moto, no network)
+	$(BIN)/python -m pytest tests/unit -q
+
+flow: install ## flow tests on the local cloud (the real template, in process)
+	$(BIN)/python -m pytest tests/flow -q
+
+test: lint ## lint, then every unit and flow test
+	$(BIN)/python -m pytest -q
+
+bench: install ## end-to-end throughput on the local cloud (in process)
+	$(BIN)/python -m localcloud.bench
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	touch $@
+
+validate: $(SAM_VENV)/.installed ## sam validate --lint
+	$(SAM_VENV)/bin/sam validate --lint --template template.yaml
+
+build: $(SAM_VENV)/.installed ## sam build (no container; the layer fetches python3.13 arm64 wheels)
+	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml
+
+deploy: build ## sam deploy --config-env $(CONFIG_ENV) (needs AWS credentials)
+	$(SAM_VENV)/bin/sam deploy --config-env $(CONFIG_ENV)
+
+clean: ## remove build output and virtualenvs
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,48 @@
+"""State machine step: send one notice on one channel and record the attempt in the ledger."""
+
+import os
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loan_notify.borrowers import Borrowers
+from loan_notify.channels import SesEmail, SnsSms
+from loan_notify.errors import PermanentChannelError, TransientChannelError
+from loan_notify.ledger import Ledger
+from loan_notify.models import SendRequest
+from loan_notify.notify import send
+from loan_notify.vocabulary import Channel
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+_dynamodb = boto3.resource("dynamodb")
+ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
+borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
+senders = {
+    Channel.SMS: SnsSms(boto3.client("sns"), sender_id=os.environ.get("SMS_SENDER_ID", "")),
+    Channel.EMAIL: SesEmail(boto3.client("sesv2"), from_address=os.environ.get("SENDER_EMAIL", ""),
+                            configuration_set=os.environ.get("EMAIL_CONFIGURATION_SET", "")),
+}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=SendRequest)
+def lambda_handler(event: SendRequest, context: LambdaContext) -> dict:
+    logger.append_keys(notification_id=event.notification_id, channel=event.channel.value)
+    metrics.add_dimension(name="channel", value=event.channel.value)
+    try:
+        result = send(event, event.channel, ledger=ledger, borrowers=borrowers, senders=senders)
+    except (PermanentChannelError, TransientChannelError) as err:
+        metrics.add_metric(name=f"{type(err).__name__}", unit=MetricUnit.Count, value=1)
+        logger.warning("send failed", extra={"error": type(err).__name__, "reason": err.reason})
+        raise
+    metrics.add_metric(name="NoticeSent", unit=MetricUnit.Count, value=1)
+    logger.info("notice sent", extra={"provider": result["provider"], "message_id": result["message_id"]})
+    return result

@@ -1,0 +1,50 @@
+"""Loans stream -> one notice execution per borrower-visible status change (partial batch responses)."""
+
+import os
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loan_notify.borrowers import Borrowers
+from loan_notify.executions import StepFunctionsStarter
+from loan_notify.ledger import Ledger
+from loan_notify.router import RouteOutcome, route
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+_dynamodb = boto3.resource("dynamodb")
+ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
+borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
+start = StepFunctionsStarter(boto3.client("stepfunctions"), os.environ["NOTIFY_STATE_MACHINE_ARN"])
+
+_METRIC = {
+    RouteOutcome.STARTED: "NoticeStarted",
+    RouteOutcome.DUPLICATE: "DuplicateDelivery",
+    RouteOutcome.REJECTED: "RejectedStatusChange",
+    RouteOutcome.IGNORED: "IgnoredRecord",
+}
+
+
+@tracer.capture_method
+def record_handler(record: DynamoDBRecord) -> None:
+    raw = record.raw_event.get("dynamodb") or {}
+    routed = route(record.event_id, record.raw_event.get("eventName", ""), raw.get("NewImage"), raw.get("OldImage"),
+                   ledger=ledger, borrowers=borrowers, start=start)
+    metrics.add_metric(name=_METRIC[routed.outcome], unit=MetricUnit.Count, value=1)
+    log = logger.warning if routed.outcome is RouteOutcome.REJECTED else logger.info
+    log("status change routed", extra={"outcome": routed.outcome.value, "notification_id": routed.notification_id,
+                                       "reason": routed.reason, "sequence_number": raw.get("SequenceNumber")})
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,1 @@
+"""loan-notify domain: plain Python, ports passed in. Shared by every function through the layer."""

@@ -1,0 +1,111 @@
+"""Channel adapters: SMS through SNS, email through SES v2. Provider errors become our two error classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import phonenumbers
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
+from email_validator import EmailNotValidError, validate_email
+
+from loan_notify.errors import PermanentChannelError, TransientChannelError
+from loan_notify.masking import mask_email, mask_phone
+from loan_notify.templates import RenderedMessage
+
+# Error codes that retrying can fix. Everything else a provider answers is permanent for this message.
+_TRANSIENT_CODES = {
+    "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
+    "LimitExceededException", "InternalError", "InternalFailure", "InternalServiceErrorException",
+    "ServiceUnavailable", "ServiceUnavailableException", "KMSThrottling", "RequestTimeout",
+}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    provider: str
+    message_id: str
+    destination: str  # masked
+
+
+def _classify(err: Exception, provider: str) -> Exception:
+    if isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code", "Unknown")
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in _TRANSIENT_CODES or status >= 500:
+            return TransientChannelError(f"{provider}: {code}", reason=f"provider_{code}")
+        return PermanentChannelError(f"{provider}: {code}", reason=f"provider_{code}")
+    if isinstance(err, (BotoConnectionError, ReadTimeoutError, BotoCoreError)):
+        return TransientChannelError(f"{provider}: {type(err).__name__}", reason="provider_unreachable")
+    return err
+
+
+def normalise_phone(phone: str | None) -> str:
+    """E.164 or a PermanentChannelError: an invalid number can never be delivered to."""
+    if not phone:
+        raise PermanentChannelError("no phone number on file", reason="no_contact")
+    try:
+        parsed = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException as err:
+        raise PermanentChannelError("phone number cannot be parsed", reason="invalid_phone") from err
+    if not phonenumbers.is_valid_number(parsed):
+        raise PermanentChannelError("phone number is not a valid number", reason="invalid_phone")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_email(email: str | None) -> str:
+    if not email:
+        raise PermanentChannelError("no email address on file", reason="no_contact")
+    try:
+        return validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as err:
+        raise PermanentChannelError("email address is not valid", reason="invalid_email") from err
+
+
+class SnsSms:
+    provider = "sns-sms"
+
+    def __init__(self, client: Any, sender_id: str = "") -> None:
+        self._client = client
+        self._sender_id = sender_id
+
+    def send(self, phone: str | None, message: RenderedMessage) -> Delivery:
+        number = normalise_phone(phone)
+        attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
+        if self._sender_id:
+            attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": self._sender_id}
+        try:
+            response = self._client.publish(PhoneNumber=number, Message=message.text, MessageAttributes=attributes)
+        except Exception as err:  # classified, then re-raised
+            raise _classify(err, self.provider) from err
+        return Delivery(self.provider, response["MessageId"], mask_phone(number))
+
+
+class SesEmail:
+    provider = "ses-v2"
+
+    def __init__(self, client: Any, from_address: str, configuration_set: str = "") -> None:
+        self._client = client
+        self._from = from_address
+        self._configuration_set = configuration_set
+
+    def send(self, email: str | None, message: RenderedMessage) -> Delivery:
+        if not self._from:
+            raise PermanentChannelError("no sender address configured", reason="channel_not_configured")
+        address = normalise_email(email)
+        kwargs: dict[str, Any] = {
+            "FromEmailAddress": self._from,
+            "Destination": {"ToAddresses": [address]},
+            "Content": {"Simple": {
+                "Subject": {"Data": message.subject, "Charset": "UTF-8"},
+                "Body": {"Text": {"Data": message.text, "Charset": "UTF-8"},
+                         "Html": {"Data": message.html, "Charset": "UTF-8"}},
+            }},
+        }
+        if self._configuration_set:
+            kwargs["ConfigurationSetName"] = self._configuration_set
+        try:
+            response = self._client.send_email(**kwargs)
+        except Exception as err:
+            raise _classify(err, self.provider) from err
+        return Delivery(self.provider, response["MessageId"], mask_email(address))

@@ -1,0 +1,119 @@
+"""The Notifications ledger: one item per notice, every attempt on it, and its outcome.
+
+It is the proof of what happened, so writes are conditional and append-only where it matters:
+a notice is created once, an attempt is appended, never rewritten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from loan_notify.clock import iso, utc_now
+from loan_notify.models import LoanImage
+from loan_notify.vocabulary import NoticeState
+
+BY_LOAN_INDEX = "ByLoan"
+
+
+def _conditional_failed(err: ClientError) -> bool:
+    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class Ledger:
+    """Repository over the Notifications table (a boto3 Table resource is passed in)."""
+
+    def __init__(self, table: Any, clock=utc_now) -> None:
+        self._table = table
+        self._clock = clock
+
+    def open_notice(self, loan: LoanImage, execution_name: str) -> bool:
+        """Create the notice; False if it already exists (a duplicate delivery of the same change)."""
+        now = iso(self._clock())
+        item: dict[str, Any] = {
+            "notification_id": loan.notification_id,
+            "loan_id": loan.loan_id,
+            "borrower_id": loan.borrower_id,
+            "status": loan.status.value,
+            "version": loan.version,
+            "status_updated_at": iso(loan.updated_at),
+            "state": NoticeState.STARTED.value,
+            "execution_name": execution_name,
+            "attempts": [],
+            "created_at": now,
+            "updated_at": now,
+        }
+        for key in ("amount", "currency", "status_reason"):
+            if getattr(loan, key) is not None:
+                item[key] = getattr(loan, key)
+        try:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(notification_id)")
+            return True
+        except ClientError as err:
+            if not _conditional_failed(err):
+                raise
+        self._table.update_item(
+            Key={"notification_id": loan.notification_id},
+            UpdateExpression="ADD duplicate_deliveries :one SET updated_at = :now",
+            ExpressionAttributeValues={":one": 1, ":now": now},
+        )
+        return False
+
+    def reject(self, notification_id: str, reason: str, detail: str, context: dict[str, Any]) -> None:
+        """Record a status change that cannot become a notice, with its reason. Idempotent."""
+        now = iso(self._clock())
+        item = {k: v for k, v in context.items() if v is not None}
+        item.update(notification_id=notification_id, state=NoticeState.REJECTED.value, reason=reason,
+                    detail=detail[:1000], created_at=now, updated_at=now)
+        try:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(notification_id)")
+        except ClientError as err:
+            if not _conditional_failed(err):
+                raise
+
+    def get(self, notification_id: str) -> dict[str, Any] | None:
+        return self._table.get_item(Key={"notification_id": notification_id}, ConsistentRead=True).get("Item")
+
+    def record_plan(self, notification_id: str, *, plan: list[str], policy_version: str, template_id: str,
+                    template_version: int, content_hash: str) -> None:
+        self._table.update_item(
+            Key={"notification_id": notification_id},
+            UpdateExpression="SET #plan = :plan, policy_version = :pv, template_id = :tid, "
+                             "template_version = :tv, content_hash = :hash, updated_at = :now",
+            ExpressionAttributeNames={"#plan": "plan"},
+            ExpressionAttributeValues={":plan": plan, ":pv": policy_version, ":tid": template_id,
+                                       ":tv": template_version, ":hash": content_hash,
+                                       ":now": iso(self._clock())},
+            ConditionExpression="attribute_exists(notification_id)",
+        )
+
+    def append_attempt(self, notification_id: str, attempt: dict[str, Any], *, state: NoticeState | None = None,
+                       reason: str | None = None) -> None:
+        names = {"#state": "state"}
+        values: dict[str, Any] = {":attempt": [attempt], ":now": iso(self._clock())}
+        expression = "SET attempts = list_append(attempts, :attempt), updated_at = :now"
+        if state is not None:
+            expression += ", #state = :state"
+            values[":state"] = state.value
+        if reason is not None:
+            expression += ", reason = :reason"
+            values[":reason"] = reason
+        self._table.update_item(
+            Key={"notification_id": notification_id},
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ConditionExpression="attribute_exists(notification_id)",
+        )
+
+    def by_loan(self, loan_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"IndexName": BY_LOAN_INDEX, "KeyConditionExpression": Key("loan_id").eq(loan_id)}
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(items, key=lambda i: (i.get("version", 0), i.get("created_at", "")))
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,96 @@
+"""The data contract, enforced with pydantic. Field names match the DynamoDB attributes the platform writes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from loan_notify.vocabulary import Channel, LoanStatus, Locale
+
+_SLUG = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+class LoanImage(BaseModel):
+    """One item of the Loans table (the NewImage of a stream record)."""
+
+    model_config = ConfigDict(extra="ignore", use_enum_values=False)
+
+    loan_id: str = Field(min_length=1, max_length=128)
+    borrower_id: str = Field(min_length=1, max_length=128)
+    status: LoanStatus
+    status_reason: str | None = Field(default=None, max_length=500)
+    amount: Decimal | None = None
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    updated_at: datetime
+    version: int = Field(ge=0)
+
+    @field_validator("updated_at")
+    @classmethod
+    def _must_be_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() != timezone.utc.utcoffset(None):
+            raise ValueError("updated_at must be ISO 8601 in UTC (suffix Z or +00:00)")
+        return value
+
+    @property
+    def notification_id(self) -> str:
+        return notification_id(self.loan_id, self.status.value, self.version)
+
+
+def notification_id(loan_id: str, status: str, version: int) -> str:
+    """Deterministic id of the notice owed for (loan, status, version).
+
+    Readable in the Step Functions console and valid as an execution name (<= 80 chars of [A-Za-z0-9-_]);
+    the hash suffix keeps two loan ids that slug alike apart.
+    """
+    digest = hashlib.sha256(f"{loan_id}\x1f{status}\x1f{version}".encode()).hexdigest()[:10]
+    return f"{_SLUG.sub('_', loan_id)[:36]}-{status}-v{version}-{digest}"
+
+
+class ContactHealth(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    verified: bool = False
+    bounced: bool = False
+    opted_out: bool = False
+
+
+class Borrower(BaseModel):
+    """One item of the Borrowers table. name, phone and email are personal data: never logged in clear."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    borrower_id: str = Field(min_length=1)
+    name: str = ""
+    locale: Locale = Locale.EN_US
+    phone: str | None = None
+    email: str | None = None
+    preferred_channels: list[Channel] = Field(default_factory=list)
+    phone_health: ContactHealth = Field(default_factory=ContactHealth)
+    email_health: ContactHealth = Field(default_factory=ContactHealth)
+
+    def __repr__(self) -> str:  # keep personal data out of accidental reprs in tracebacks
+        return f"Borrower(borrower_id={self.borrower_id!r}, locale={self.locale.value!r})"
+
+    __str__ = __repr__
+
+
+class NoticeRef(BaseModel):
+    """The execution input: ids only, never a phone number, an email or a name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notification_id: str
+    loan_id: str
+    borrower_id: str
+    status: LoanStatus
+    version: int
+
+
+class SendRequest(NoticeRef):
+    """Input of the send step: the notice plus the channel to try."""
+
+    channel: Channel

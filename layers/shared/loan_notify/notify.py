@@ -1,0 +1,87 @@
+"""Notice execution domain: the steps the state machine calls, each with its ports passed in."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from loan_notify.borrowers import Borrowers
+from loan_notify.clock import iso, utc_now
+from loan_notify.errors import NoticeNotFound, PermanentChannelError, TransientChannelError
+from loan_notify.ledger import Ledger
+from loan_notify.models import Borrower, NoticeRef
+from loan_notify.policy import POLICY_VERSION, channel_plan
+from loan_notify.templates import RenderedMessage, render
+from loan_notify.vocabulary import AttemptResult, Channel, LoanStatus, NoticeState
+
+
+class Sender(Protocol):
+    provider: str
+
+    def send(self, destination: str | None, message: RenderedMessage) -> Any: ...
+
+
+def _notice(ledger: Ledger, notification_id: str) -> dict[str, Any]:
+    item = ledger.get(notification_id)
+    if item is None:
+        raise NoticeNotFound(f"notice {notification_id} is not in the ledger")
+    return item
+
+
+def _render(notice: dict[str, Any], borrower: Borrower) -> RenderedMessage:
+    return render(
+        LoanStatus(notice["status"]),
+        borrower.locale,
+        name=borrower.name,
+        loan_id=notice["loan_id"],
+        amount=notice.get("amount"),
+        currency=notice.get("currency"),
+        reason=notice.get("status_reason"),
+    )
+
+
+def prepare(ref: NoticeRef, *, ledger: Ledger, borrowers: Borrowers) -> dict[str, Any]:
+    """Decide the channel plan and pin the template; returns ids and channel names only."""
+    notice = _notice(ledger, ref.notification_id)
+    borrower = borrowers.get(ref.borrower_id)
+    plan = [c.value for c in channel_plan(ref.status, borrower)]
+    message = _render(notice, borrower)
+    ledger.record_plan(ref.notification_id, plan=plan, policy_version=POLICY_VERSION,
+                       template_id=message.template_id, template_version=message.template_version,
+                       content_hash=message.content_hash)
+    return {"channels": plan, "count": len(plan), "template_id": message.template_id,
+            "template_version": message.template_version, "policy_version": POLICY_VERSION}
+
+
+def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowers,
+         senders: dict[Channel, Sender], clock=utc_now) -> dict[str, Any]:
+    """Send the notice on one channel and append the attempt to the ledger.
+
+    Idempotent: if a previous invocation already sent it on this channel (a Lambda retry after a
+    timeout), the recorded delivery is returned and nothing is sent again.
+    """
+    notice = _notice(ledger, ref.notification_id)
+    for attempt in notice.get("attempts", []):
+        if attempt.get("channel") == channel.value and attempt.get("result") == AttemptResult.SENT.value:
+            return {"channel": channel.value, "provider": attempt["provider"], "message_id": attempt["message_id"],
+                    "replayed": True}
+    borrower = borrowers.get(ref.borrower_id)
+    message = _render(notice, borrower)
+    sender = senders[channel]
+    destination = borrower.phone if channel is Channel.SMS else borrower.email
+    attempt = {"attempt": len(notice.get("attempts", [])) + 1, "channel": channel.value,
+               "provider": sender.provider, "started_at": iso(clock()),
+               "template_id": message.template_id, "template_version": message.template_version,
+               "content_hash": message.content_hash}
+    try:
+        delivery = sender.send(destination, message)
+    except (PermanentChannelError, TransientChannelError) as err:
+        result = AttemptResult.FAILED_PERMANENT if isinstance(err, PermanentChannelError) \
+            else AttemptResult.FAILED_TRANSIENT
+        attempt.update(result=result.value, error=err.reason, finished_at=iso(clock()))
+        ledger.append_attempt(ref.notification_id, attempt)
+        raise
+    attempt.update(result=AttemptResult.SENT.value, message_id=delivery.message_id,
+                   destination=delivery.destination, finished_at=iso(clock()))
+    ledger.append_attempt(ref.notification_id, attempt, state=NoticeState.SENT)
+    return {"channel": channel.value, "provider": delivery.provider, "message_id": delivery.message_id,
+            "replayed": False}

@@ -1,0 +1,256 @@
+"""LocalCloud: the real template deployed into moto, in process or behind a server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from localcloud import patches
+from localcloud.deploy import ROOT, translate
+from localcloud.lambdas import FunctionCode, Runtime
+from localcloud.streams import StreamPump
+
+ACCOUNT = "123456789012"
+DEFAULT_PARAMETERS = {"SenderEmail": "notices@loan-notify.example", "Environment": "dev"}
+_CLIENT_CONFIG = Config(account_id_endpoint_mode="disabled", retries={"max_attempts": 2, "mode": "standard"})
+
+
+class ExecutionTimeout(AssertionError):
+    pass
+
+
+@contextlib.contextmanager
+def _quiet_moto_cloudformation() -> Iterator[None]:
+    log = logging.getLogger("moto")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Tried to parse .* not supported")
+            yield
+    finally:
+        log.setLevel(level)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalCloud:
+    def __init__(self, *, template: Path = ROOT / "template.yaml", stack_name: str = "loan-notify-local",
+                 region: str = "us-east-1", time_scale: float = 0.0, server: bool = False, port: int | None = None,
+                 parameters: dict[str, str] | None = None, echo_logs: bool = False) -> None:
+        self.template = template
+        self.stack_name = stack_name
+        self.region = region
+        self.time_scale = time_scale
+        self.server = server
+        self.port = port if port is not None else (free_port() if server else 0)
+        self.parameters = {**DEFAULT_PARAMETERS, **(parameters or {})}
+        self.echo_logs = echo_logs
+        self.outputs: dict[str, str] = {}
+        self.unsupported: list[str] = []
+        self._mock: Any = None
+        self._moto_server: Any = None
+        self._clients: dict[str, Any] = {}
+        self.runtime: Runtime | None = None
+        self.pump: StreamPump | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def endpoint_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.port}" if self.server else None
+
+    def start(self) -> LocalCloud:
+        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                           "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": self.region,
+                           "AWS_REGION": self.region}.items():
+            os.environ[key] = value
+        from moto.core.config import default_user_config
+
+        default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+        base_env = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_DEV": "false",
+                    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_SESSION_TOKEN": "testing"}
+        if self.server:
+            os.environ["MOTO_PORT"] = str(self.port)  # the Step Functions engine calls localhost:$MOTO_PORT
+            base_env["AWS_ENDPOINT_URL"] = self.endpoint_url or ""
+        self.runtime = Runtime(region=self.region, account=ACCOUNT, base_env=base_env, echo_logs=self.echo_logs)
+        self.pump = StreamPump(self.runtime.invoke, self._send_to_destination, self.time_scale)
+        patches.apply(invoke_lambda=self.runtime.moto_hook, on_stream_record=self.pump.on_record,
+                      time_scale=self.time_scale)
+        if self.server:
+            from moto.server import ThreadedMotoServer
+
+            self._moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            self._moto_server.start()
+        else:
+            from moto import mock_aws
+
+            self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+            self._mock.start()
+        self.deploy()
+        return self
+
+    def stop(self) -> None:
+        if self.pump:
+            self.pump.stop()
+        if self._moto_server:
+            self._moto_server.stop()
+        if self._mock:
+            self._mock.stop()
+        patches.undo()
+        self._clients.clear()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ clients
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url,
+                                                  config=_CLIENT_CONFIG)
+        return self._clients[service]
+
+    def table(self, output_key: str) -> Any:
+        return boto3.resource("dynamodb", region_name=self.region, endpoint_url=self.endpoint_url,
+                              config=_CLIENT_CONFIG).Table(self.outputs[output_key])
+
+    # ------------------------------------------------------------------ deploy
+    def deploy(self) -> None:
+        assert self.runtime
+        bucket = f"{self.stack_name}-artifacts"
+        translated = translate(self.template, bucket, self.region)
+        self.unsupported = translated.unsupported
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=bucket)
+        for key, body in translated.uploads.items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        cfn = self.client("cloudformation")
+        with _quiet_moto_cloudformation():  # the skipped resources are in self.unsupported, printed by callers
+            cfn.create_stack(StackName=self.stack_name, TemplateBody=json.dumps(translated.template),
+                             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
+                             Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+            stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise RuntimeError(f"stack {self.stack_name} ended {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+        for folder in translated.layer_folders.values():
+            if str(folder) not in sys.path:
+                sys.path.insert(0, str(folder))  # moto does not attach layers: the layer goes on the path
+        with _quiet_moto_cloudformation():
+            resources = cfn.describe_stack_resources(StackName=self.stack_name)["StackResources"]
+        functions = translated.template["Resources"]
+        lam = self.client("lambda")
+        for resource in resources:
+            logical_id = resource.get("LogicalResourceId", "")
+            if resource.get("ResourceType") != "AWS::Lambda::Function" or logical_id not in translated.function_folders:
+                continue
+            config = lam.get_function_configuration(FunctionName=resource["PhysicalResourceId"])
+            self.runtime.register(FunctionCode(
+                name=config["FunctionName"], logical_id=logical_id,
+                folder=translated.function_folders[logical_id],
+                handler=functions[logical_id]["Properties"]["Handler"],
+                memory_mb=config.get("MemorySize", 128), timeout_s=config.get("Timeout", 3),
+                environment=config.get("Environment", {}).get("Variables", {})))
+        sender = self.parameters.get("SenderEmail")
+        if sender:  # the deploy prerequisite "a verified SES identity", done here for the local account
+            self.client("ses").verify_email_identity(EmailAddress=sender)
+
+    def _send_to_destination(self, arn: str, body: str) -> None:
+        if arn.startswith("arn:aws:sqs:"):
+            sqs = self.client("sqs")
+            url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[1])["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+        elif arn.startswith("arn:aws:sns:"):
+            self.client("sns").publish(TopicArn=arn, Message=body)
+
+    # ------------------------------------------------------------------ waiting and looking
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Wait until every stream record is delivered and no notice execution is running."""
+        deadline = time.monotonic() + timeout
+        assert self.pump
+        self.pump.wait_idle(timeout)
+        sfn = self.client("stepfunctions")
+        arn = self.outputs["NotifyStateMachineArn"]
+        while True:
+            running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING").get("executions", [])
+            if not running:
+                self.pump.wait_idle(max(1.0, deadline - time.monotonic()))
+                return
+            if time.monotonic() > deadline:
+                name = running[0]["name"]
+                raise ExecutionTimeout(f"{len(running)} executions still RUNNING after {timeout}s; "
+                                       f"{name}: {self.last_events(running[0]['executionArn'])}")
+            time.sleep(0.01)
+
+    def execution_arn(self, name: str) -> str:
+        sm = self.outputs["NotifyStateMachineArn"]
+        return sm.replace(":stateMachine:", ":execution:") + f":{name}"
+
+    def wait_execution(self, name: str, timeout: float = 30.0) -> dict[str, Any]:
+        arn = self.execution_arn(name)
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                described = sfn.describe_execution(executionArn=arn)
+                if described["status"] != "RUNNING":
+                    return described
+            except sfn.exceptions.ExecutionDoesNotExist:
+                described = None
+            if time.monotonic() > deadline:
+                last = self.last_events(arn) if described else "never started"
+                raise ExecutionTimeout(f"execution {name} not finished after {timeout}s: {last}")
+            time.sleep(0.01)
+
+    def history(self, name_or_arn: str) -> list[dict[str, Any]]:
+        arn = name_or_arn if name_or_arn.startswith("arn:") else self.execution_arn(name_or_arn)
+        sfn = self.client("stepfunctions")
+        events, kwargs = [], {"executionArn": arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**kwargs)
+            events += page["events"]
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def last_events(self, arn: str, count: int = 5) -> str:
+        try:
+            events = self.history(arn)[-count:]
+        except Exception as err:  # diagnostics only
+            return f"(history unavailable: {err})"
+        return json.dumps(events, default=str)[:3000]
+
+    # ------------------------------------------------------------------ provider backends (what was "sent")
+    def sms_messages(self) -> list[dict[str, str]]:
+        from moto.sns.models import sns_backends
+
+        backend = sns_backends[ACCOUNT][self.region]
+        return [{"message_id": mid, "phone": phone, "text": text}
+                for mid, (phone, text) in list(backend.sms_messages.items())]
+
+    def emails(self) -> list[dict[str, Any]]:
+        from moto.ses.models import ses_backends
+
+        backend = ses_backends[ACCOUNT][self.region]
+        return [{"message_id": m.id, "to": list(m.destinations.get("ToAddresses", [])), "subject": m.subject,
+                 "body": m.body} for m in list(backend.sent_messages)]

@@ -1,0 +1,162 @@
+"""In-process Lambda runtime: runs the real handler of a deployed function, with its own environment."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class FunctionCode:
+    name: str  # the physical function name moto gave it
+    logical_id: str
+    folder: Path
+    handler: str  # "module.function"
+    memory_mb: int = 128
+    timeout_s: int = 3
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+class LambdaContext:
+    """The attributes powertools and handlers read from a real Lambda context."""
+
+    def __init__(self, code: FunctionCode, region: str, account: str) -> None:
+        self.function_name = code.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account}:function:{code.name}"
+        self.memory_limit_in_mb = code.memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{code.name}"
+        self.log_stream_name = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+        self._deadline = time.monotonic() + code.timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class _RoutedStdout(io.TextIOBase):
+    """sys.stdout stand-in: a thread inside a handler writes to that invocation's log buffer."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._local = threading.local()
+
+    def begin(self) -> io.StringIO:
+        self._local.buffer = io.StringIO()
+        return self._local.buffer
+
+    def end(self) -> None:
+        self._local.buffer = None
+
+    def write(self, text: str) -> int:
+        buffer = getattr(self._local, "buffer", None)
+        return (buffer or self._real).write(text)
+
+    def flush(self) -> None:
+        self._real.flush()
+
+    def writable(self) -> bool:
+        return True
+
+
+@dataclass
+class LogLine:
+    function: str
+    line: str
+
+
+@dataclass
+class Runtime:
+    region: str
+    account: str
+    layer_paths: list[Path] = field(default_factory=list)
+    base_env: dict[str, str] = field(default_factory=dict)
+    echo_logs: bool = False
+
+    def __post_init__(self) -> None:
+        self._functions: dict[str, FunctionCode] = {}
+        self._modules: dict[str, Any] = {}
+        # Environment variables are process-wide: one invocation at a time holds them (and the handler).
+        self._lock = threading.RLock()
+        self.logs: list[LogLine] = []
+        self.invocations: dict[str, int] = {}
+        if not isinstance(sys.stdout, _RoutedStdout):
+            sys.stdout = _RoutedStdout(sys.stdout)
+        self._stdout: _RoutedStdout = sys.stdout  # type: ignore[assignment]
+        for path in self.layer_paths:
+            if str(path) not in sys.path:
+                sys.path.insert(0, str(path))
+
+    def register(self, code: FunctionCode) -> None:
+        self._functions[code.name] = code
+
+    def function(self, logical_id: str) -> FunctionCode:
+        for code in self._functions.values():
+            if code.logical_id == logical_id:
+                return code
+        raise KeyError(logical_id)
+
+    def _module(self, code: FunctionCode) -> Any:
+        module = self._modules.get(code.name)
+        if module is None:
+            module_file, _, _ = code.handler.rpartition(".")
+            path = code.folder / f"{module_file.replace('.', '/')}.py"
+            spec = importlib.util.spec_from_file_location(f"_lambda_{code.logical_id}_{len(self._modules)}", path)
+            assert spec and spec.loader, path
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self._modules[code.name] = module
+        return module
+
+    def invoke(self, function_name: str, event: Any, environment: dict[str, str] | None = None
+               ) -> tuple[str, bool, str]:
+        """Run the handler; returns (payload_json, is_error, logs) like moto's `_invoke_lambda`."""
+        code = self._functions.get(function_name)
+        if code is None:
+            message = f"function {function_name} is not one of this stack's functions"
+            return json.dumps({"errorType": "ResourceNotFoundException", "errorMessage": message}), True, message
+        env = {**self.base_env, **code.environment, **(environment or {}),
+               "AWS_LAMBDA_FUNCTION_NAME": code.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(code.memory_mb),
+               "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_REGION": self.region,
+               "AWS_DEFAULT_REGION": self.region}
+        with self._lock:
+            saved = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+            buffer = self._stdout.begin()
+            try:
+                handler = getattr(self._module(code), code.handler.rpartition(".")[2])
+                result = handler(event if event is not None else {}, LambdaContext(code, self.region, self.account))
+                payload, is_error = json.dumps(result, default=str), False
+            except Exception as err:
+                payload = json.dumps({"errorType": type(err).__name__, "errorMessage": str(err),
+                                      "stackTrace": traceback.format_exception(err)[-5:]})
+                is_error = True
+                buffer.write(json.dumps({"level": "ERROR", "message": "handler raised",
+                                         "errorType": type(err).__name__, "errorMessage": str(err)}) + "\n")
+            finally:
+                self._stdout.end()
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+            self.invocations[code.logical_id] = self.invocations.get(code.logical_id, 0) + 1
+            text = buffer.getvalue()
+            self.logs.extend(LogLine(code.logical_id, line) for line in text.splitlines() if line)
+        if self.echo_logs and text:
+            sys.__stderr__.write(text)
+        return payload, is_error, text
+
+    def moto_hook(self, function: Any, event: Any) -> tuple[str, bool, str]:
+        """Replacement for moto's LambdaFunction._invoke_lambda."""
+        return self.invoke(function.function_name, event, dict(function.environment_vars or {}))

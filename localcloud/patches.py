@@ -1,0 +1,196 @@
+"""Every moto workaround in one place (moto is pinned exactly in requirements-dev.txt).
+
+Each patch names the moto internal it replaces; `check_internals()` fails loudly, naming the internal,
+when a moto upgrade moves one of them (tests/unit/test_moto_internals.py runs it on every `make test`).
+
+What is patched, and why:
+1. Lambda invocation (`LambdaFunction._invoke_lambda`): every invoke path (Invoke API, Step Functions
+   tasks) runs the real handler in process instead of in Docker.
+2. DynamoDB stream capture (`StreamShard.add`): moto reuses sequence numbers, is not thread-safe, and
+   delivers synchronously ignoring the mapping's settings. We assign unique increasing sequence numbers
+   under a lock, keep the records for GetRecords, and hand them to `localcloud.streams`, which honours
+   FilterCriteria, BatchSize, ReportBatchItemFailures, retries, bisection and the OnFailure destination.
+3. Step Functions backends: state machines created through CloudFormation land in
+   `stepfunctions_backends` while the executing API serves `stepfunctions_parser_backends`.
+4. Step Functions task clients (`boto_client_for`): cached per (region, service) instead of built per task.
+5. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
+   sleep `seconds * time_scale` (0 in tests, 1 for a faithful run).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time as _real_time
+from typing import Any, Callable
+
+MOTO_VERSION = "5.2.5"
+
+# (module, attribute) pairs this module depends on. Checked by check_internals().
+INTERNALS = [
+    ("moto.awslambda.models", "LambdaFunction._invoke_lambda"),
+    ("moto.dynamodb.models.table", "StreamShard.add"),
+    ("moto.dynamodb.models.table", "StreamRecord"),
+    ("moto.dynamodb.models.table", "Table.lambda_event_source_mappings"),
+    ("moto.stepfunctions.models", "stepfunctions_backends"),
+    ("moto.stepfunctions.parser.models", "stepfunctions_parser_backends"),
+    ("moto.stepfunctions.parser.asl.utils.boto_client", "boto_client_for"),
+    ("moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils", "boto_client_for"),
+    ("moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
+     "boto_client_for"),
+    ("moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns",
+     "boto_client_for"),
+    ("moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs",
+     "boto_client_for"),
+    ("moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+     "boto_client_for"),
+    ("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl", "time"),
+    ("moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function",
+     "WaitFunction._wait_interval"),
+    ("moto.events.models", "EventPattern.load"),
+    ("moto.cloudformation.parsing", "get_model_map"),
+    ("moto.cloudformation.parsing", "NULL_MODELS"),
+]
+
+_BOTO_CLIENT_MODULES = [m for m, attr in INTERNALS if attr == "boto_client_for"]
+
+
+class MotoInternalMoved(RuntimeError):
+    pass
+
+
+def _resolve(module: str, dotted: str) -> Any:
+    obj: Any = importlib.import_module(module)
+    for part in dotted.split("."):
+        if part == "lambda_event_source_mappings":  # an instance attribute: check the constructor sets it
+            import inspect
+
+            if "self.lambda_event_source_mappings" not in inspect.getsource(obj.__init__):
+                raise AttributeError(part)
+            return None
+        obj = getattr(obj, part)
+    return obj
+
+
+def check_internals() -> None:
+    import moto
+
+    problems = []
+    if moto.__version__ != MOTO_VERSION:
+        problems.append(f"moto {moto.__version__} is installed; localcloud.patches was written for {MOTO_VERSION}")
+    for module, attr in INTERNALS:
+        try:
+            _resolve(module, attr)
+        except (ImportError, AttributeError) as err:
+            problems.append(f"{module}:{attr} moved or vanished ({type(err).__name__}: {err})")
+    if problems:
+        raise MotoInternalMoved("localcloud.patches needs updating:\n  " + "\n  ".join(problems))
+
+
+# ---------------------------------------------------------------- time compression
+class _Clock:
+    scale = 1.0
+
+
+clock = _Clock()
+
+
+class _ScaledTime:
+    """Stands in for the `time` module inside moto's retrier: only sleep is scaled."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_real_time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        if seconds > 0 and clock.scale > 0:
+            _real_time.sleep(seconds * clock.scale)
+
+
+def _scaled_wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+    if wait_seconds > 0 and clock.scale > 0:
+        env.program_state_event.wait(wait_seconds * clock.scale)
+
+
+# ---------------------------------------------------------------- client cache
+_client_cache: dict[tuple[str, str, bool], Any] = {}
+_client_lock = threading.Lock()
+
+
+def _make_cached_boto_client_for(original: Callable[..., Any]) -> Callable[..., Any]:
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if state_credentials:
+            return original(region, service, state_credentials)
+        from moto.core.models import botocore_stubber
+
+        key = (region, service, botocore_stubber.enabled)
+        with _client_lock:
+            client = _client_cache.get(key)
+            if client is None:
+                client = _client_cache[key] = original(region, service)
+        return client
+
+    return boto_client_for
+
+
+# ---------------------------------------------------------------- stream capture
+_stream_lock = threading.RLock()
+
+
+def _make_stream_add(on_record: Callable[[Any, dict[str, Any]], None]) -> Callable[..., None]:
+    from moto.dynamodb.models.table import StreamRecord
+
+    def add(self: Any, old: Any, new: Any) -> None:
+        view_type = self.table.stream_specification["StreamViewType"]
+        event_name = "INSERT" if old is None else ("REMOVE" if new is None else "MODIFY")
+        with _stream_lock:
+            # Records are never dropped from the shard, so len(items) gives unique, increasing numbers.
+            sequence = self.starting_sequence_number + len(self.items)
+            record = StreamRecord(self.table, view_type, event_name, old, new, sequence)
+            self.items.append(record)
+            on_record(self.table, record.to_json())
+
+    return add
+
+
+# ---------------------------------------------------------------- apply / undo
+_originals: dict[tuple[Any, str], Any] = {}
+
+
+def _set(owner: Any, name: str, value: Any) -> None:
+    _originals.setdefault((owner, name), getattr(owner, name))
+    setattr(owner, name, value)
+
+
+def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
+          on_stream_record: Callable[[Any, dict[str, Any]], None], time_scale: float) -> None:
+    """Install every patch. `invoke_lambda(function, event)` runs a handler; `on_stream_record(table, record)`
+    receives each new stream record."""
+    check_internals()
+    clock.scale = time_scale
+    if _originals:
+        undo()
+
+    from moto.awslambda.models import LambdaFunction
+    from moto.dynamodb.models.table import StreamShard
+    from moto.stepfunctions import models as sfn_models
+    from moto.stepfunctions.parser import models as parser_models
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    _set(LambdaFunction, "_invoke_lambda", lambda self, event=None: invoke_lambda(self, event))
+    _set(StreamShard, "add", _make_stream_add(on_stream_record))
+    _set(sfn_models, "stepfunctions_backends", parser_models.stepfunctions_parser_backends)
+    cached = _make_cached_boto_client_for(boto_client.boto_client_for)
+    for module in _BOTO_CLIENT_MODULES:
+        _set(importlib.import_module(module), "boto_client_for", cached)
+    _set(retrier_decl, "time", _ScaledTime())
+    _set(WaitFunction, "_wait_interval", _scaled_wait_interval)
+
+
+def undo() -> None:
+    for (owner, name), value in reversed(list(_originals.items())):
+        setattr(owner, name, value)
+    _originals.clear()
+    _client_cache.clear()
