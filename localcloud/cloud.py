@@ -96,6 +96,7 @@ class LocalCloud:
         if self.server:
             from moto.server import ThreadedMotoServer
 
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call otherwise
             self._moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
             self._moto_server.start()
         else:
@@ -150,7 +151,8 @@ class LocalCloud:
                              Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
             stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
         if stack["StackStatus"] != "CREATE_COMPLETE":
-            raise RuntimeError(f"stack {self.stack_name} ended {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+            reason = stack.get("StackStatusReason")
+            raise RuntimeError(f"stack {self.stack_name} ended {stack['StackStatus']}: {reason}")
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
         for folder in translated.layer_folders.values():
@@ -162,7 +164,8 @@ class LocalCloud:
         lam = self.client("lambda")
         for resource in resources:
             logical_id = resource.get("LogicalResourceId", "")
-            if resource.get("ResourceType") != "AWS::Lambda::Function" or logical_id not in translated.function_folders:
+            is_ours = logical_id in translated.function_folders
+            if resource.get("ResourceType") != "AWS::Lambda::Function" or not is_ours:
                 continue
             config = lam.get_function_configuration(FunctionName=resource["PhysicalResourceId"])
             self.runtime.register(FunctionCode(
@@ -254,3 +257,18 @@ class LocalCloud:
         backend = ses_backends[ACCOUNT][self.region]
         return [{"message_id": m.id, "to": list(m.destinations.get("ToAddresses", [])), "subject": m.subject,
                  "body": m.body} for m in list(backend.sent_messages)]
+
+    # ------------------------------------------------------------------ fault injection for tests and the demo
+    def moto_table(self, output_key: str) -> Any:
+        from moto.dynamodb.models import dynamodb_backends
+
+        return dynamodb_backends[ACCOUNT][self.region].get_table(self.outputs[output_key])
+
+    def redeliver_last(self, output_key: str = "LoansTableName", count: int = 1) -> list[dict[str, Any]]:
+        """Deliver the table's last `count` stream records again, as a retried shard would."""
+        assert self.pump
+        table = self.moto_table(output_key)
+        records = [r.to_json() for r in table.stream_shard.items[-count:]]
+        for record in records:
+            self.pump.redeliver(table, record)
+        return records

@@ -89,7 +89,7 @@ def translate(template_path: Path, bucket: str, region: str) -> Translated:
     translator = Translator(managed_policy_map=None, sam_parser=Parser(),
                             boto_session=boto3.session.Session(region_name=region))
     cfn = translator.translate(sam_template=copy.deepcopy(sam), parameter_values={},
-                               get_managed_policy_map=lambda: {})
+                               get_managed_policy_map=dict)
     for logical_id, (text, substitutions) in state_machines.items():
         props = cfn["Resources"][logical_id]["Properties"]
         props.pop("Definition", None)

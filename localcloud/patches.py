@@ -22,7 +22,8 @@ from __future__ import annotations
 import importlib
 import threading
 import time as _real_time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MOTO_VERSION = "5.2.5"
 

@@ -17,9 +17,10 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 Invoke = Callable[[str, dict[str, Any]], tuple[str, bool, str]]
 SendToDestination = Callable[[str, str], None]

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import phonenumbers
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
+from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from email_validator import EmailNotValidError, validate_email
 
 from loan_notify.errors import PermanentChannelError, TransientChannelError

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Callable
+from enum import StrEnum
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from pydantic import ValidationError
@@ -15,7 +16,7 @@ from loan_notify.ledger import Ledger
 from loan_notify.models import LoanImage, NoticeRef
 
 
-class RouteOutcome(str, Enum):
+class RouteOutcome(StrEnum):
     STARTED = "started"
     DUPLICATE = "duplicate"
     REJECTED = "rejected"

@@ -97,7 +97,8 @@ _CATALOG: dict[LoanStatus, dict[Locale, tuple[str, str]]] = {
 
 _HTML = "<html><body><p>{{ text }}</p></body></html>"
 
-_text_env = Environment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)
+# SMS and plain-text bodies are not HTML: escaping them would put "&amp;" in a text message.
+_text_env = Environment(autoescape=False, undefined=StrictUndefined)  # noqa: S701
 _html_env = Environment(autoescape=select_autoescape(default=True, default_for_string=True),
                         undefined=StrictUndefined)
 _compiled = {

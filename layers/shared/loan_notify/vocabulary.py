@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class LoanStatus(str, Enum):
+class LoanStatus(StrEnum):
     SUBMITTED = "SUBMITTED"
     PRELIMINARY_APPROVED = "PRELIMINARY_APPROVED"
     DOCUMENTS_REQUIRED = "DOCUMENTS_REQUIRED"
@@ -18,17 +18,17 @@ class LoanStatus(str, Enum):
     WITHDRAWN = "WITHDRAWN"
 
 
-class Channel(str, Enum):
+class Channel(StrEnum):
     SMS = "SMS"
     EMAIL = "EMAIL"
 
 
-class Locale(str, Enum):
+class Locale(StrEnum):
     ZH_CN = "zh-CN"
     EN_US = "en-US"
 
 
-class NoticeState(str, Enum):
+class NoticeState(StrEnum):
     """Where a notification stands in the ledger."""
 
     STARTED = "STARTED"  # the router started its execution
@@ -37,7 +37,7 @@ class NoticeState(str, Enum):
     REJECTED = "REJECTED"  # the status change itself was invalid: recorded with its reason, never sent
 
 
-class AttemptResult(str, Enum):
+class AttemptResult(StrEnum):
     SENT = "SENT"
     FAILED_PERMANENT = "FAILED_PERMANENT"
     FAILED_TRANSIENT = "FAILED_TRANSIENT"

@@ -1,0 +1,50 @@
+"""`make local`: the local cloud behind a server on 127.0.0.1, for the AWS CLI or boto3 with an endpoint URL.
+
+    python -m localcloud.server [--port 4566] [--time-scale 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from localcloud.cloud import LocalCloud
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="Retry/Wait sleep factor: 1 is faithful, 0 skips every wait")
+    parser.add_argument("--stack-name", default="loan-notify-local")
+    parser.add_argument("--echo-logs", action="store_true", help="print every Lambda log line to stderr")
+    args = parser.parse_args(argv)
+
+    cloud = LocalCloud(server=True, port=args.port, time_scale=args.time_scale, stack_name=args.stack_name,
+                       echo_logs=args.echo_logs).start()
+    endpoint = cloud.endpoint_url
+    print(f"loan-notify local cloud listening on {endpoint}", flush=True)
+    print(f"stack {cloud.stack_name} outputs:", flush=True)
+    for key, value in sorted(cloud.outputs.items()):
+        print(f"  {key:24} {value}", flush=True)
+    if cloud.unsupported:
+        print("not created by the local cloud (moto has no CloudFormation support for them):", flush=True)
+        for item in cloud.unsupported:
+            print(f"  {item}", flush=True)
+    print(f"try: aws --endpoint-url {endpoint} cloudformation describe-stacks --stack-name {cloud.stack_name}",
+          flush=True)
+    print(json.dumps({"ready": True, "endpoint": endpoint, "outputs": cloud.outputs}), flush=True)
+
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    cloud.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
