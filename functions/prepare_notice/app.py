@@ -6,6 +6,7 @@ import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from loan_notify.borrowers import Borrowers
 from loan_notify.ledger import Ledger
 from loan_notify.models import NoticeRef

@@ -1,0 +1,35 @@
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from localcloud.lambdas import FunctionCode, LambdaContext
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def load_handler(monkeypatch):
+    """Import functions/<name>/app.py as Lambda would, with the environment its template entry gives it."""
+
+    def load(name: str, **env: str):
+        defaults = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                    "NOTIFICATIONS_TABLE": "notifications", "BORROWERS_TABLE": "borrowers",
+                    "NOTIFY_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:notify",
+                    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "LoanNotify",
+                    "POWERTOOLS_SERVICE_NAME": name}
+        for key, value in {**defaults, **env}.items():
+            monkeypatch.setenv(key, value)
+        spec = importlib.util.spec_from_file_location(f"handler_{name}", ROOT / "functions" / name / "app.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+@pytest.fixture
+def context():
+    code = FunctionCode(name="unit-test-function", logical_id="UnitTest", folder=ROOT, handler="app.lambda_handler",
+                        memory_mb=256, timeout_s=20)
+    return LambdaContext(code, "us-east-1", "123456789012")

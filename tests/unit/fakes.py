@@ -1,0 +1,87 @@
+"""In-memory ports for domain tests: same methods as the DynamoDB-backed repositories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loan_notify.errors import BorrowerNotFound
+from loan_notify.models import Borrower, LoanImage
+from loan_notify.templates import RenderedMessage
+
+
+class FakeLedger:
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def open_notice(self, loan: LoanImage, execution_name: str) -> bool:
+        if loan.notification_id in self.items:
+            self.items[loan.notification_id]["duplicate_deliveries"] = (
+                self.items[loan.notification_id].get("duplicate_deliveries", 0) + 1)
+            return False
+        self.items[loan.notification_id] = {
+            "notification_id": loan.notification_id, "loan_id": loan.loan_id, "borrower_id": loan.borrower_id,
+            "status": loan.status.value, "version": loan.version, "state": "STARTED", "attempts": [],
+            "amount": loan.amount, "currency": loan.currency, "status_reason": loan.status_reason,
+            "execution_name": execution_name}
+        return True
+
+    def reject(self, notification_id: str, reason: str, detail: str, context: dict[str, Any]) -> None:
+        self.items.setdefault(notification_id, {**context, "notification_id": notification_id, "state": "REJECTED",
+                                                "reason": reason, "detail": detail})
+
+    def get(self, notification_id: str) -> dict[str, Any] | None:
+        return self.items.get(notification_id)
+
+    def record_plan(self, notification_id: str, **fields: Any) -> None:
+        self.items[notification_id].update(fields)
+
+    def append_attempt(self, notification_id: str, attempt: dict[str, Any], *, state: Any = None,
+                       reason: str | None = None) -> None:
+        item = self.items[notification_id]
+        item["attempts"] = [*item["attempts"], attempt]
+        if state is not None:
+            item["state"] = state.value
+        if reason is not None:
+            item["reason"] = reason
+
+
+class FakeBorrowers:
+    def __init__(self, *borrowers: Borrower) -> None:
+        self.by_id = {b.borrower_id: b for b in borrowers}
+
+    def exists(self, borrower_id: str) -> bool:
+        return borrower_id in self.by_id
+
+    def get(self, borrower_id: str) -> Borrower:
+        if borrower_id not in self.by_id:
+            raise BorrowerNotFound(borrower_id)
+        return self.by_id[borrower_id]
+
+
+class FakeStarter:
+    def __init__(self, fail_with: Exception | None = None) -> None:
+        self.started: dict[str, str] = {}
+        self.fail_with = fail_with
+
+    def __call__(self, name: str, payload: str) -> bool:
+        if self.fail_with:
+            raise self.fail_with
+        if name in self.started:
+            return False
+        self.started[name] = payload
+        return True
+
+
+class RecordingSender:
+    def __init__(self, provider: str, fail_with: Exception | None = None) -> None:
+        self.provider = provider
+        self.fail_with = fail_with
+        self.sent: list[tuple[str | None, RenderedMessage]] = []
+
+    def send(self, destination: str | None, message: RenderedMessage) -> Any:
+        from loan_notify.channels import Delivery
+
+        if self.fail_with:
+            raise self.fail_with
+        self.sent.append((destination, message))
+        return Delivery(self.provider, f"msg-{len(self.sent)}", "masked")

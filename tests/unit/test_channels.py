@@ -1,0 +1,76 @@
+"""Channel adapters against real botocore clients with stubbed responses (botocore's Stubber: no network)."""
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from loan_notify.channels import SesEmail, SnsSms, normalise_phone
+from loan_notify.errors import PermanentChannelError, TransientChannelError
+from loan_notify.templates import render
+from loan_notify.vocabulary import LoanStatus, Locale
+
+MESSAGE = render(LoanStatus.APPROVED, Locale.EN_US, name="Ada", loan_id="L-1")
+
+
+@pytest.fixture
+def sns():
+    return boto3.client("sns", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+
+@pytest.fixture
+def sesv2():
+    return boto3.client("sesv2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+
+def test_sms_is_sent_transactional_to_the_e164_number(sns):
+    with Stubber(sns) as stub:
+        stub.add_response("publish", {"MessageId": "m-1"}, {
+            "PhoneNumber": "+14155550123", "Message": MESSAGE.text,
+            "MessageAttributes": {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}})
+        delivery = SnsSms(sns).send("+1 415-555-0123", MESSAGE)
+    assert delivery.message_id == "m-1" and delivery.destination == "+14*****0123"
+
+
+@pytest.mark.parametrize("phone", [None, "", "12345", "+1555", "not a phone"])
+def test_invalid_numbers_fail_permanently_without_calling_the_provider(sns, phone):
+    with Stubber(sns), pytest.raises(PermanentChannelError):  # no response queued: any call would fail the test
+        SnsSms(sns).send(phone, MESSAGE)
+
+
+@pytest.mark.parametrize("code, status, error", [
+    ("Throttling", 400, TransientChannelError),
+    ("InternalError", 500, TransientChannelError),
+    ("InvalidParameter", 400, PermanentChannelError),
+    ("AuthorizationError", 403, PermanentChannelError),
+])
+def test_provider_errors_are_classified(sns, code, status, error):
+    with Stubber(sns) as stub:
+        stub.add_client_error("publish", service_error_code=code, http_status_code=status)
+        with pytest.raises(error) as raised:
+            SnsSms(sns).send("+14155550123", MESSAGE)
+    assert raised.value.reason == f"provider_{code}"
+
+
+def test_email_goes_through_the_configuration_set(sesv2):
+    with Stubber(sesv2) as stub:
+        stub.add_response("send_email", {"MessageId": "e-1"}, {
+            "FromEmailAddress": "notices@example.com", "Destination": {"ToAddresses": ["ada@example.com"]},
+            "Content": {"Simple": {"Subject": {"Data": MESSAGE.subject, "Charset": "UTF-8"},
+                                   "Body": {"Text": {"Data": MESSAGE.text, "Charset": "UTF-8"},
+                                            "Html": {"Data": MESSAGE.html, "Charset": "UTF-8"}}}},
+            "ConfigurationSetName": "loan-notify"})
+        delivery = SesEmail(sesv2, "notices@example.com", "loan-notify").send("ada@example.com", MESSAGE)
+    assert delivery.destination == "a***@example.com"
+
+
+def test_email_without_sender_or_with_a_bad_address_fails_permanently(sesv2):
+    with pytest.raises(PermanentChannelError) as no_sender:
+        SesEmail(sesv2, "").send("ada@example.com", MESSAGE)
+    assert no_sender.value.reason == "channel_not_configured"
+    with pytest.raises(PermanentChannelError) as bad:
+        SesEmail(sesv2, "notices@example.com").send("ada@@example", MESSAGE)
+    assert bad.value.reason == "invalid_email"
+
+
+def test_normalise_phone_formats_e164():
+    assert normalise_phone("+86 138 0013 8000") == "+8613800138000"

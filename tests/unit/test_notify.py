@@ -1,0 +1,57 @@
+import pytest
+
+from loan_notify.errors import PermanentChannelError, TransientChannelError
+from loan_notify.models import Borrower, LoanImage, NoticeRef
+from loan_notify.notify import prepare, send
+from loan_notify.vocabulary import Channel
+from tests.unit.fakes import FakeBorrowers, FakeLedger, RecordingSender
+
+LOAN = LoanImage.model_validate({"loan_id": "L-1", "borrower_id": "B-1", "status": "APPROVED",
+                                 "updated_at": "2026-11-29T08:00:00Z", "version": 2, "amount": 9000,
+                                 "currency": "USD"})
+REF = NoticeRef(notification_id=LOAN.notification_id, loan_id="L-1", borrower_id="B-1", status="APPROVED",
+                version=2)
+
+
+@pytest.fixture
+def ledger():
+    fake = FakeLedger()
+    fake.open_notice(LOAN, LOAN.notification_id)
+    return fake
+
+
+@pytest.fixture
+def borrowers():
+    return FakeBorrowers(Borrower(borrower_id="B-1", name="Ada", phone="+14155550123", email="ada@example.com"))
+
+
+def test_prepare_returns_channel_names_and_pins_the_template(ledger, borrowers):
+    plan = prepare(REF, ledger=ledger, borrowers=borrowers)
+    assert plan["channels"] == ["SMS", "EMAIL"] and plan["count"] == 2
+    item = ledger.items[REF.notification_id]
+    assert item["template_id"] == "loan.approved" and len(item["content_hash"]) == 64
+    assert "Ada" not in str(plan) and "+1415" not in str(plan)
+
+
+def test_send_records_the_attempt_and_is_idempotent(ledger, borrowers):
+    sms = RecordingSender("sns-sms")
+    senders = {Channel.SMS: sms, Channel.EMAIL: RecordingSender("ses-v2")}
+    first = send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)
+    again = send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)
+    assert len(sms.sent) == 1 and sms.sent[0][0] == "+14155550123" and "9,000.00 USD" in sms.sent[0][1].text
+    assert again["replayed"] is True and again["message_id"] == first["message_id"]
+    item = ledger.items[REF.notification_id]
+    assert item["state"] == "SENT" and [a["result"] for a in item["attempts"]] == ["SENT"]
+
+
+@pytest.mark.parametrize("error, result", [
+    (PermanentChannelError("bad", reason="invalid_phone"), "FAILED_PERMANENT"),
+    (TransientChannelError("slow", reason="provider_Throttling"), "FAILED_TRANSIENT"),
+])
+def test_failed_attempts_are_recorded_then_raised_for_the_state_machine(ledger, borrowers, error, result):
+    senders = {Channel.SMS: RecordingSender("sns-sms", fail_with=error)}
+    with pytest.raises(type(error)):
+        send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)
+    attempt = ledger.items[REF.notification_id]["attempts"][-1]
+    assert attempt["result"] == result and attempt["error"] == error.reason
+    assert ledger.items[REF.notification_id]["state"] == "STARTED"
