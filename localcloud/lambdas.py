@@ -133,6 +133,8 @@ class Runtime:
             saved = {k: os.environ.get(k) for k in env}
             os.environ.update(env)
             buffer = self._stdout.begin()
+            # print() (powertools Metrics' EMF lines) looks sys.stdout up at call time; test runners swap it.
+            outer_stdout, sys.stdout = sys.stdout, self._stdout
             try:
                 handler = getattr(self._module(code), code.handler.rpartition(".")[2])
                 result = handler(event if event is not None else {}, LambdaContext(code, self.region, self.account))
@@ -144,6 +146,7 @@ class Runtime:
                 buffer.write(json.dumps({"level": "ERROR", "message": "handler raised",
                                          "errorType": type(err).__name__, "errorMessage": str(err)}) + "\n")
             finally:
+                sys.stdout = outer_stdout
                 self._stdout.end()
                 for key, value in saved.items():
                     if value is None:

@@ -40,8 +40,12 @@ def lambda_handler(event: SendRequest, context: LambdaContext) -> dict:
     try:
         result = send(event, event.channel, ledger=ledger, borrowers=borrowers, senders=senders)
     except (PermanentChannelError, TransientChannelError) as err:
-        metrics.add_metric(name=f"{type(err).__name__}", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=type(err).__name__, unit=MetricUnit.Count, value=1)
         logger.warning("send failed", extra={"error": type(err).__name__, "reason": err.reason})
+        raise
+    except Exception:
+        metrics.add_metric(name="UnexpectedSendError", unit=MetricUnit.Count, value=1)
+        logger.exception("send failed unexpectedly")
         raise
     metrics.add_metric(name="NoticeSent", unit=MetricUnit.Count, value=1)
     logger.info("notice sent", extra={"provider": result["provider"], "message_id": result["message_id"]})

@@ -91,11 +91,12 @@ class Ledger:
 
     def append_attempt(self, notification_id: str, attempt: dict[str, Any], *, state: NoticeState | None = None,
                        reason: str | None = None) -> None:
-        names = {"#state": "state"}
+        names: dict[str, str] = {}
         values: dict[str, Any] = {":attempt": [attempt], ":now": iso(self._clock())}
         expression = "SET attempts = list_append(attempts, :attempt), updated_at = :now"
         if state is not None:
             expression += ", #state = :state"
+            names["#state"] = "state"
             values[":state"] = state.value
         if reason is not None:
             expression += ", reason = :reason"
@@ -103,9 +104,9 @@ class Ledger:
         self._table.update_item(
             Key={"notification_id": notification_id},
             UpdateExpression=expression,
-            ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
             ConditionExpression="attribute_exists(notification_id)",
+            **({"ExpressionAttributeNames": names} if names else {}),
         )
 
     def by_loan(self, loan_id: str) -> list[dict[str, Any]]:

@@ -1,0 +1,52 @@
+import pytest
+
+from tests.flow.conftest import assert_no_personal_data, entered_states, executions_for, unique
+
+pytestmark = pytest.mark.flow
+
+
+def test_invalid_phone_falls_back_to_email_in_the_same_execution(cloud, platform):
+    # GIVEN a borrower whose phone number was mistyped at application
+    borrower = platform.borrower(phone="+1555")
+    loan_id = unique("L")
+    # WHEN the loan is approved
+    platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1, amount=8000, currency="USD")
+    cloud.wait_idle()
+    # THEN no SMS went out, one email did, through SES v2
+    assert platform.sms_to("+1555") == []
+    (email,) = platform.emails_to(borrower["email"])
+    assert email["subject"] == "Your loan is approved" and "8,000.00 USD" in email["body"]
+    # AND the ledger proves both attempts and why the first failed
+    (notice,) = platform.notices(loan_id)
+    assert notice["state"] == "SENT"
+    assert [(a["channel"], a["result"], a.get("error")) for a in notice["attempts"]] == [
+        ("SMS", "FAILED_PERMANENT", "invalid_phone"), ("EMAIL", "SENT", None)]
+    assert notice["attempts"][1]["message_id"] == email["message_id"]
+    # AND the execution shows the fallback, and it SUCCEEDED
+    (execution,) = executions_for(cloud, loan_id)
+    assert execution["status"] == "SUCCEEDED"
+    assert entered_states(cloud, execution["name"]) == [
+        "Prepare notice", "Any channel left?", "Send through next channel", "Try the next channel",
+        "Any channel left?", "Send through next channel", "Notice sent"]
+    assert_no_personal_data(cloud, borrower, [execution["name"]])
+
+
+def test_no_usable_channel_ends_undelivered_and_failed_for_a_person(cloud, platform):
+    borrower = platform.borrower(phone="12345", email=None)
+    loan_id = unique("L")
+    platform.status(loan_id, borrower["borrower_id"], "REJECTED", 1)
+    cloud.wait_idle()
+    (notice,) = platform.notices(loan_id)
+    assert notice["state"] == "UNDELIVERED" and notice["reason"] == "no_channel_delivered"
+    assert [a["error"] for a in notice["attempts"]] == ["invalid_phone"]
+    described = cloud.wait_execution(notice["notification_id"])
+    assert described["status"] == "FAILED" and described["error"] == "NoticeUndelivered"
+
+
+def test_email_preferred_borrower_gets_email_first(cloud, platform):
+    borrower = platform.borrower(preferred_channels=["EMAIL"])
+    loan_id = unique("L")
+    platform.status(loan_id, borrower["borrower_id"], "DISBURSED", 5, amount=20000, currency="CNY")
+    cloud.wait_idle()
+    assert len(platform.emails_to(borrower["email"])) == 1
+    assert platform.sms_to(borrower["phone"]) == []
