@@ -7,6 +7,7 @@ SAM_VENV ?= .venv-sam
 PORT ?= 4566
 CONFIG_ENV ?= default
 export SAM_CLI_TELEMETRY := 0
+export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo local test lint unit flow build validate deploy bench clean

@@ -189,21 +189,25 @@ class LocalCloud:
     # ------------------------------------------------------------------ waiting and looking
     def wait_idle(self, timeout: float = 60.0) -> None:
         """Wait until every stream record is delivered and no notice execution is running."""
-        deadline = time.monotonic() + timeout
         assert self.pump
-        self.pump.wait_idle(timeout)
-        sfn = self.client("stepfunctions")
-        arn = self.outputs["NotifyStateMachineArn"]
+        deadline = time.monotonic() + timeout
         while True:
-            running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING").get("executions", [])
-            if not running:
-                self.pump.wait_idle(max(1.0, deadline - time.monotonic()))
+            self.pump.wait_idle(max(0.1, deadline - time.monotonic()))
+            running = self.running_executions()
+            if not running and all(p.idle() for p in self.pump.pollers):
                 return
             if time.monotonic() > deadline:
-                name = running[0]["name"]
                 raise ExecutionTimeout(f"{len(running)} executions still RUNNING after {timeout}s; "
-                                       f"{name}: {self.last_events(running[0]['executionArn'])}")
-            time.sleep(0.01)
+                                       f"{running[0]}: {self.last_events(running[0])}")
+            time.sleep(0.002)
+
+    def running_executions(self) -> list[str]:
+        """ARNs of RUNNING executions, read from moto's backend (ListExecutions serialises every execution)."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        backend = stepfunctions_parser_backends[ACCOUNT][self.region]
+        return [e.execution_arn for sm in list(backend.state_machines) for e in list(sm.executions)
+                if e.exec_status is None or e.exec_status.value == "RUNNING"]
 
     def execution_arn(self, name: str) -> str:
         sm = self.outputs["NotifyStateMachineArn"]

@@ -130,7 +130,10 @@ class Runtime:
                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_REGION": self.region,
                "AWS_DEFAULT_REGION": self.region}
         with self._lock:
-            saved = {k: os.environ.get(k) for k in env}
+            # Variables are set, never deleted: other threads (moto's Step Functions workers, botocore's proxy
+            # lookup) iterate os.environ concurrently, and a key vanishing mid-iteration raises KeyError there.
+            # Values are restored afterwards; a key the process did not have keeps the last function's value.
+            saved = {k: os.environ[k] for k in env if k in os.environ}
             os.environ.update(env)
             buffer = self._stdout.begin()
             # print() (powertools Metrics' EMF lines) looks sys.stdout up at call time; test runners swap it.
@@ -148,11 +151,7 @@ class Runtime:
             finally:
                 sys.stdout = outer_stdout
                 self._stdout.end()
-                for key, value in saved.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = value
+                os.environ.update(saved)
             self.invocations[code.logical_id] = self.invocations.get(code.logical_id, 0) + 1
             text = buffer.getvalue()
             self.logs.extend(LogLine(code.logical_id, line) for line in text.splitlines() if line)

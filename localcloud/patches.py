@@ -12,13 +12,20 @@ What is patched, and why:
    FilterCriteria, BatchSize, ReportBatchItemFailures, retries, bisection and the OnFailure destination.
 3. Step Functions backends: state machines created through CloudFormation land in
    `stepfunctions_backends` while the executing API serves `stepfunctions_parser_backends`.
-4. Step Functions task clients (`boto_client_for`): cached per (region, service) instead of built per task.
-5. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
+4. Step Functions task clients (`boto_client_for`): cached per (region, service) instead of built per task,
+   and JSONPath expressions (`json_path.parse`): cached per path instead of building a yacc parser each time.
+5. ASL parsing (`AmazonStateLanguageParser.parse`): moto re-parses the definition with ANTLR and rebuilds
+   its evaluation components for every execution (about 30 ms each). Both are cached per definition.
+   The components only change while they are built (`from_state_props`); execution state lives in each
+   execution's Environment. Map and Parallel states keep worker pools on their components, so a definition
+   that has one gets fresh components per execution (built from the cached parse tree).
+6. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
    sleep `seconds * time_scale` (0 in tests, 1 for a faithful run).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 import time as _real_time
@@ -48,6 +55,13 @@ INTERNALS = [
     ("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl", "time"),
     ("moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function",
      "WaitFunction._wait_interval"),
+    ("moto.stepfunctions.parser.backend.execution", "Execution.exec_status"),
+    ("moto.stepfunctions.parser.backend.execution", "Execution.execution_arn"),
+    ("moto.sns.models", "SNSBackend.sms_messages"),
+    ("moto.ses.models", "SESBackend.sent_messages"),
+    ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse"),
+    ("moto.stepfunctions.parser.asl.utils.json_path", "parse"),
+    ("moto.stepfunctions.parser.asl.parse.preprocessor", "Preprocessor"),
     ("moto.events.models", "EventPattern.load"),
     ("moto.cloudformation.parsing", "get_model_map"),
     ("moto.cloudformation.parsing", "NULL_MODELS"),
@@ -63,11 +77,12 @@ class MotoInternalMoved(RuntimeError):
 def _resolve(module: str, dotted: str) -> Any:
     obj: Any = importlib.import_module(module)
     for part in dotted.split("."):
-        if part == "lambda_event_source_mappings":  # an instance attribute: check the constructor sets it
+        if not hasattr(obj, part) and isinstance(obj, type):
+            # an instance attribute: the class's source must still assign it
             import inspect
 
-            if "self.lambda_event_source_mappings" not in inspect.getsource(obj.__init__):
-                raise AttributeError(part)
+            if f"self.{part} =" not in inspect.getsource(obj) and f"self.{part}:" not in inspect.getsource(obj):
+                raise AttributeError(f"{obj.__name__}.{part}")
             return None
         obj = getattr(obj, part)
     return obj
@@ -120,8 +135,7 @@ _client_lock = threading.Lock()
 
 def _make_cached_boto_client_for(original: Callable[..., Any]) -> Callable[..., Any]:
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        if state_credentials:
-            return original(region, service, state_credentials)
+        # moto's version ignores state_credentials (every client uses fixed test keys), so the cache may too.
         from moto.core.models import botocore_stubber
 
         key = (region, service, botocore_stubber.enabled)
@@ -132,6 +146,27 @@ def _make_cached_boto_client_for(original: Callable[..., Any]) -> Callable[..., 
         return client
 
     return boto_client_for
+
+
+# ---------------------------------------------------------------- ASL parse cache
+_tree_cache: dict[str, tuple[Any, Any]] = {}
+_STATEFUL_STATE_TYPES = ('"Type": "Map"', '"Type":"Map"', '"Type": "Parallel"', '"Type":"Parallel"')
+
+
+def _make_cached_parse(original: Callable[..., Any]) -> Callable[..., Any]:
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        cached = _tree_cache.get(definition)
+        if cached is None:
+            cached = _tree_cache[definition] = original(definition)  # raises ASLParserException when invalid
+            return cached
+        program, tree = cached
+        if any(marker in definition for marker in _STATEFUL_STATE_TYPES):
+            return Preprocessor().visit(tree), tree
+        return program, tree
+
+    return staticmethod(parse)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------- stream capture
@@ -178,7 +213,8 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     from moto.stepfunctions.parser import models as parser_models
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
-    from moto.stepfunctions.parser.asl.utils import boto_client
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
     _set(LambdaFunction, "_invoke_lambda", lambda self, event=None: invoke_lambda(self, event))
     _set(StreamShard, "add", _make_stream_add(on_stream_record))
@@ -186,6 +222,8 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     cached = _make_cached_boto_client_for(boto_client.boto_client_for)
     for module in _BOTO_CLIENT_MODULES:
         _set(importlib.import_module(module), "boto_client_for", cached)
+    _set(json_path, "parse", functools.lru_cache(maxsize=2048)(json_path.parse))
+    _set(AmazonStateLanguageParser, "parse", _make_cached_parse(AmazonStateLanguageParser.parse))
     _set(retrier_decl, "time", _ScaledTime())
     _set(WaitFunction, "_wait_interval", _scaled_wait_interval)
 
@@ -195,3 +233,4 @@ def undo() -> None:
         setattr(owner, name, value)
     _originals.clear()
     _client_cache.clear()
+    _tree_cache.clear()

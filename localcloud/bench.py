@@ -1,0 +1,103 @@
+"""`make bench`: end-to-end speed of the pipeline on the local cloud, in process.
+
+Measures (1) the latency of one status change, write -> stream -> router -> execution -> SMS recorded,
+sequentially, as a median over --latency-runs changes; and (2) the throughput of --changes status changes
+written back to back (first write to last SMS recorded). Time compression is 0 (no retries happen on this path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+
+from localcloud.cloud import LocalCloud
+
+
+def _wait_for_sms(cloud: LocalCloud, count: int, timeout: float) -> None:
+    from moto.sns.models import sns_backends
+
+    backend = sns_backends["123456789012"][cloud.region]
+    deadline = time.perf_counter() + timeout
+    while len(backend.sms_messages) < count:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"{len(backend.sms_messages)}/{count} SMS after {timeout}s")
+        time.sleep(0.0005)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--changes", type=int, default=200)
+    parser.add_argument("--latency-runs", type=int, default=30)
+    parser.add_argument("--goal", type=float, default=25.0, help="changes per second the throughput must reach")
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead of text")
+    args = parser.parse_args(argv)
+
+    cloud = LocalCloud(time_scale=0.0).start()
+    try:
+        borrowers, loans = cloud.table("BorrowersTableName"), cloud.table("LoansTableName")
+        for i in range(50):
+            borrowers.put_item(Item={"borrower_id": f"B-{i}", "name": f"Borrower {i}", "locale": "en-US",
+                                     "phone": f"+86138{i:08d}", "email": f"b{i}@example.com"})
+
+        def write(loan: str, n: int) -> None:
+            loans.put_item(Item={"loan_id": loan, "borrower_id": f"B-{n % 50}", "status": "APPROVED",
+                                 "version": 1, "updated_at": "2026-11-29T08:00:00Z", "amount": 1000 + n,
+                                 "currency": "USD"})
+
+        # warm-up: imports and cold starts are not what we measure
+        write("warm-up", 0)
+        _wait_for_sms(cloud, 1, 30)
+        cloud.wait_idle()
+
+        latencies = []
+        for n in range(args.latency_runs):
+            sent = len(cloud.sms_messages())
+            start = time.perf_counter()
+            write(f"lat-{n}", n)
+            _wait_for_sms(cloud, sent + 1, 30)
+            latencies.append((time.perf_counter() - start) * 1000)
+            cloud.wait_idle()
+
+        sent = len(cloud.sms_messages())
+        start = time.perf_counter()
+        for n in range(args.changes):
+            write(f"tput-{n}", n)
+        writes_done = time.perf_counter() - start
+        _wait_for_sms(cloud, sent + args.changes, 300)
+        elapsed = time.perf_counter() - start
+        cloud.wait_idle()
+        router_batches = [p.stats.batch_sizes for p in cloud.pump.pollers] if cloud.pump else []
+        result = {
+            "median_ms_per_change": round(statistics.median(latencies), 1),
+            "p90_ms_per_change": round(sorted(latencies)[int(len(latencies) * 0.9) - 1], 1),
+            "changes": args.changes,
+            "throughput_seconds": round(elapsed, 2),
+            "changes_per_second": round(args.changes / elapsed, 1),
+            "writes_seconds": round(writes_done, 2),
+            "router_invocations": sum(len(b) for b in router_batches),
+            "python": platform.python_version(),
+            "cpus": __import__("os").cpu_count(),
+        }
+    finally:
+        cloud.stop()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"latency, write -> SMS recorded, {args.latency_runs} sequential changes: "
+              f"median {result['median_ms_per_change']} ms, p90 {result['p90_ms_per_change']} ms")
+        print(f"throughput, {args.changes} changes back to back: {result['throughput_seconds']} s = "
+              f"{result['changes_per_second']} changes/s (goal >= {args.goal}); "
+              f"{result['router_invocations']} router invocations in all")
+        print(f"machine: Python {result['python']}, {result['cpus']} CPUs")
+    ok = result["changes_per_second"] >= args.goal
+    if not ok:
+        print(f"BELOW GOAL: {result['changes_per_second']} < {args.goal} changes/s", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
