@@ -32,7 +32,7 @@ def test_invalid_phone_falls_back_to_email_in_the_same_execution(cloud, platform
 
 
 def test_no_usable_channel_ends_undelivered_and_failed_for_a_person(cloud, platform):
-    borrower = platform.borrower(phone="12345", email=None)
+    borrower = platform.borrower(phone="+9991234567", email=None)
     loan_id = unique("L")
     platform.status(loan_id, borrower["borrower_id"], "REJECTED", 1)
     cloud.wait_idle()
