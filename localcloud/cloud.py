@@ -20,10 +20,11 @@ from botocore.config import Config
 from localcloud import patches
 from localcloud.deploy import ROOT, translate
 from localcloud.lambdas import FunctionCode, Runtime
+from localcloud.providers import ProviderSimulator
 from localcloud.streams import StreamPump
 
 ACCOUNT = "123456789012"
-DEFAULT_PARAMETERS = {"SenderEmail": "notices@loan-notify.example", "Environment": "dev"}
+DEFAULT_PARAMETERS = {"SenderEmail": "notices@loan-notify.example", "Environment": "dev", "BackupRegion": "us-west-2"}
 _CLIENT_CONFIG = Config(account_id_endpoint_mode="disabled", retries={"max_attempts": 2, "mode": "standard"})
 
 
@@ -68,6 +69,7 @@ class LocalCloud:
         self._moto_server: Any = None
         self._clients: dict[str, Any] = {}
         self.runtime: Runtime | None = None
+        self.providers = ProviderSimulator()
         self.pump: StreamPump | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -92,7 +94,7 @@ class LocalCloud:
         self.runtime = Runtime(region=self.region, account=ACCOUNT, base_env=base_env, echo_logs=self.echo_logs)
         self.pump = StreamPump(self.runtime.invoke, self._send_to_destination, self.time_scale)
         patches.apply(invoke_lambda=self.runtime.moto_hook, on_stream_record=self.pump.on_record,
-                      time_scale=self.time_scale)
+                      time_scale=self.time_scale, provider_check=self.providers.check)
         if self.server:
             from moto.server import ThreadedMotoServer
 
@@ -176,7 +178,9 @@ class LocalCloud:
                 environment=config.get("Environment", {}).get("Variables", {})))
         sender = self.parameters.get("SenderEmail")
         if sender:  # the deploy prerequisite "a verified SES identity", done here for the local account
-            self.client("ses").verify_email_identity(EmailAddress=sender)
+            for region in self.regions:
+                boto3.client("ses", region_name=region, endpoint_url=self.endpoint_url,
+                             config=_CLIENT_CONFIG).verify_email_identity(EmailAddress=sender)
 
     def _send_to_destination(self, arn: str, body: str) -> None:
         if arn.startswith("arn:aws:sqs:"):
@@ -248,19 +252,24 @@ class LocalCloud:
         return json.dumps(events, default=str)[:3000]
 
     # ------------------------------------------------------------------ provider backends (what was "sent")
+    @property
+    def regions(self) -> list[str]:
+        """The stack's region and its backup region (where the backup providers live)."""
+        return list(dict.fromkeys(r for r in (self.region, self.parameters.get("BackupRegion", "")) if r))
+
     def sms_messages(self) -> list[dict[str, str]]:
         from moto.sns.models import sns_backends
 
-        backend = sns_backends[ACCOUNT][self.region]
-        return [{"message_id": mid, "phone": phone, "text": text}
-                for mid, (phone, text) in list(backend.sms_messages.items())]
+        return [{"message_id": mid, "phone": phone, "text": text, "region": region}
+                for region in self.regions
+                for mid, (phone, text) in list(sns_backends[ACCOUNT][region].sms_messages.items())]
 
     def emails(self) -> list[dict[str, Any]]:
         from moto.ses.models import ses_backends
 
-        backend = ses_backends[ACCOUNT][self.region]
         return [{"message_id": m.id, "to": list(m.destinations.get("ToAddresses", [])), "subject": m.subject,
-                 "body": m.body} for m in list(backend.sent_messages)]
+                 "body": m.body, "region": region}
+                for region in self.regions for m in list(ses_backends[ACCOUNT][region].sent_messages)]
 
     # ------------------------------------------------------------------ fault injection for tests and the demo
     def moto_table(self, output_key: str) -> Any:

@@ -19,7 +19,10 @@ What is patched, and why:
    The components only change while they are built (`from_state_props`); execution state lives in each
    execution's Environment. Map and Parallel states keep worker pools on their components, so a definition
    that has one gets fresh components per execution (built from the cached parse tree).
-6. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
+6. Provider faults (`SNSBackend.publish`, `SESBackend.send_email`, `SESBackend.send_raw_email`): each call
+   first asks the provider simulator (`localcloud.providers`) whether this service and region is down or
+   throttled, and raises the error the real service would.
+7. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
    sleep `seconds * time_scale` (0 in tests, 1 for a faithful run).
 """
 
@@ -58,6 +61,9 @@ INTERNALS = [
     ("moto.stepfunctions.parser.backend.execution", "Execution.exec_status"),
     ("moto.stepfunctions.parser.backend.execution", "Execution.execution_arn"),
     ("moto.sns.models", "SNSBackend.sms_messages"),
+    ("moto.sns.models", "SNSBackend.publish"),
+    ("moto.ses.models", "SESBackend.send_email"),
+    ("moto.ses.models", "SESBackend.send_raw_email"),
     ("moto.ses.models", "SESBackend.sent_messages"),
     ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse"),
     ("moto.stepfunctions.parser.asl.utils.json_path", "parse"),
@@ -198,8 +204,19 @@ def _set(owner: Any, name: str, value: Any) -> None:
     setattr(owner, name, value)
 
 
+def _with_fault_check(original: Callable[..., Any], service: str, check: Callable[[str, str], None]
+                      ) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        check(service, self.region_name)
+        return original(self, *args, **kwargs)
+
+    return call
+
+
 def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
-          on_stream_record: Callable[[Any, dict[str, Any]], None], time_scale: float) -> None:
+          on_stream_record: Callable[[Any, dict[str, Any]], None], time_scale: float,
+          provider_check: Callable[[str, str], None] | None = None) -> None:
     """Install every patch. `invoke_lambda(function, event)` runs a handler; `on_stream_record(table, record)`
     receives each new stream record."""
     check_internals()
@@ -225,6 +242,13 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     _set(json_path, "parse", functools.lru_cache(maxsize=2048)(json_path.parse))
     _set(AmazonStateLanguageParser, "parse", _make_cached_parse(AmazonStateLanguageParser.parse))
     _set(retrier_decl, "time", _ScaledTime())
+    if provider_check is not None:
+        from moto.ses.models import SESBackend
+        from moto.sns.models import SNSBackend
+
+        _set(SNSBackend, "publish", _with_fault_check(SNSBackend.publish, "sns", provider_check))
+        _set(SESBackend, "send_email", _with_fault_check(SESBackend.send_email, "ses", provider_check))
+        _set(SESBackend, "send_raw_email", _with_fault_check(SESBackend.send_raw_email, "ses", provider_check))
     _set(WaitFunction, "_wait_interval", _scaled_wait_interval)
 
 

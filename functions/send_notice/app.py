@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loan_notify.borrowers import Borrowers
-from loan_notify.channels import SesEmail, SnsSms
+from loan_notify.channels import PROVIDER_CLIENT_CONFIG, SesEmail, SnsSms
 from loan_notify.errors import PermanentChannelError, TransientChannelError
 from loan_notify.ledger import Ledger
 from loan_notify.models import SendRequest
@@ -23,10 +23,17 @@ metrics = Metrics()
 _dynamodb = boto3.resource("dynamodb")
 ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
 borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
+# Each channel has a provider in this region and a backup in BACKUP_REGION, tried in that order.
+_regions = [r for r in (os.environ["AWS_REGION"], os.environ.get("BACKUP_REGION", "")) if r]
+_regions = list(dict.fromkeys(_regions))
 senders = {
-    Channel.SMS: SnsSms(boto3.client("sns"), sender_id=os.environ.get("SMS_SENDER_ID", "")),
-    Channel.EMAIL: SesEmail(boto3.client("sesv2"), from_address=os.environ.get("SENDER_EMAIL", ""),
-                            configuration_set=os.environ.get("EMAIL_CONFIGURATION_SET", "")),
+    Channel.SMS: [SnsSms(boto3.client("sns", region_name=region, config=PROVIDER_CLIENT_CONFIG),
+                         sender_id=os.environ.get("SMS_SENDER_ID", "")) for region in _regions],
+    # The configuration set (event publishing) exists in the stack's region only.
+    Channel.EMAIL: [SesEmail(boto3.client("sesv2", region_name=region, config=PROVIDER_CLIENT_CONFIG),
+                             from_address=os.environ.get("SENDER_EMAIL", ""),
+                             configuration_set=os.environ.get("EMAIL_CONFIGURATION_SET", "") if i == 0 else "")
+                    for i, region in enumerate(_regions)],
 }
 
 

@@ -13,7 +13,8 @@ def load_handler(monkeypatch):
     """Import functions/<name>/app.py as Lambda would, with the environment its template entry gives it."""
 
     def load(name: str, **env: str):
-        defaults = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+        defaults = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "BACKUP_REGION": "us-west-2",
+                    "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
                     "NOTIFICATIONS_TABLE": "notifications", "BORROWERS_TABLE": "borrowers",
                     "NOTIFY_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:notify",
                     "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "LoanNotify",

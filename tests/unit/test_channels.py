@@ -29,6 +29,7 @@ def test_sms_is_sent_transactional_to_the_e164_number(sns):
             "MessageAttributes": {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}})
         delivery = SnsSms(sns).send("+1 415-555-0123", MESSAGE)
     assert delivery.message_id == "m-1" and delivery.destination == "+14*****0123"
+    assert delivery.provider == "sns-sms@us-east-1"
 
 
 @pytest.mark.parametrize("phone", [None, "", "12345", "+1555", "not a phone"])

@@ -70,8 +70,8 @@ def test_send_handler_raises_the_class_the_state_machine_catches(load_handler, c
     ledger.open_notice(loan, loan.notification_id)
     monkeypatch.setattr(app, "ledger", ledger)
     monkeypatch.setattr(app, "borrowers", FakeBorrowers(Borrower(borrower_id="B-1", phone="+1555")))
-    monkeypatch.setattr(app, "senders", {Channel.SMS: RecordingSender(
-        "sns-sms", fail_with=PermanentChannelError("invalid", reason="invalid_phone"))})
+    monkeypatch.setattr(app, "senders", {Channel.SMS: [RecordingSender(
+        "sns-sms", fail_with=PermanentChannelError("invalid", reason="invalid_phone"))]})
     with pytest.raises(PermanentChannelError):
         app.lambda_handler({"notification_id": loan.notification_id, "loan_id": "L-1", "borrower_id": "B-1",
                             "status": "APPROVED", "version": 1, "channel": "SMS"}, context)

@@ -35,7 +35,7 @@ def test_prepare_returns_channel_names_and_pins_the_template(ledger, borrowers):
 
 def test_send_records_the_attempt_and_is_idempotent(ledger, borrowers):
     sms = RecordingSender("sns-sms")
-    senders = {Channel.SMS: sms, Channel.EMAIL: RecordingSender("ses-v2")}
+    senders = {Channel.SMS: [sms], Channel.EMAIL: [RecordingSender("ses-v2")]}
     first = send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)
     again = send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)
     assert len(sms.sent) == 1 and sms.sent[0][0] == "+14155550123" and "9,000.00 USD" in sms.sent[0][1].text
@@ -49,9 +49,27 @@ def test_send_records_the_attempt_and_is_idempotent(ledger, borrowers):
     (TransientChannelError("slow", reason="provider_Throttling"), "FAILED_TRANSIENT"),
 ])
 def test_failed_attempts_are_recorded_then_raised_for_the_state_machine(ledger, borrowers, error, result):
-    senders = {Channel.SMS: RecordingSender("sns-sms", fail_with=error)}
+    senders = {Channel.SMS: [RecordingSender("sns-sms", fail_with=error)]}
     with pytest.raises(type(error)):
         send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)
     attempt = ledger.items[REF.notification_id]["attempts"][-1]
     assert attempt["result"] == result and attempt["error"] == error.reason
     assert ledger.items[REF.notification_id]["state"] == "STARTED"
+
+
+def test_a_provider_down_hands_over_to_the_backup_provider_at_once(ledger, borrowers):
+    down = RecordingSender("sns-sms@us-east-1", fail_with=TransientChannelError("503", reason="provider_InternalError"))
+    backup = RecordingSender("sns-sms@us-west-2")
+    result = send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders={Channel.SMS: [down, backup]})
+    assert result["provider"] == "sns-sms@us-west-2" and len(backup.sent) == 1
+    attempts = ledger.items[REF.notification_id]["attempts"]
+    assert [(a["provider"], a["result"]) for a in attempts] == [
+        ("sns-sms@us-east-1", "FAILED_TRANSIENT"), ("sns-sms@us-west-2", "SENT")]
+
+
+def test_every_provider_down_is_transient_for_the_state_machine_to_retry(ledger, borrowers):
+    error = TransientChannelError("503", reason="provider_InternalError")
+    senders = {Channel.SMS: [RecordingSender("a", fail_with=error), RecordingSender("b", fail_with=error)]}
+    with pytest.raises(TransientChannelError):
+        send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)
+    assert [a["attempt"] for a in ledger.items[REF.notification_id]["attempts"]] == [1, 2]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import phonenumbers
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from email_validator import EmailNotValidError, validate_email
@@ -16,7 +17,7 @@ from loan_notify.templates import RenderedMessage
 
 # Error codes that retrying can fix. Everything else a provider answers is permanent for this message.
 _TRANSIENT_CODES = {
-    "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
+    "Throttling", "Throttled", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
     "LimitExceededException", "InternalError", "InternalFailure", "InternalServiceErrorException",
     "ServiceUnavailable", "ServiceUnavailableException", "KMSThrottling", "RequestTimeout",
 }
@@ -63,12 +64,21 @@ def normalise_email(email: str | None) -> str:
         raise PermanentChannelError("email address is not valid", reason="invalid_email") from err
 
 
-class SnsSms:
-    provider = "sns-sms"
+# Provider calls make one try each: retries are explicit in the state machine (visible in the execution
+# history), and an unhealthy provider fails over to the next one at once instead of sleeping in the SDK.
+PROVIDER_CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=3,
+                                read_timeout=5)
 
+
+def _region(client: Any) -> str:
+    return getattr(getattr(client, "meta", None), "region_name", "") or "default"
+
+
+class SnsSms:
     def __init__(self, client: Any, sender_id: str = "") -> None:
         self._client = client
         self._sender_id = sender_id
+        self.provider = f"sns-sms@{_region(client)}"
 
     def send(self, phone: str | None, message: RenderedMessage) -> Delivery:
         number = normalise_phone(phone)
@@ -83,12 +93,11 @@ class SnsSms:
 
 
 class SesEmail:
-    provider = "ses-v2"
-
     def __init__(self, client: Any, from_address: str, configuration_set: str = "") -> None:
         self._client = client
         self._from = from_address
         self._configuration_set = configuration_set
+        self.provider = f"ses-v2@{_region(client)}"
 
     def send(self, email: str | None, message: RenderedMessage) -> Delivery:
         if not self._from:

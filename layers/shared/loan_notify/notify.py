@@ -53,11 +53,14 @@ def prepare(ref: NoticeRef, *, ledger: Ledger, borrowers: Borrowers) -> dict[str
 
 
 def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowers,
-         senders: dict[Channel, Sender], clock=utc_now) -> dict[str, Any]:
-    """Send the notice on one channel and append the attempt to the ledger.
+         senders: dict[Channel, list[Sender]], clock=utc_now) -> dict[str, Any]:
+    """Send the notice on one channel, through its providers in order, and append each try to the ledger.
 
-    Idempotent: if a previous invocation already sent it on this channel (a Lambda retry after a
-    timeout), the recorded delivery is returned and nothing is sent again.
+    A provider that fails transiently (down, throttled, timing out) hands over to the next provider of the
+    same channel at once; when every provider failed transiently the error is raised for the state machine to
+    retry with backoff. A permanent failure (the contact itself is bad) is raised at once.
+    Idempotent: if a previous invocation already sent it on this channel (a Lambda retry after a timeout),
+    the recorded delivery is returned and nothing is sent again.
     """
     notice = _notice(ledger, ref.notification_id)
     for attempt in notice.get("attempts", []):
@@ -66,22 +69,30 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
                     "replayed": True}
     borrower = borrowers.get(ref.borrower_id)
     message = _render(notice, borrower)
-    sender = senders[channel]
     destination = borrower.phone if channel is Channel.SMS else borrower.email
-    attempt = {"attempt": len(notice.get("attempts", [])) + 1, "channel": channel.value,
-               "provider": sender.provider, "started_at": iso(clock()),
-               "template_id": message.template_id, "template_version": message.template_version,
-               "content_hash": message.content_hash}
-    try:
-        delivery = sender.send(destination, message)
-    except (PermanentChannelError, TransientChannelError) as err:
-        result = AttemptResult.FAILED_PERMANENT if isinstance(err, PermanentChannelError) \
-            else AttemptResult.FAILED_TRANSIENT
-        attempt.update(result=result.value, error=err.reason, finished_at=iso(clock()))
-        ledger.append_attempt(ref.notification_id, attempt)
-        raise
-    attempt.update(result=AttemptResult.SENT.value, message_id=delivery.message_id,
-                   destination=delivery.destination, finished_at=iso(clock()))
-    ledger.append_attempt(ref.notification_id, attempt, state=NoticeState.SENT)
-    return {"channel": channel.value, "provider": delivery.provider, "message_id": delivery.message_id,
-            "replayed": False}
+    attempt_no = len(notice.get("attempts", []))
+    last_error: TransientChannelError | None = None
+    for sender in senders.get(channel, []):
+        attempt_no += 1
+        attempt = {"attempt": attempt_no, "channel": channel.value, "provider": sender.provider,
+                   "started_at": iso(clock()), "template_id": message.template_id,
+                   "template_version": message.template_version, "content_hash": message.content_hash}
+        try:
+            delivery = sender.send(destination, message)
+        except PermanentChannelError as err:
+            attempt.update(result=AttemptResult.FAILED_PERMANENT.value, error=err.reason, finished_at=iso(clock()))
+            ledger.append_attempt(ref.notification_id, attempt)
+            raise
+        except TransientChannelError as err:
+            attempt.update(result=AttemptResult.FAILED_TRANSIENT.value, error=err.reason, finished_at=iso(clock()))
+            ledger.append_attempt(ref.notification_id, attempt)
+            last_error = err
+            continue
+        attempt.update(result=AttemptResult.SENT.value, message_id=delivery.message_id,
+                       destination=delivery.destination, finished_at=iso(clock()))
+        ledger.append_attempt(ref.notification_id, attempt, state=NoticeState.SENT)
+        return {"channel": channel.value, "provider": delivery.provider, "message_id": delivery.message_id,
+                "replayed": False}
+    if last_error is None:
+        raise PermanentChannelError(f"no provider configured for {channel.value}", reason="channel_not_configured")
+    raise TransientChannelError(f"every {channel.value} provider failed: {last_error}", reason=last_error.reason)

@@ -1,0 +1,64 @@
+import pytest
+
+from tests.flow.conftest import entered_states, executions_for, unique
+
+pytestmark = pytest.mark.flow
+
+
+@pytest.fixture
+def providers(cloud):
+    yield cloud.providers
+    cloud.providers.reset()
+
+
+def test_sms_throttled_then_delivered_by_the_state_machine_retry(cloud, platform, providers):
+    borrower = platform.borrower()
+    loan_id = unique("L")
+    # GIVEN both SMS providers throttle the next call
+    providers.throttle("sns", "us-east-1", times=1)
+    providers.throttle("sns", "us-west-2", times=1)
+    platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
+    cloud.wait_idle()
+    # THEN the state machine retried the send step and the primary provider delivered it
+    (sms,) = platform.sms_to(borrower["phone"])
+    assert sms["region"] == "us-east-1"
+    (notice,) = platform.notices(loan_id)
+    assert [(a["provider"], a["result"], a.get("error")) for a in notice["attempts"]] == [
+        ("sns-sms@us-east-1", "FAILED_TRANSIENT", "provider_Throttled"),
+        ("sns-sms@us-west-2", "FAILED_TRANSIENT", "provider_Throttled"),
+        ("sns-sms@us-east-1", "SENT", None)]
+    history = cloud.history(notice["notification_id"])
+    failures = [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"]
+    assert failures == ["TransientChannelError"]
+    assert entered_states(cloud, notice["notification_id"])[-1] == "Notice sent"
+
+
+def test_sms_provider_down_fails_over_to_the_backup_provider(cloud, platform, providers):
+    borrower = platform.borrower()
+    loan_id = unique("L")
+    providers.down("sns", "us-east-1")
+    platform.status(loan_id, borrower["borrower_id"], "REJECTED", 1)
+    cloud.wait_idle()
+    (sms,) = platform.sms_to(borrower["phone"])
+    assert sms["region"] == "us-west-2"
+    (notice,) = platform.notices(loan_id)
+    assert [(a["provider"], a["result"]) for a in notice["attempts"]] == [
+        ("sns-sms@us-east-1", "FAILED_TRANSIENT"), ("sns-sms@us-west-2", "SENT")]
+    (execution,) = executions_for(cloud, loan_id)
+    assert execution["status"] == "SUCCEEDED"
+
+
+def test_every_sms_provider_down_falls_back_to_email_after_bounded_retries(cloud, platform, providers):
+    borrower = platform.borrower()
+    loan_id = unique("L")
+    providers.down("sns", "us-east-1")
+    providers.down("sns", "us-west-2")
+    platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
+    cloud.wait_idle()
+    assert platform.sms_to(borrower["phone"]) == []
+    (email,) = platform.emails_to(borrower["email"])
+    (notice,) = platform.notices(loan_id)
+    sms_tries = [a for a in notice["attempts"] if a["channel"] == "SMS"]
+    assert len(sms_tries) == 2 * 5  # two providers, 1 try + 4 state machine retries
+    assert notice["attempts"][-1]["channel"] == "EMAIL" and notice["attempts"][-1]["result"] == "SENT"
+    assert "Try the next channel" in entered_states(cloud, notice["notification_id"])
