@@ -64,12 +64,13 @@ class LocalCloud:
         self.parameters = {**DEFAULT_PARAMETERS, **(parameters or {})}
         self.echo_logs = echo_logs
         self.outputs: dict[str, str] = {}
+        self.async_errors: list[tuple[str, str]] = []
         self.unsupported: list[str] = []
         self._mock: Any = None
         self._moto_server: Any = None
         self._clients: dict[str, Any] = {}
         self.runtime: Runtime | None = None
-        self.providers = ProviderSimulator()
+        self.providers = ProviderSimulator(time_scale)
         self.pump: StreamPump | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -94,7 +95,7 @@ class LocalCloud:
         self.runtime = Runtime(region=self.region, account=ACCOUNT, base_env=base_env, echo_logs=self.echo_logs)
         self.pump = StreamPump(self.runtime.invoke, self._send_to_destination, self.time_scale)
         patches.apply(invoke_lambda=self.runtime.moto_hook, on_stream_record=self.pump.on_record,
-                      time_scale=self.time_scale, provider_check=self.providers.check)
+                      time_scale=self.time_scale, providers=self.providers)
         if self.server:
             from moto.server import ThreadedMotoServer
 
@@ -176,11 +177,30 @@ class LocalCloud:
                 handler=functions[logical_id]["Properties"]["Handler"],
                 memory_mb=config.get("MemorySize", 128), timeout_s=config.get("Timeout", 3),
                 environment=config.get("Environment", {}).get("Variables", {})))
+        self._attach_receipts()
         sender = self.parameters.get("SenderEmail")
         if sender:  # the deploy prerequisite "a verified SES identity", done here for the local account
             for region in self.regions:
                 boto3.client("ses", region_name=region, endpoint_url=self.endpoint_url,
                              config=_CLIENT_CONFIG).verify_email_identity(EmailAddress=sender)
+
+    def _attach_receipts(self) -> None:
+        """Route the simulator's receipts the way AWS would: SES events through the email-events topic (and its
+        Lambda subscription from the template), SMS delivery-status records as a CloudWatch Logs subscription
+        event (the log subscription itself is conditional on a parameter that is empty locally)."""
+        assert self.runtime
+        receipts_function = self.runtime.function("IngestReceiptsFunction").name
+        topic = self.outputs["EmailEventsTopicArn"]
+        self.providers.email_events_region = self.region
+        self.providers.deliver_sms_receipt = lambda event: self._invoke_async(receipts_function, event)
+        self.providers.deliver_email_event = lambda event: self.client("sns").publish(
+            TopicArn=topic, Message=json.dumps(event))
+
+    def _invoke_async(self, function_name: str, event: dict[str, Any]) -> None:
+        assert self.runtime
+        payload, is_error, logs = self.runtime.invoke(function_name, event)
+        if is_error:  # an asynchronous invoke would be retried twice, then go to the function's DLQ
+            self.async_errors.append((function_name, payload))
 
     def _send_to_destination(self, arn: str, body: str) -> None:
         if arn.startswith("arn:aws:sqs:"):
@@ -192,17 +212,18 @@ class LocalCloud:
 
     # ------------------------------------------------------------------ waiting and looking
     def wait_idle(self, timeout: float = 60.0) -> None:
-        """Wait until every stream record is delivered and no notice execution is running."""
+        """Wait until every stream record and receipt is delivered and no notice execution is running."""
         assert self.pump
         deadline = time.monotonic() + timeout
         while True:
             self.pump.wait_idle(max(0.1, deadline - time.monotonic()))
+            self.providers.wait_idle(max(0.1, deadline - time.monotonic()))
             running = self.running_executions()
-            if not running and all(p.idle() for p in self.pump.pollers):
+            if not running and self.providers.pending == 0 and all(p.idle() for p in self.pump.pollers):
                 return
             if time.monotonic() > deadline:
-                raise ExecutionTimeout(f"{len(running)} executions still RUNNING after {timeout}s; "
-                                       f"{running[0]}: {self.last_events(running[0])}")
+                detail = f"{running[0]}: {self.last_events(running[0])}" if running else "receipts pending"
+                raise ExecutionTimeout(f"{len(running)} executions still RUNNING after {timeout}s; {detail}")
             time.sleep(0.002)
 
     def running_executions(self) -> list[str]:

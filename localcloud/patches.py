@@ -19,11 +19,16 @@ What is patched, and why:
    The components only change while they are built (`from_state_props`); execution state lives in each
    execution's Environment. Map and Parallel states keep worker pools on their components, so a definition
    that has one gets fresh components per execution (built from the cached parse tree).
-6. Provider faults (`SNSBackend.publish`, `SESBackend.send_email`, `SESBackend.send_raw_email`): each call
-   first asks the provider simulator (`localcloud.providers`) whether this service and region is down or
-   throttled, and raises the error the real service would.
-7. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
-   sleep `seconds * time_scale` (0 in tests, 1 for a faithful run).
+6. Providers (`SNSBackend.publish` to a phone number, `SESBackend.send_email`, `SESBackend.send_raw_email`):
+   each call first asks the provider simulator (`localcloud.providers`) whether this service and region is
+   down or throttled, and raises the error the real service would; after a successful send the simulator
+   emits the delivery receipts the real service would (moto publishes none).
+7. CloudFormation gaps: `localcloud.cfn_models` adds AWS::SNS::Subscription, AWS::SNS::TopicPolicy and
+   AWS::SES::ConfigurationSet to moto's model map (`get_model_map` cache cleared so it sees them).
+8. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
+   sleep `seconds * time_scale` (0 skips them, 1 is faithful). Task timeouts (`Timeout._eval_body`, e.g. a
+   `.waitForTaskToken` deadline) are scaled too when time_scale > 0; at 0 they stay real, since a zero
+   deadline would expire before any receipt could arrive.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import importlib
 import threading
 import time as _real_time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 MOTO_VERSION = "5.2.5"
 
@@ -68,9 +73,17 @@ INTERNALS = [
     ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse"),
     ("moto.stepfunctions.parser.asl.utils.json_path", "parse"),
     ("moto.stepfunctions.parser.asl.parse.preprocessor", "Preprocessor"),
+    ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout._eval_body"),
+    ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout._eval_seconds"),
+    ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout.is_default_value"),
     ("moto.events.models", "EventPattern.load"),
     ("moto.cloudformation.parsing", "get_model_map"),
     ("moto.cloudformation.parsing", "NULL_MODELS"),
+    ("moto.cloudformation.parsing", "get_model_list"),
+    ("moto.core.common_models", "CloudFormationModel"),
+    ("moto.sns.models", "SNSBackend.subscribe"),
+    ("moto.sns.models", "SNSBackend.set_topic_attribute"),
+    ("moto.ses.models", "SESBackend.create_configuration_set"),
 ]
 
 _BOTO_CLIENT_MODULES = [m for m, attr in INTERNALS if attr == "boto_client_for"]
@@ -127,6 +140,13 @@ class _ScaledTime:
     def sleep(seconds: float) -> None:
         if seconds > 0 and clock.scale > 0:
             _real_time.sleep(seconds * clock.scale)
+
+
+def _scaled_timeout(self: Any, env: Any) -> None:
+    seconds = self._eval_seconds(env=env)
+    if clock.scale > 0 and not self.is_default_value():
+        seconds = seconds * clock.scale
+    env.stack.append(seconds)
 
 
 def _scaled_wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
@@ -204,19 +224,43 @@ def _set(owner: Any, name: str, value: Any) -> None:
     setattr(owner, name, value)
 
 
-def _with_fault_check(original: Callable[..., Any], service: str, check: Callable[[str, str], None]
-                      ) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        check(service, self.region_name)
-        return original(self, *args, **kwargs)
+class ProviderHooks(Protocol):
+    def check(self, service: str, region: str) -> None: ...
 
-    return call
+    def sms_sent(self, region: str, message_id: str, phone: str) -> None: ...
+
+    def email_sent(self, region: str, message: Any) -> None: ...
+
+
+def _sns_publish(original: Callable[..., Any], hooks: ProviderHooks) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def publish(self: Any, message: str, arn: str | None = None, phone_number: str | None = None,
+                *args: Any, **kwargs: Any) -> Any:
+        if phone_number:  # an SMS: the provider call. Topic publishes are our own plumbing.
+            hooks.check("sns", self.region_name)
+        message_id = original(self, message, arn, phone_number, *args, **kwargs)
+        if phone_number:
+            hooks.sms_sent(self.region_name, message_id, phone_number)
+        return message_id
+
+    return publish
+
+
+def _ses_send(original: Callable[..., Any], hooks: ProviderHooks, receipts: bool) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def send(self: Any, *args: Any, **kwargs: Any) -> Any:
+        hooks.check("ses", self.region_name)
+        message = original(self, *args, **kwargs)
+        if receipts:
+            hooks.email_sent(self.region_name, message)
+        return message
+
+    return send
 
 
 def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
           on_stream_record: Callable[[Any, dict[str, Any]], None], time_scale: float,
-          provider_check: Callable[[str, str], None] | None = None) -> None:
+          providers: ProviderHooks | None = None) -> None:
     """Install every patch. `invoke_lambda(function, event)` runs a handler; `on_stream_record(table, record)`
     receives each new stream record."""
     check_internals()
@@ -229,6 +273,7 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     from moto.stepfunctions import models as sfn_models
     from moto.stepfunctions.parser import models as parser_models
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.asl.utils import boto_client, json_path
@@ -242,14 +287,26 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     _set(json_path, "parse", functools.lru_cache(maxsize=2048)(json_path.parse))
     _set(AmazonStateLanguageParser, "parse", _make_cached_parse(AmazonStateLanguageParser.parse))
     _set(retrier_decl, "time", _ScaledTime())
-    if provider_check is not None:
+    if providers is not None:
         from moto.ses.models import SESBackend
         from moto.sns.models import SNSBackend
 
-        _set(SNSBackend, "publish", _with_fault_check(SNSBackend.publish, "sns", provider_check))
-        _set(SESBackend, "send_email", _with_fault_check(SESBackend.send_email, "ses", provider_check))
-        _set(SESBackend, "send_raw_email", _with_fault_check(SESBackend.send_raw_email, "ses", provider_check))
+        _set(SNSBackend, "publish", _sns_publish(SNSBackend.publish, providers))
+        _set(SESBackend, "send_email", _ses_send(SESBackend.send_email, providers, receipts=True))
+        _set(SESBackend, "send_raw_email", _ses_send(SESBackend.send_raw_email, providers, receipts=False))
+    _set(Timeout, "_eval_body", _scaled_timeout)
+    _register_local_models()
     _set(WaitFunction, "_wait_interval", _scaled_wait_interval)
+
+
+def _register_local_models() -> None:
+    from moto.cloudformation import parsing
+
+    from localcloud import cfn_models  # noqa: F401 - defining the subclasses registers them
+
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    parsing.get_name_type_map.cache_clear()
 
 
 def undo() -> None:

@@ -1,14 +1,31 @@
-"""Provider simulator: knobs that make a channel's provider fail, throttle or stay silent, per region.
+"""Provider simulator: what SNS SMS and SES do after a send, and knobs to make them misbehave.
 
-The faults are raised inside moto's own SNS and SES backends (see `localcloud.patches`), so the handlers see
-exactly what botocore would hand them from the real service: an HTTP 500 `InternalError` from SNS, a 429
-`TooManyRequestsException` from SES v2, and so on.
+Faults are raised inside moto's own SNS and SES backends (see `localcloud.patches`), so handlers see exactly
+what botocore hands them from the real service: SNS `InternalError` (HTTP 500) or `Throttled`, SES v2
+`InternalServiceErrorException` or `TooManyRequestsException` (429).
+
+Receipts follow the AWS conventions, so a test means the same against a real sandbox:
+- SES mailbox simulator addresses (success@, bounce@, ooto@, complaint@, suppressionlist@
+  simulator.amazonses.com, with an optional +label) produce the events SES would publish through the
+  configuration set to the email-events SNS topic; any other address is delivered.
+- End User Messaging SMS destination simulator numbers (AWS docs, "Simulator phone numbers") succeed or fail
+  by number; any other number is delivered. The receipt is an SNS SMS delivery-status record, handed to the
+  receipts function in the shape a CloudWatch Logs subscription delivers it.
+- Receipts arrive after a simulated delay (scaled by the cloud's time scale), in a background thread.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 import threading
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
 
 from moto.core.exceptions import ServiceException
 
@@ -18,6 +35,24 @@ _CODES = {
     "ses": ("InternalServiceErrorException", "TooManyRequestsException"),
 }
 
+# (success, failure) destination simulator numbers, from the AWS End User Messaging SMS documentation
+SMS_SIMULATOR_NUMBERS = {
+    "AU": ("+61455944038", "+61455944039"),
+    "AT": ("+43676800442031", "+43676800442032"),
+    "BE": ("+32460213922", "+32460213923"),
+    "CL": ("+56229140630", "+56229140631"),
+    "CZ": ("+420790542286", "+420790542287"),
+    "DK": ("+4525919410", "+4525919215"),
+    "EE": ("+37282720792", "+37282720793"),
+    "FI": ("+3584573979110", "+3584573979111"),
+    "FR": ("+33755512501", "+33755512502"),
+    "HK": ("+85257048426", "+85257048854"),
+}
+_SMS_FAILURE_NUMBERS = {failure for _, failure in SMS_SIMULATOR_NUMBERS.values()}
+
+SMS_RECEIPT_DELAY_S = 4.0
+EMAIL_RECEIPT_DELAY_S = 2.0
+
 
 class ProviderDown(ServiceException):
     code = "InternalError"
@@ -25,7 +60,7 @@ class ProviderDown(ServiceException):
 
 
 class ProviderThrottled(ServiceException):
-    code = "Throttling"
+    code = "Throttled"
     message = "Rate exceeded (local simulator)"
 
 
@@ -35,12 +70,27 @@ class _Fault:
     remaining: int | None  # None: until cleared
 
 
-class ProviderSimulator:
-    def __init__(self) -> None:
-        self._faults: dict[tuple[str, str], _Fault] = {}
-        self._lock = threading.Lock()
-        self.calls: dict[tuple[str, str], int] = {}
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
+
+class ProviderSimulator:
+    def __init__(self, time_scale: float = 0.0) -> None:
+        self.time_scale = time_scale
+        self._faults: dict[tuple[str, str], _Fault] = {}
+        self._silent: set[tuple[str, str]] = set()
+        self._sms_outcomes: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+        self.calls: dict[tuple[str, str], int] = {}
+        self.receipts_emitted: list[dict[str, Any]] = []
+        # set by LocalCloud once the stack exists
+        self.deliver_sms_receipt: Callable[[dict[str, Any]], None] | None = None
+        self.deliver_email_event: Callable[[dict[str, Any]], None] | None = None
+        self.email_events_region: str | None = None
+
+    # ------------------------------------------------------------ knobs
     def down(self, service: str, region: str, times: int | None = None) -> None:
         """Every call to `service` in `region` fails with a 5xx (for `times` calls, or until `reset`)."""
         self._set(service, region, _Fault("down", times))
@@ -48,9 +98,21 @@ class ProviderSimulator:
     def throttle(self, service: str, region: str, times: int | None = 1) -> None:
         self._set(service, region, _Fault("throttle", times))
 
+    def silence(self, service: str, region: str) -> None:
+        """Sends succeed but no receipt ever comes (until `reset`)."""
+        with self._lock:
+            self._silent.add((service, region))
+
+    def sms_outcome(self, phone: str, status: str, provider_response: str) -> None:
+        """Force the delivery-status record for one number (e.g. FAILURE, 'Phone has opted out')."""
+        with self._lock:
+            self._sms_outcomes[phone] = (status, provider_response)
+
     def reset(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._silent.clear()
+            self._sms_outcomes.clear()
 
     def _set(self, service: str, region: str, fault: _Fault) -> None:
         if service not in _CODES:
@@ -58,8 +120,8 @@ class ProviderSimulator:
         with self._lock:
             self._faults[(service, region)] = fault
 
+    # ------------------------------------------------------------ called by the patched backends
     def check(self, service: str, region: str) -> None:
-        """Called by the patched backends before they do the real work."""
         with self._lock:
             self.calls[(service, region)] = self.calls.get((service, region), 0) + 1
             fault = self._faults.get((service, region))
@@ -73,3 +135,87 @@ class ProviderSimulator:
         if fault.mode == "down":
             raise ProviderDown(down_code, f"{service} in {region} is unavailable (local simulator)")
         raise ProviderThrottled(throttle_code, f"{service} in {region}: rate exceeded (local simulator)")
+
+    def sms_sent(self, region: str, message_id: str, phone: str) -> None:
+        with self._lock:
+            if ("sns", region) in self._silent or self.deliver_sms_receipt is None:
+                return
+            status, response = self._sms_outcomes.get(phone) or (
+                ("FAILURE", "Unknown error attempting to reach phone") if phone in _SMS_FAILURE_NUMBERS
+                else ("SUCCESS", "Message has been accepted by phone carrier"))
+        event = self.sms_status_event(region, message_id, phone, status, response)
+        self._later(SMS_RECEIPT_DELAY_S, self.deliver_sms_receipt, event, {"kind": "sms", "status": status,
+                                                                            "message_id": message_id})
+
+    @staticmethod
+    def sms_status_event(region: str, message_id: str, phone: str, status: str, response: str) -> dict[str, Any]:
+        """An SNS SMS delivery-status record, as a CloudWatch Logs subscription hands it to Lambda."""
+        record = {
+            "notification": {"messageId": message_id, "timestamp": _now()},
+            "delivery": {"numberOfMessageParts": 1, "destination": phone, "smsType": "Transactional",
+                         "providerResponse": response, "dwellTimeMs": 250, "priceInUSD": 0.00645},
+            "status": status,
+        }
+        log_group = f"sns/{region}/123456789012/DirectPublishToPhoneNumber" + ("" if status == "SUCCESS"
+                                                                              else "/Failure")
+        return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps({
+            "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": log_group,
+            "logStream": str(uuid.uuid4()), "subscriptionFilters": ["loan-notify-sms-status"],
+            "logEvents": [{"id": str(uuid.uuid4().int)[:56], "timestamp": int(time.time() * 1000),
+                           "message": json.dumps(record)}]}).encode())).decode()}}
+
+    def email_sent(self, region: str, message: Any) -> None:
+        with self._lock:
+            if (("ses", region) in self._silent or self.deliver_email_event is None
+                    or region != self.email_events_region):  # only the configuration set's region publishes
+                return
+        address = (message.destinations.get("ToAddresses") or [""])[0]
+        local, _, domain = address.partition("@")
+        scenario = local.split("+")[0] if domain == "simulator.amazonses.com" else "success"
+        mail = {"timestamp": _now(), "messageId": message.id, "source": message.source, "destination": [address]}
+        events: list[dict[str, Any]] = []
+        if scenario in ("bounce", "suppressionlist"):
+            sub_type = "OnAccountSuppressionList" if scenario == "suppressionlist" else "General"
+            events.append({"eventType": "Bounce", "mail": mail, "bounce": {
+                "bounceType": "Permanent", "bounceSubType": sub_type, "timestamp": _now(),
+                "bouncedRecipients": [{"emailAddress": address, "action": "failed", "status": "5.1.1"}]}})
+        else:  # success, ooto (delivered, then an auto-reply), complaint (delivered, then a complaint)
+            events.append({"eventType": "Delivery", "mail": mail, "delivery": {
+                "timestamp": _now(), "recipients": [address], "processingTimeMillis": 420,
+                "smtpResponse": "250 2.6.0 Message received"}})
+            if scenario == "complaint":
+                events.append({"eventType": "Complaint", "mail": mail, "complaint": {
+                    "timestamp": _now(), "complainedRecipients": [{"emailAddress": address}],
+                    "complaintFeedbackType": "abuse"}})
+        for n, event in enumerate(events, start=1):
+            self._later(EMAIL_RECEIPT_DELAY_S * n, self.deliver_email_event, event,
+                        {"kind": "email", "status": event["eventType"], "message_id": message.id})
+
+    # ------------------------------------------------------------ delivery of receipts
+    def _later(self, delay_s: float, deliver: Callable[[dict[str, Any]], None] | None, event: dict[str, Any],
+               summary: dict[str, Any]) -> None:
+        if deliver is None:
+            return
+        with self._lock:
+            self._pending += 1
+
+        def run() -> None:
+            try:
+                if self.time_scale:
+                    time.sleep(delay_s * self.time_scale)
+                deliver(event)
+                self.receipts_emitted.append(summary)
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+        threading.Thread(target=run, name="provider-receipt", daemon=True).start()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._lock:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+    @property
+    def pending(self) -> int:
+        return self._pending

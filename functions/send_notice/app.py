@@ -10,7 +10,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loan_notify.borrowers import Borrowers
 from loan_notify.channels import PROVIDER_CLIENT_CONFIG, SesEmail, SnsSms
+from loan_notify.deliveries import Deliveries
 from loan_notify.errors import PermanentChannelError, TransientChannelError
+from loan_notify.executions import TaskCallbacks
 from loan_notify.ledger import Ledger
 from loan_notify.models import SendRequest
 from loan_notify.notify import send
@@ -23,6 +25,8 @@ metrics = Metrics()
 _dynamodb = boto3.resource("dynamodb")
 ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
 borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
+deliveries = Deliveries(_dynamodb.Table(os.environ["DELIVERIES_TABLE"]))
+callbacks = TaskCallbacks(boto3.client("stepfunctions"))
 # Each channel has a provider in this region and a backup in BACKUP_REGION, tried in that order.
 _regions = [r for r in (os.environ["AWS_REGION"], os.environ.get("BACKUP_REGION", "")) if r]
 _regions = list(dict.fromkeys(_regions))
@@ -45,7 +49,8 @@ def lambda_handler(event: SendRequest, context: LambdaContext) -> dict:
     logger.append_keys(notification_id=event.notification_id, channel=event.channel.value)
     metrics.add_dimension(name="channel", value=event.channel.value)
     try:
-        result = send(event, event.channel, ledger=ledger, borrowers=borrowers, senders=senders)
+        result = send(event, event.channel, ledger=ledger, borrowers=borrowers, senders=senders,
+                      deliveries=deliveries, callbacks=callbacks, task_token=event.task_token)
     except (PermanentChannelError, TransientChannelError) as err:
         metrics.add_metric(name=type(err).__name__, unit=MetricUnit.Count, value=1)
         logger.warning("send failed", extra={"error": type(err).__name__, "reason": err.reason})

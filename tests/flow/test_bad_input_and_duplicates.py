@@ -20,7 +20,7 @@ def test_same_stream_record_delivered_twice_is_one_execution_and_one_sms(cloud, 
     assert len(executions_for(cloud, loan_id)) == 1
     assert len(platform.sms_to(borrower["phone"])) == 1
     (notice,) = platform.notices(loan_id)
-    assert notice["duplicate_deliveries"] == 1 and notice["state"] == "SENT"
+    assert notice["duplicate_deliveries"] == 1 and notice["state"] == "DELIVERED"
 
 
 def _router_mapping(cloud):
@@ -50,7 +50,8 @@ def test_bad_records_never_block_their_batch(cloud, platform):
     # THEN one router invocation handled all five, and both good notices went out
     assert cloud.runtime.invocations["StreamRouterFunction"] == router_calls + 1
     assert len(platform.sms_to(good["phone"])) == 2
-    assert [n["state"] for n in platform.notices(ids["ok1"]) + platform.notices(ids["ok2"])] == ["SENT", "SENT"]
+    states = [n["state"] for n in platform.notices(ids["ok1"]) + platform.notices(ids["ok2"])]
+    assert states == ["DELIVERED", "DELIVERED"]
     # AND every bad record is in the ledger with its reason, and no execution was started for it
     ledger = platform.ledger._table
     rejected = [i for i in ledger.scan()["Items"] if i.get("loan_id") in ids.values() and i["state"] == "REJECTED"]

@@ -18,7 +18,7 @@ def test_invalid_phone_falls_back_to_email_in_the_same_execution(cloud, platform
     assert email["subject"] == "Your loan is approved" and "8,000.00 USD" in email["body"]
     # AND the ledger proves both attempts and why the first failed
     (notice,) = platform.notices(loan_id)
-    assert notice["state"] == "SENT"
+    assert notice["state"] == "DELIVERED"
     assert [(a["channel"], a["result"], a.get("error")) for a in notice["attempts"]] == [
         ("SMS", "FAILED_PERMANENT", "invalid_phone"), ("EMAIL", "SENT", None)]
     assert notice["attempts"][1]["message_id"] == email["message_id"]
@@ -26,8 +26,8 @@ def test_invalid_phone_falls_back_to_email_in_the_same_execution(cloud, platform
     (execution,) = executions_for(cloud, loan_id)
     assert execution["status"] == "SUCCEEDED"
     assert entered_states(cloud, execution["name"]) == [
-        "Prepare notice", "Any channel left?", "Send through next channel", "Try the next channel",
-        "Any channel left?", "Send through next channel", "Notice sent"]
+        "Prepare notice", "Any channel left?", "Send and wait for confirmation", "Try the next channel",
+        "Any channel left?", "Send and wait for confirmation", "Notice delivered"]
     assert_no_personal_data(cloud, borrower, [execution["name"]])
 
 

@@ -19,7 +19,7 @@ def test_status_changes_end_in_one_sms_each_and_a_ledger_item(cloud, platform):
     assert "received your loan application" in sms[0]["text"] and "12,000.00 USD" in sms[1]["text"]
     # AND the ledger holds one SENT notice per status, each with its SMS attempt and provider message id
     notices = platform.notices(loan_id)
-    assert [(n["status"], n["state"]) for n in notices] == [("SUBMITTED", "SENT"), ("APPROVED", "SENT")]
+    assert [(n["status"], n["state"]) for n in notices] == [("SUBMITTED", "DELIVERED"), ("APPROVED", "DELIVERED")]
     attempt = notices[1]["attempts"][0]
     assert attempt["channel"] == "SMS" and attempt["result"] == "SENT"
     assert attempt["message_id"] == sms[1]["message_id"]
@@ -30,7 +30,7 @@ def test_status_changes_end_in_one_sms_each_and_a_ledger_item(cloud, platform):
     assert sorted(e["name"] for e in executions) == sorted(n["notification_id"] for n in notices)
     assert {e["status"] for e in executions} == {"SUCCEEDED"}
     assert entered_states(cloud, notices[1]["notification_id"]) == [
-        "Prepare notice", "Any channel left?", "Send through next channel", "Notice sent"]
+        "Prepare notice", "Any channel left?", "Send and wait for confirmation", "Notice delivered"]
     assert_no_personal_data(cloud, borrower, [e["name"] for e in executions])
 
 

@@ -30,7 +30,7 @@ def test_sms_throttled_then_delivered_by_the_state_machine_retry(cloud, platform
     history = cloud.history(notice["notification_id"])
     failures = [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"]
     assert failures == ["TransientChannelError"]
-    assert entered_states(cloud, notice["notification_id"])[-1] == "Notice sent"
+    assert entered_states(cloud, notice["notification_id"])[-1] == "Notice delivered"
 
 
 def test_sms_provider_down_fails_over_to_the_backup_provider(cloud, platform, providers):

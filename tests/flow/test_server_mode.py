@@ -66,7 +66,7 @@ def test_boto3_against_the_endpoint_sees_the_whole_flow(server):
     assert execution["status"] == "SUCCEEDED" and execution["name"].startswith("L-server-APPROVED-v1-")
     items = dynamodb.Table(outputs["NotificationsTableName"]).scan()["Items"]
     (notice,) = items
-    assert notice["state"] == "SENT"
+    assert notice["state"] == "DELIVERED"
     assert [(a["channel"], a["result"]) for a in notice["attempts"]] == [("SMS", "SENT")]
     history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
     assert history[-1]["type"] == "ExecutionSucceeded"

@@ -4,6 +4,9 @@ from typing import Any
 
 from loan_notify.errors import BorrowerNotFound
 from loan_notify.models import Borrower
+from loan_notify.vocabulary import Channel
+
+_HEALTH = {Channel.SMS: "phone_health", Channel.EMAIL: "email_health"}
 
 
 class Borrowers:
@@ -21,3 +24,20 @@ class Borrowers:
         if item is None:
             raise BorrowerNotFound(f"borrower {borrower_id} does not exist")
         return Borrower.model_validate(item)
+
+    def mark(self, borrower_id: str, channel: Channel, effect: str) -> None:
+        """Write a receipt's verdict back (bounced, opted_out) so later notices skip the dead contact."""
+        if effect not in ("bounced", "opted_out") or channel not in _HEALTH:
+            return
+        health = _HEALTH[channel]
+        self._table.update_item(
+            Key={"borrower_id": borrower_id},
+            UpdateExpression="SET #h = if_not_exists(#h, :empty)",
+            ConditionExpression="attribute_exists(borrower_id)",
+            ExpressionAttributeNames={"#h": health}, ExpressionAttributeValues={":empty": {}},
+        )
+        self._table.update_item(
+            Key={"borrower_id": borrower_id},
+            UpdateExpression="SET #h.#e = :true",
+            ExpressionAttributeNames={"#h": health, "#e": effect}, ExpressionAttributeValues={":true": True},
+        )

@@ -79,6 +79,7 @@ class SnsSms:
         self._client = client
         self._sender_id = sender_id
         self.provider = f"sns-sms@{_region(client)}"
+        self.confirms = True  # SNS SMS delivery status logging -> CloudWatch Logs subscription -> receipts
 
     def send(self, phone: str | None, message: RenderedMessage) -> Delivery:
         number = normalise_phone(phone)
@@ -98,6 +99,7 @@ class SesEmail:
         self._from = from_address
         self._configuration_set = configuration_set
         self.provider = f"ses-v2@{_region(client)}"
+        self.confirms = bool(configuration_set)  # SES events are published through the configuration set
 
     def send(self, email: str | None, message: RenderedMessage) -> Delivery:
         if not self._from:

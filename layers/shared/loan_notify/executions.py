@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,5 +20,33 @@ class StepFunctionsStarter:
             return True
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                return False
+            raise
+
+
+_GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
+
+
+class TaskCallbacks:
+    """Report to an execution waiting on `.waitForTaskToken`; False when it no longer waits."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def success(self, token: str, output: dict[str, Any]) -> bool:
+        try:
+            self._client.send_task_success(taskToken=token, output=json.dumps(output))
+            return True
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in _GONE:
+                return False
+            raise
+
+    def failure(self, token: str, error: str, cause: str) -> bool:
+        try:
+            self._client.send_task_failure(taskToken=token, error=error, cause=cause)
+            return True
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in _GONE:
                 return False
             raise

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from loan_notify.clock import iso, utc_now
 from loan_notify.models import LoanImage
-from loan_notify.vocabulary import NoticeState
+from loan_notify.vocabulary import DeliveryStatus, NoticeState
 
 BY_LOAN_INDEX = "ByLoan"
 
@@ -108,6 +108,38 @@ class Ledger:
             ConditionExpression="attribute_exists(notification_id)",
             **({"ExpressionAttributeNames": names} if names else {}),
         )
+
+    def record_receipt(self, notification_id: str, attempt: int, receipt: dict[str, Any],
+                       status: DeliveryStatus) -> None:
+        """Store a receipt on its attempt, with the attempt's forward-only delivery status.
+
+        A confirming status also moves the notice to DELIVERED (never back from it).
+        """
+        index = attempt - 1  # attempts are appended in order, numbered from 1
+        values: dict[str, Any] = {":r": [receipt], ":empty": [], ":status": status.value,
+                                  ":now": iso(self._clock())}
+        self._table.update_item(
+            Key={"notification_id": notification_id},
+            UpdateExpression=f"SET attempts[{index}].receipts = list_append("
+                             f"if_not_exists(attempts[{index}].receipts, :empty), :r), "
+                             f"attempts[{index}].delivery_status = :status, updated_at = :now",
+            ExpressionAttributeValues=values,
+            ConditionExpression="attribute_exists(notification_id)",
+        )
+        if status.confirms:
+            try:
+                self._table.update_item(
+                    Key={"notification_id": notification_id},
+                    UpdateExpression="SET #state = :delivered, delivered_at = if_not_exists(delivered_at, :at)",
+                    ConditionExpression="#state IN (:started, :sent)",
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues={":delivered": NoticeState.DELIVERED.value, ":at": receipt["at"],
+                                               ":started": NoticeState.STARTED.value,
+                                               ":sent": NoticeState.SENT.value},
+                )
+            except ClientError as err:
+                if not _conditional_failed(err):
+                    raise
 
     def by_loan(self, loan_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -91,6 +91,7 @@ class NoticeRef(BaseModel):
 
 
 class SendRequest(NoticeRef):
-    """Input of the send step: the notice plus the channel to try."""
+    """Input of the send step: the notice, the channel to try, and the token of the waiting execution."""
 
     channel: Channel
+    task_token: str | None = None

@@ -6,16 +6,19 @@ from typing import Any, Protocol
 
 from loan_notify.borrowers import Borrowers
 from loan_notify.clock import iso, utc_now
+from loan_notify.deliveries import Deliveries
 from loan_notify.errors import NoticeNotFound, PermanentChannelError, TransientChannelError
 from loan_notify.ledger import Ledger
 from loan_notify.models import Borrower, NoticeRef
-from loan_notify.policy import POLICY_VERSION, channel_plan
+from loan_notify.policy import POLICIES, POLICY_VERSION, channel_plan
+from loan_notify.receipts import Callbacks
 from loan_notify.templates import RenderedMessage, render
-from loan_notify.vocabulary import AttemptResult, Channel, LoanStatus, NoticeState
+from loan_notify.vocabulary import AttemptResult, Channel, DeliveryStatus, LoanStatus, NoticeState
 
 
 class Sender(Protocol):
     provider: str
+    confirms: bool  # does this provider send delivery receipts we ingest?
 
     def send(self, destination: str | None, message: RenderedMessage) -> Any: ...
 
@@ -49,24 +52,32 @@ def prepare(ref: NoticeRef, *, ledger: Ledger, borrowers: Borrowers) -> dict[str
                        template_id=message.template_id, template_version=message.template_version,
                        content_hash=message.content_hash)
     return {"channels": plan, "count": len(plan), "template_id": message.template_id,
-            "template_version": message.template_version, "policy_version": POLICY_VERSION}
+            "template_version": message.template_version, "policy_version": POLICY_VERSION,
+            "confirm_within": POLICIES[ref.status].confirm_within_s}
 
 
 def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowers,
-         senders: dict[Channel, list[Sender]], clock=utc_now) -> dict[str, Any]:
+         senders: dict[Channel, list[Sender]], deliveries: Deliveries | None = None,
+         callbacks: Callbacks | None = None, task_token: str | None = None, clock=utc_now) -> dict[str, Any]:
     """Send the notice on one channel, through its providers in order, and append each try to the ledger.
 
     A provider that fails transiently (down, throttled, timing out) hands over to the next provider of the
     same channel at once; when every provider failed transiently the error is raised for the state machine to
     retry with backoff. A permanent failure (the contact itself is bad) is raised at once.
-    Idempotent: if a previous invocation already sent it on this channel (a Lambda retry after a timeout),
-    the recorded delivery is returned and nothing is sent again.
+
+    With a task token the execution waits for the delivery receipt: the message is recorded under its
+    provider message id so the receipt finds the token. A provider that sends no receipts confirms at once
+    (recorded as unconfirmed). Idempotent: if a previous invocation already sent on this channel (a retried
+    step), nothing is sent again; the new token waits on the same message.
     """
     notice = _notice(ledger, ref.notification_id)
     for attempt in notice.get("attempts", []):
         if attempt.get("channel") == channel.value and attempt.get("result") == AttemptResult.SENT.value:
-            return {"channel": channel.value, "provider": attempt["provider"], "message_id": attempt["message_id"],
-                    "replayed": True}
+            result = {"channel": channel.value, "provider": attempt["provider"],
+                      "message_id": attempt["message_id"], "replayed": True}
+            if deliveries and callbacks and task_token:
+                _rearm(deliveries, callbacks, attempt["message_id"], task_token, result)
+            return result
     borrower = borrowers.get(ref.borrower_id)
     message = _render(notice, borrower)
     destination = borrower.phone if channel is Channel.SMS else borrower.email
@@ -89,10 +100,32 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
             last_error = err
             continue
         attempt.update(result=AttemptResult.SENT.value, message_id=delivery.message_id,
-                       destination=delivery.destination, finished_at=iso(clock()))
+                       destination=delivery.destination, finished_at=iso(clock()),
+                       delivery_status=DeliveryStatus.SENT.value)
+        if deliveries is not None:
+            deliveries.record_sent(delivery.message_id, notification_id=ref.notification_id, attempt=attempt_no,
+                                   channel=channel.value, provider=delivery.provider, task_token=task_token,
+                                   confirms=sender.confirms)
         ledger.append_attempt(ref.notification_id, attempt, state=NoticeState.SENT)
-        return {"channel": channel.value, "provider": delivery.provider, "message_id": delivery.message_id,
-                "replayed": False}
+        result = {"channel": channel.value, "provider": delivery.provider, "message_id": delivery.message_id,
+                  "replayed": False}
+        if task_token and callbacks and not sender.confirms:
+            # No receipts will come from this provider: report now rather than wait for the deadline.
+            assert deliveries is not None
+            if deliveries.claim_callback(delivery.message_id):
+                callbacks.success(task_token, {**result, "status": "SENT", "confirmation": "unavailable"})
+        return result
     if last_error is None:
         raise PermanentChannelError(f"no provider configured for {channel.value}", reason="channel_not_configured")
     raise TransientChannelError(f"every {channel.value} provider failed: {last_error}", reason=last_error.reason)
+
+
+def _rearm(deliveries: Deliveries, callbacks: Callbacks, message_id: str, token: str, result: dict[str, Any]) -> None:
+    item = deliveries.rearm(message_id, token)
+    status = DeliveryStatus(item.get("status", DeliveryStatus.SENT.value))
+    settled = status.confirms or status.fails or not item.get("confirms", True)
+    if settled and deliveries.claim_callback(message_id):
+        if status.fails:
+            callbacks.failure(token, "PermanentChannelError", status.value)
+        else:
+            callbacks.success(token, {**result, "status": status.value})

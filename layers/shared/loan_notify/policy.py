@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from loan_notify.models import Borrower
 from loan_notify.vocabulary import Channel, LoanStatus
 
-POLICY_VERSION = "2026-11-29.1"
+POLICY_VERSION = "2026-11-29.2"
 
 
 @dataclass(frozen=True)
@@ -15,16 +15,18 @@ class NoticePolicy:
     channels: tuple[Channel, ...]
     fallback: bool = True  # may the notice move to the next channel when one fails permanently?
     critical: bool = False  # critical notices ignore opt-out of non-critical messages
+    confirm_within_s: int = 1800  # no delivery receipt by then: move to the next channel
 
 
 _DEFAULT = NoticePolicy(channels=(Channel.SMS, Channel.EMAIL))
+_CRITICAL = NoticePolicy(channels=(Channel.SMS, Channel.EMAIL), critical=True, confirm_within_s=900)
 
 POLICIES: dict[LoanStatus, NoticePolicy] = {
     status: _DEFAULT for status in LoanStatus
 } | {
-    LoanStatus.APPROVED: NoticePolicy(channels=(Channel.SMS, Channel.EMAIL), critical=True),
-    LoanStatus.REJECTED: NoticePolicy(channels=(Channel.SMS, Channel.EMAIL), critical=True),
-    LoanStatus.OVERDUE: NoticePolicy(channels=(Channel.SMS, Channel.EMAIL), critical=True),
+    LoanStatus.APPROVED: _CRITICAL,
+    LoanStatus.REJECTED: _CRITICAL,
+    LoanStatus.OVERDUE: _CRITICAL,
 }
 
 

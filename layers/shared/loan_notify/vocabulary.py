@@ -33,6 +33,7 @@ class NoticeState(StrEnum):
 
     STARTED = "STARTED"  # the router started its execution
     SENT = "SENT"  # a provider accepted the message
+    DELIVERED = "DELIVERED"  # a receipt (or the app) confirmed the borrower has it
     UNDELIVERED = "UNDELIVERED"  # every allowed channel failed: a person must follow up
     REJECTED = "REJECTED"  # the status change itself was invalid: recorded with its reason, never sent
 
@@ -42,3 +43,41 @@ class AttemptResult(StrEnum):
     FAILED_PERMANENT = "FAILED_PERMANENT"
     FAILED_TRANSIENT = "FAILED_TRANSIENT"
     SKIPPED = "SKIPPED"
+
+
+class DeliveryStatus(StrEnum):
+    """One forward-only status per sent message, fed by provider receipts and app read acknowledgements."""
+
+    SENT = "SENT"  # accepted by the provider, nothing heard since
+    DELAYED = "DELAYED"  # the provider is still trying (SES DeliveryDelay)
+    UNKNOWN = "UNKNOWN"  # the carrier never said (SMS receipts stop after 72 h)
+    FAILED = "FAILED"  # the provider or carrier gave up (SMS failure, SES Reject)
+    BOUNCED = "BOUNCED"  # the address does not exist or refused the mail
+    DELIVERED = "DELIVERED"  # the handset or mailbox accepted it
+    READ = "READ"  # the borrower opened it in the app
+    COMPLAINED = "COMPLAINED"  # delivered, then marked as spam
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @property
+    def confirms(self) -> bool:
+        """Counts as the borrower having the notice."""
+        return self in (DeliveryStatus.DELIVERED, DeliveryStatus.READ, DeliveryStatus.COMPLAINED)
+
+    @property
+    def fails(self) -> bool:
+        return self in (DeliveryStatus.FAILED, DeliveryStatus.BOUNCED)
+
+
+_RANK = {
+    DeliveryStatus.SENT: 0,
+    DeliveryStatus.DELAYED: 1,
+    DeliveryStatus.UNKNOWN: 2,
+    DeliveryStatus.FAILED: 3,
+    DeliveryStatus.BOUNCED: 3,
+    DeliveryStatus.DELIVERED: 4,
+    DeliveryStatus.READ: 5,
+    DeliveryStatus.COMPLAINED: 6,
+}

@@ -1,0 +1,105 @@
+"""CloudFormation resource types moto 5.2.5 does not create, filled in for the local cloud.
+
+moto's CloudFormation skips AWS::SNS::Subscription (so a SAM `SNS` event would never reach its function),
+AWS::SNS::TopicPolicy and AWS::SES::ConfigurationSet. These small models create the real thing in moto's
+backends through their own APIs. Registered by `localcloud.patches.apply`; listed in its INTERNALS check.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from moto.core.common_models import CloudFormationModel
+
+
+class _LocalModel:
+    """Shared behaviour. Each model also names CloudFormationModel as a direct base: moto finds models
+    through CloudFormationModel.__subclasses__(), which lists direct subclasses only."""
+
+    physical_resource_id: str
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,  # type: ignore[misc]
+                                        cloudformation_json: dict[str, Any], account_id: str, region_name: str
+                                        ) -> Any:
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[misc]
+                                        account_id: str, region_name: str) -> None:
+        return None
+
+    def is_created(self) -> bool:
+        return True
+
+
+class LocalSnsSubscription(_LocalModel, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::Subscription"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[misc]
+                                        account_id: str, region_name: str, **kwargs: Any) -> LocalSnsSubscription:
+        from moto.sns.models import sns_backends
+
+        props = cloudformation_json["Properties"]
+        topic_arn = props["TopicArn"]
+        backend = sns_backends[account_id][topic_arn.split(":")[3]]
+        subscription = backend.subscribe(topic_arn, props["Endpoint"], props["Protocol"])
+        model = cls()
+        model.physical_resource_id = subscription.arn
+        return model
+
+
+class LocalSnsTopicPolicy(_LocalModel, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::TopicPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[misc]
+                                        account_id: str, region_name: str, **kwargs: Any) -> LocalSnsTopicPolicy:
+        from moto.sns.models import sns_backends
+
+        props = cloudformation_json["Properties"]
+        for topic_arn in props["Topics"]:
+            sns_backends[account_id][topic_arn.split(":")[3]].set_topic_attribute(
+                topic_arn, "Policy", json.dumps(props["PolicyDocument"]))
+        model = cls()
+        model.physical_resource_id = resource_name
+        return model
+
+
+class LocalSesConfigurationSet(_LocalModel, CloudFormationModel):
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SES::ConfigurationSet"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[misc]
+                                        account_id: str, region_name: str, **kwargs: Any
+                                        ) -> LocalSesConfigurationSet:
+        from moto.ses.models import ses_backends
+
+        name = cloudformation_json.get("Properties", {}).get("Name") or resource_name
+        ses_backends[account_id][region_name].create_configuration_set(name)
+        model = cls()
+        model.physical_resource_id = name
+        return model
+
+
+LOCAL_MODELS = (LocalSnsSubscription, LocalSnsTopicPolicy, LocalSesConfigurationSet)
