@@ -34,7 +34,7 @@ JOURNEYS: list[tuple[str, str, list[str], dict[str, Any]]] = [
     ("L-1003", "B-300", ["SUBMITTED", "APPROVED"], {"amount": 18000, "currency": "USD"}),
 ]
 
-EXPECTED = {  # loan -> (notices SENT, SMS sent, emails sent)
+EXPECTED = {  # loan -> (notices DELIVERED, SMS sent, emails sent)
     "L-1001": (4, 4, 0),
     "L-1002": (3, 3, 0),
     "L-1003": (2, 0, 2),
@@ -83,7 +83,7 @@ def run(cloud: LocalCloud) -> int:
         phone = next(b["phone"] for b in BORROWERS if b["borrower_id"] == next(
             j[1] for j in JOURNEYS if j[0] == loan_id))
         email = next(b["email"] for b in BORROWERS if b["phone"] == phone)
-        got = (sum(n["state"] == "SENT" for n in notices),
+        got = (sum(n["state"] == "DELIVERED" for n in notices),
                sum(m["phone"] == phone for m in cloud.sms_messages()),
                sum(email in m["to"] for m in cloud.emails()))
         if got != EXPECTED[loan_id]:

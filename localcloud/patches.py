@@ -23,9 +23,13 @@ What is patched, and why:
    each call first asks the provider simulator (`localcloud.providers`) whether this service and region is
    down or throttled, and raises the error the real service would; after a successful send the simulator
    emits the delivery receipts the real service would (moto publishes none).
-7. CloudFormation gaps: `localcloud.cfn_models` adds AWS::SNS::Subscription, AWS::SNS::TopicPolicy and
+7. DynamoDB update expressions (`ActionCountValidator.traverse`): moto re-counts the SET/ADD/REMOVE clauses
+   below every node of the expression tree (quadratic; about half of each UpdateItem's time here). Counting
+   once from the root is the same check: if the whole expression has at most one clause of each kind, so
+   does every part of it.
+8. CloudFormation gaps: `localcloud.cfn_models` adds AWS::SNS::Subscription, AWS::SNS::TopicPolicy and
    AWS::SES::ConfigurationSet to moto's model map (`get_model_map` cache cleared so it sees them).
-8. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
+9. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
    sleep `seconds * time_scale` (0 skips them, 1 is faithful). Task timeouts (`Timeout._eval_body`, e.g. a
    `.waitForTaskToken` deadline) are scaled too when time_scale > 0; at 0 they stay real, since a zero
    deadline would expire before any receipt could arrive.
@@ -76,6 +80,8 @@ INTERNALS = [
     ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout._eval_body"),
     ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout._eval_seconds"),
     ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout.is_default_value"),
+    ("moto.dynamodb.parsing.validators", "ActionCountValidator.verify_action_counts"),
+    ("moto.dynamodb.parsing.validators", "ActionCountValidator.traverse"),
     ("moto.events.models", "EventPattern.load"),
     ("moto.cloudformation.parsing", "get_model_map"),
     ("moto.cloudformation.parsing", "NULL_MODELS"),
@@ -140,6 +146,14 @@ class _ScaledTime:
     def sleep(seconds: float) -> None:
         if seconds > 0 and clock.scale > 0:
             _real_time.sleep(seconds * clock.scale)
+
+
+def _count_actions_once(self: Any, node: Any) -> Any:
+    from moto.dynamodb.parsing.ast_nodes import UpdateExpression
+
+    if isinstance(node, UpdateExpression):
+        self.verify_action_counts(node)
+    return node
 
 
 def _scaled_timeout(self: Any, env: Any) -> None:
@@ -295,6 +309,9 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
         _set(SESBackend, "send_email", _ses_send(SESBackend.send_email, providers, receipts=True))
         _set(SESBackend, "send_raw_email", _ses_send(SESBackend.send_raw_email, providers, receipts=False))
     _set(Timeout, "_eval_body", _scaled_timeout)
+    from moto.dynamodb.parsing.validators import ActionCountValidator
+
+    _set(ActionCountValidator, "traverse", _count_actions_once)
     _register_local_models()
     _set(WaitFunction, "_wait_interval", _scaled_wait_interval)
 

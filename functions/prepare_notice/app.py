@@ -8,7 +8,6 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loan_notify.borrowers import Borrowers
-from loan_notify.ledger import Ledger
 from loan_notify.models import NoticeRef
 from loan_notify.notify import prepare
 
@@ -16,7 +15,6 @@ logger = Logger()
 tracer = Tracer()
 
 _dynamodb = boto3.resource("dynamodb")
-ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
 borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
 
 
@@ -25,6 +23,6 @@ borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
 @event_parser(model=NoticeRef)
 def lambda_handler(event: NoticeRef, context: LambdaContext) -> dict:
     logger.append_keys(notification_id=event.notification_id)
-    plan = prepare(event, ledger=ledger, borrowers=borrowers)
+    plan = prepare(event, borrowers=borrowers)
     logger.info("notice prepared", extra={"channels": plan["channels"]})
     return plan

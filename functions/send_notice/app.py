@@ -50,7 +50,8 @@ def lambda_handler(event: SendRequest, context: LambdaContext) -> dict:
     metrics.add_dimension(name="channel", value=event.channel.value)
     try:
         result = send(event, event.channel, ledger=ledger, borrowers=borrowers, senders=senders,
-                      deliveries=deliveries, callbacks=callbacks, task_token=event.task_token)
+                      deliveries=deliveries, callbacks=callbacks, task_token=event.task_token,
+                      plan=[c.value for c in event.plan] if event.plan is not None else None)
     except (PermanentChannelError, TransientChannelError) as err:
         metrics.add_metric(name=type(err).__name__, unit=MetricUnit.Count, value=1)
         logger.warning("send failed", extra={"error": type(err).__name__, "reason": err.reason})

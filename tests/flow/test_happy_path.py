@@ -11,6 +11,7 @@ def test_status_changes_end_in_one_sms_each_and_a_ledger_item(cloud, platform):
     loan_id = unique("L")
     # WHEN the platform writes a new loan and then approves it
     platform.status(loan_id, borrower["borrower_id"], "SUBMITTED", 1)
+    cloud.wait_idle()  # (changes close together run as parallel executions: send order is not guaranteed)
     platform.status(loan_id, borrower["borrower_id"], "APPROVED", 2, amount=12000, currency="USD")
     cloud.wait_idle()
     # THEN the borrower got exactly two SMS, in order, with the approval's amount

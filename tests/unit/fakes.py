@@ -32,12 +32,10 @@ class FakeLedger:
     def get(self, notification_id: str) -> dict[str, Any] | None:
         return self.items.get(notification_id)
 
-    def record_plan(self, notification_id: str, **fields: Any) -> None:
-        self.items[notification_id].update(fields)
-
     def append_attempt(self, notification_id: str, attempt: dict[str, Any], *, state: Any = None,
-                       reason: str | None = None) -> None:
+                       reason: str | None = None, pinned: dict[str, Any] | None = None) -> None:
         item = self.items[notification_id]
+        item.update(pinned or {})
         item["attempts"] = [*item["attempts"], attempt]
         if state is not None:
             item["state"] = state.value
@@ -51,6 +49,9 @@ class FakeBorrowers:
 
     def exists(self, borrower_id: str) -> bool:
         return borrower_id in self.by_id
+
+    def existing(self, borrower_ids: set[str]) -> set[str]:
+        return {i for i in borrower_ids if i in self.by_id}
 
     def get(self, borrower_id: str) -> Borrower:
         if borrower_id not in self.by_id:

@@ -53,9 +53,6 @@ def test_prepare_handler_parses_the_execution_input(load_handler, context, monke
     app = load_handler("prepare_notice")
     loan = LoanImage.model_validate({"loan_id": "L-1", "borrower_id": "B-1", "status": "REJECTED",
                                      "updated_at": "2026-11-29T08:00:00Z", "version": 4})
-    ledger = FakeLedger()
-    ledger.open_notice(loan, loan.notification_id)
-    monkeypatch.setattr(app, "ledger", ledger)
     monkeypatch.setattr(app, "borrowers", FakeBorrowers(Borrower(borrower_id="B-1", email="a@example.com")))
     plan = app.lambda_handler({"notification_id": loan.notification_id, "loan_id": "L-1", "borrower_id": "B-1",
                                "status": "REJECTED", "version": 4}, context)

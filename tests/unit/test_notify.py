@@ -25,12 +25,19 @@ def borrowers():
     return FakeBorrowers(Borrower(borrower_id="B-1", name="Ada", phone="+14155550123", email="ada@example.com"))
 
 
-def test_prepare_returns_channel_names_and_pins_the_template(ledger, borrowers):
-    plan = prepare(REF, ledger=ledger, borrowers=borrowers)
+def test_prepare_returns_channel_names_and_the_template_to_use(borrowers):
+    plan = prepare(REF, borrowers=borrowers)
     assert plan["channels"] == ["SMS", "EMAIL"] and plan["count"] == 2
-    item = ledger.items[REF.notification_id]
-    assert item["template_id"] == "loan.approved" and len(item["content_hash"]) == 64
+    assert plan["template_id"] == "loan.approved" and plan["plan_attribute"] == {"L": [{"S": "SMS"}, {"S": "EMAIL"}]}
     assert "Ada" not in str(plan) and "+1415" not in str(plan)
+
+
+def test_first_attempt_pins_plan_policy_and_content_hash(ledger, borrowers):
+    senders = {Channel.SMS: [RecordingSender("sns-sms")]}
+    send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders, plan=["SMS", "EMAIL"])
+    item = ledger.items[REF.notification_id]
+    assert item["plan"] == ["SMS", "EMAIL"] and item["template_id"] == "loan.approved"
+    assert item["content_hash"] == item["attempts"][0]["content_hash"] and len(item["content_hash"]) == 64
 
 
 def test_send_records_the_attempt_and_is_idempotent(ledger, borrowers):

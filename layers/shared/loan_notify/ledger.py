@@ -76,24 +76,17 @@ class Ledger:
     def get(self, notification_id: str) -> dict[str, Any] | None:
         return self._table.get_item(Key={"notification_id": notification_id}, ConsistentRead=True).get("Item")
 
-    def record_plan(self, notification_id: str, *, plan: list[str], policy_version: str, template_id: str,
-                    template_version: int, content_hash: str) -> None:
-        self._table.update_item(
-            Key={"notification_id": notification_id},
-            UpdateExpression="SET #plan = :plan, policy_version = :pv, template_id = :tid, "
-                             "template_version = :tv, content_hash = :hash, updated_at = :now",
-            ExpressionAttributeNames={"#plan": "plan"},
-            ExpressionAttributeValues={":plan": plan, ":pv": policy_version, ":tid": template_id,
-                                       ":tv": template_version, ":hash": content_hash,
-                                       ":now": iso(self._clock())},
-            ConditionExpression="attribute_exists(notification_id)",
-        )
-
     def append_attempt(self, notification_id: str, attempt: dict[str, Any], *, state: NoticeState | None = None,
-                       reason: str | None = None) -> None:
+                       reason: str | None = None, pinned: dict[str, Any] | None = None) -> None:
+        """Append one attempt. `pinned` (plan, policy and template version, content hash) is set with it:
+        the same values on every attempt of a notice, so the first write records them."""
         names: dict[str, str] = {}
         values: dict[str, Any] = {":attempt": [attempt], ":now": iso(self._clock())}
         expression = "SET attempts = list_append(attempts, :attempt), updated_at = :now"
+        for n, (key, value) in enumerate(sorted((pinned or {}).items())):
+            names[f"#p{n}"] = key
+            values[f":p{n}"] = value
+            expression += f", #p{n} = :p{n}"
         if state is not None:
             expression += ", #state = :state"
             names["#state"] = "state"
@@ -116,30 +109,30 @@ class Ledger:
         A confirming status also moves the notice to DELIVERED (never back from it).
         """
         index = attempt - 1  # attempts are appended in order, numbered from 1
+        expression = (f"SET attempts[{index}].receipts = list_append(if_not_exists(attempts[{index}].receipts, "
+                      f":empty), :r), attempts[{index}].delivery_status = :status, updated_at = :now")
         values: dict[str, Any] = {":r": [receipt], ":empty": [], ":status": status.value,
                                   ":now": iso(self._clock())}
-        self._table.update_item(
-            Key={"notification_id": notification_id},
-            UpdateExpression=f"SET attempts[{index}].receipts = list_append("
-                             f"if_not_exists(attempts[{index}].receipts, :empty), :r), "
-                             f"attempts[{index}].delivery_status = :status, updated_at = :now",
-            ExpressionAttributeValues=values,
-            ConditionExpression="attribute_exists(notification_id)",
-        )
-        if status.confirms:
+        if status.confirms:  # one write in the usual case: the receipt, and the notice becomes DELIVERED
             try:
                 self._table.update_item(
                     Key={"notification_id": notification_id},
-                    UpdateExpression="SET #state = :delivered, delivered_at = if_not_exists(delivered_at, :at)",
+                    UpdateExpression=expression + ", #state = :delivered, "
+                                                  "delivered_at = if_not_exists(delivered_at, :at)",
                     ConditionExpression="#state IN (:started, :sent)",
                     ExpressionAttributeNames={"#state": "state"},
-                    ExpressionAttributeValues={":delivered": NoticeState.DELIVERED.value, ":at": receipt["at"],
-                                               ":started": NoticeState.STARTED.value,
+                    ExpressionAttributeValues={**values, ":delivered": NoticeState.DELIVERED.value,
+                                               ":at": receipt["at"], ":started": NoticeState.STARTED.value,
                                                ":sent": NoticeState.SENT.value},
                 )
+                return
             except ClientError as err:
                 if not _conditional_failed(err):
                     raise
+        self._table.update_item(
+            Key={"notification_id": notification_id}, UpdateExpression=expression,
+            ExpressionAttributeValues=values, ConditionExpression="attribute_exists(notification_id)",
+        )
 
     def by_loan(self, loan_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

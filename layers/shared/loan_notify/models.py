@@ -95,3 +95,4 @@ class SendRequest(NoticeRef):
 
     channel: Channel
     task_token: str | None = None
+    plan: list[Channel] | None = None

@@ -12,7 +12,7 @@ from loan_notify.ledger import Ledger
 from loan_notify.models import Borrower, NoticeRef
 from loan_notify.policy import POLICIES, POLICY_VERSION, channel_plan
 from loan_notify.receipts import Callbacks
-from loan_notify.templates import RenderedMessage, render
+from loan_notify.templates import TEMPLATE_VERSION, RenderedMessage, render, template_id
 from loan_notify.vocabulary import AttemptResult, Channel, DeliveryStatus, LoanStatus, NoticeState
 
 
@@ -42,23 +42,25 @@ def _render(notice: dict[str, Any], borrower: Borrower) -> RenderedMessage:
     )
 
 
-def prepare(ref: NoticeRef, *, ledger: Ledger, borrowers: Borrowers) -> dict[str, Any]:
-    """Decide the channel plan and pin the template; returns ids and channel names only."""
-    notice = _notice(ledger, ref.notification_id)
+def prepare(ref: NoticeRef, *, borrowers: Borrowers) -> dict[str, Any]:
+    """Decide the channel plan for the borrower as they are now; returns ids and channel names only.
+
+    Nothing is written here: the send step records the plan and the pinned template with its first attempt
+    (and the undeliverable path records the plan when there was nothing to try).
+    """
     borrower = borrowers.get(ref.borrower_id)
     plan = [c.value for c in channel_plan(ref.status, borrower)]
-    message = _render(notice, borrower)
-    ledger.record_plan(ref.notification_id, plan=plan, policy_version=POLICY_VERSION,
-                       template_id=message.template_id, template_version=message.template_version,
-                       content_hash=message.content_hash)
-    return {"channels": plan, "count": len(plan), "template_id": message.template_id,
-            "template_version": message.template_version, "policy_version": POLICY_VERSION,
-            "confirm_within": POLICIES[ref.status].confirm_within_s}
+    return {"channels": plan, "count": len(plan), "template_id": template_id(ref.status),
+            "template_version": TEMPLATE_VERSION, "policy_version": POLICY_VERSION,
+            "confirm_within": POLICIES[ref.status].confirm_within_s,
+            # the plan as a DynamoDB attribute, for the state machine's own ledger write when nothing can be sent
+            "plan_attribute": {"L": [{"S": c} for c in plan]}}
 
 
 def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowers,
          senders: dict[Channel, list[Sender]], deliveries: Deliveries | None = None,
-         callbacks: Callbacks | None = None, task_token: str | None = None, clock=utc_now) -> dict[str, Any]:
+         callbacks: Callbacks | None = None, task_token: str | None = None, plan: list[str] | None = None,
+         clock=utc_now) -> dict[str, Any]:
     """Send the notice on one channel, through its providers in order, and append each try to the ledger.
 
     A provider that fails transiently (down, throttled, timing out) hands over to the next provider of the
@@ -81,6 +83,9 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
     borrower = borrowers.get(ref.borrower_id)
     message = _render(notice, borrower)
     destination = borrower.phone if channel is Channel.SMS else borrower.email
+    pinned = {"plan": plan if plan is not None else [channel.value], "policy_version": POLICY_VERSION,
+              "template_id": message.template_id, "template_version": message.template_version,
+              "content_hash": message.content_hash}
     attempt_no = len(notice.get("attempts", []))
     last_error: TransientChannelError | None = None
     for sender in senders.get(channel, []):
@@ -92,11 +97,11 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
             delivery = sender.send(destination, message)
         except PermanentChannelError as err:
             attempt.update(result=AttemptResult.FAILED_PERMANENT.value, error=err.reason, finished_at=iso(clock()))
-            ledger.append_attempt(ref.notification_id, attempt)
+            ledger.append_attempt(ref.notification_id, attempt, pinned=pinned)
             raise
         except TransientChannelError as err:
             attempt.update(result=AttemptResult.FAILED_TRANSIENT.value, error=err.reason, finished_at=iso(clock()))
-            ledger.append_attempt(ref.notification_id, attempt)
+            ledger.append_attempt(ref.notification_id, attempt, pinned=pinned)
             last_error = err
             continue
         attempt.update(result=AttemptResult.SENT.value, message_id=delivery.message_id,
@@ -106,7 +111,7 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
             deliveries.record_sent(delivery.message_id, notification_id=ref.notification_id, attempt=attempt_no,
                                    channel=channel.value, provider=delivery.provider, task_token=task_token,
                                    confirms=sender.confirms)
-        ledger.append_attempt(ref.notification_id, attempt, state=NoticeState.SENT)
+        ledger.append_attempt(ref.notification_id, attempt, state=NoticeState.SENT, pinned=pinned)
         result = {"channel": channel.value, "provider": delivery.provider, "message_id": delivery.message_id,
                   "replayed": False}
         if task_token and callbacks and not sender.confirms:

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from loan_notify.clock import iso, utc_now
-from loan_notify.deliveries import Deliveries
+from loan_notify.deliveries import Deliveries, ReceiptWrite
 from loan_notify.ledger import Ledger
 from loan_notify.vocabulary import Channel, DeliveryStatus
 
@@ -150,32 +150,25 @@ class ContactHealth(Protocol):
 
 def apply_receipt(receipt: Receipt, *, deliveries: Deliveries, ledger: Ledger, callbacks: Callbacks,
                   contacts: ContactHealth, clock=utc_now) -> ReceiptOutcome:
-    delivery = deliveries.get(receipt.message_id)
-    if delivery is None:
+    write = deliveries.add_receipt(receipt.message_id, receipt.key, receipt.as_item(iso(clock())), receipt.status)
+    if write.kind == ReceiptWrite.UNKNOWN:
         return ReceiptOutcome.UNKNOWN_MESSAGE
-    new, item = deliveries.add_receipt(receipt.message_id, receipt.key, receipt.as_item(iso(clock())),
-                                       receipt.status)
-    if not new or item is None:
+    if write.kind == ReceiptWrite.DUPLICATE:
         return ReceiptOutcome.DUPLICATE
-    status = DeliveryStatus(item["status"])  # the forward-only status after this receipt
+    item = write.before
     notification_id = item["notification_id"]
-    ledger.record_receipt(notification_id, int(item["attempt"]), receipt.as_item(iso(clock())), status)
+    ledger.record_receipt(notification_id, int(item["attempt"]), receipt.as_item(iso(clock())), write.status)
 
     if receipt.contact_effect:
         notice = ledger.get(notification_id) or {}
         if notice.get("borrower_id"):
             contacts.mark(notice["borrower_id"], Channel(item["channel"]), receipt.contact_effect)
 
-    if status is not receipt.status:  # an older signal arriving late: stored, settles nothing
-        return ReceiptOutcome.RECORDED
-    if status.confirms or status.fails:
-        token = deliveries.claim_callback(receipt.message_id)
-        if token is None:  # nobody waits: no token (unconfirmed provider) or already settled
-            return ReceiptOutcome.RECORDED
-        if status.confirms:
-            told = callbacks.success(token, {"status": status.value, "message_id": receipt.message_id,
-                                             "channel": item["channel"], "provider": item["provider"]})
-            return ReceiptOutcome.CONFIRMED if told else ReceiptOutcome.LATE
-        told = callbacks.failure(token, "PermanentChannelError", f"{status.value}: {receipt.detail}"[:250])
-        return ReceiptOutcome.FAILED if told else ReceiptOutcome.LATE
-    return ReceiptOutcome.RECORDED
+    if write.kind == ReceiptWrite.KEPT or write.token is None:
+        return ReceiptOutcome.RECORDED  # older signal, or nobody waits (any more)
+    if write.status.confirms:
+        told = callbacks.success(write.token, {"status": write.status.value, "message_id": receipt.message_id,
+                                               "channel": item["channel"], "provider": item["provider"]})
+        return ReceiptOutcome.CONFIRMED if told else ReceiptOutcome.LATE
+    told = callbacks.failure(write.token, "PermanentChannelError", f"{write.status.value}: {receipt.detail}"[:250])
+    return ReceiptOutcome.FAILED if told else ReceiptOutcome.LATE

@@ -6,12 +6,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer
 from pydantic import ValidationError
 
-from loan_notify.borrowers import Borrowers
 from loan_notify.ledger import Ledger
 from loan_notify.models import LoanImage, NoticeRef
 
@@ -51,8 +50,22 @@ def _deserialise(image: Any) -> dict[str, Any] | None:
     return {key: _deserializer.deserialize(value) for key, value in image.items()}
 
 
+def borrower_ids(records: list[dict[str, Any]]) -> set[str]:
+    """The borrower ids a batch of stream records names (best effort: bad records are handled one by one)."""
+    ids = set()
+    for record in records:
+        value = (((record.get("dynamodb") or {}).get("NewImage") or {}).get("borrower_id") or {})
+        if isinstance(value, dict) and isinstance(value.get("S"), str) and value["S"]:
+            ids.add(value["S"])
+    return ids
+
+
+class BorrowerCheck(Protocol):
+    def exists(self, borrower_id: str) -> bool: ...
+
+
 def route(event_id: str, event_name: str, raw_new: Any, raw_old: Any,
-          *, ledger: Ledger, borrowers: Borrowers, start: Starter) -> Routed:
+          *, ledger: Ledger, borrowers: BorrowerCheck, start: Starter) -> Routed:
     """Turn one stream record (images in DynamoDB JSON) into a notice.
 
     Bad input never raises: it is recorded in the ledger with its reason and reported as REJECTED.
