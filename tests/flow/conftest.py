@@ -18,7 +18,7 @@ BORROWERS_SEEN: list[dict[str, Any]] = []
 
 @pytest.fixture(scope="session")
 def cloud():
-    with LocalCloud(time_scale=0.001) as local:  # 1 simulated second = 1 ms
+    with LocalCloud(time_scale=0.002) as local:  # 1 simulated second = 2 ms
         yield local
         # After every flow test: no execution and no log line of the session carries any borrower's personal data.
         local.wait_idle()

@@ -71,7 +71,8 @@ def test_complaint_after_delivery_opts_the_address_out(cloud, platform):
     platform.status(loan_id, borrower["borrower_id"], "SETTLED", 1)
     cloud.wait_idle()
     (notice,) = platform.notices(loan_id)
-    assert [r["status"] for r in notice["attempts"][0]["receipts"]] == ["DELIVERED", "COMPLAINED"]
+    # the two events may arrive in either order; the status ends at COMPLAINED either way
+    assert sorted(r["status"] for r in notice["attempts"][0]["receipts"]) == ["COMPLAINED", "DELIVERED"]
     assert notice["attempts"][0]["delivery_status"] == "COMPLAINED" and notice["state"] == "DELIVERED"
     saved = platform.borrowers.get_item(Key={"borrower_id": borrower["borrower_id"]})["Item"]
     assert saved["email_health"]["opted_out"] is True
