@@ -212,19 +212,29 @@ class LocalCloud:
 
     # ------------------------------------------------------------------ waiting and looking
     def wait_idle(self, timeout: float = 60.0) -> None:
-        """Wait until every stream record and receipt is delivered and no notice execution is running."""
+        """Wait until every stream record and receipt is delivered and every notice execution has finished or
+        is parked on an open review case (waiting for a person, which no amount of waiting here settles)."""
         assert self.pump
         deadline = time.monotonic() + timeout
         while True:
             self.pump.wait_idle(max(0.1, deadline - time.monotonic()))
             self.providers.wait_idle(max(0.1, deadline - time.monotonic()))
             running = self.running_executions()
+            if running:
+                parked = self.waiting_on_people()
+                running = [arn for arn in running if arn.rsplit(":", 1)[1] not in parked]
             if not running and self.providers.pending == 0 and all(p.idle() for p in self.pump.pollers):
                 return
             if time.monotonic() > deadline:
                 detail = f"{running[0]}: {self.last_events(running[0])}" if running else "receipts pending"
                 raise ExecutionTimeout(f"{len(running)} executions still RUNNING after {timeout}s; {detail}")
-            time.sleep(0.002)
+            time.sleep(0.005)
+
+    def waiting_on_people(self) -> set[str]:
+        """Notification ids whose execution waits on an open review case."""
+        from loan_notify.review import ReviewCases
+
+        return {c["notification_id"] for c in ReviewCases(self.table("ReviewCasesTableName")).open_cases()}
 
     def running_executions(self) -> list[str]:
         """ARNs of RUNNING executions, read from moto's backend (ListExecutions serialises every execution)."""

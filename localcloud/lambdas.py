@@ -125,10 +125,11 @@ class Runtime:
         if code is None:
             message = f"function {function_name} is not one of this stack's functions"
             return json.dumps({"errorType": "ResourceNotFoundException", "errorMessage": message}), True, message
-        env = {**self.base_env, **code.environment, **(environment or {}),
-               "AWS_LAMBDA_FUNCTION_NAME": code.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(code.memory_mb),
-               "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_REGION": self.region,
-               "AWS_DEFAULT_REGION": self.region}
+        env = {**self.base_env, **code.environment, **(environment or {})}
+        env = {k: str(v) for k, v in env.items()}  # Lambda hands every variable over as a string (Number params)
+        env |= {"AWS_LAMBDA_FUNCTION_NAME": code.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(code.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region}
         with self._lock:
             # Variables are set, never deleted: other threads (moto's Step Functions workers, botocore's proxy
             # lookup) iterate os.environ concurrently, and a key vanishing mid-iteration raises KeyError there.

@@ -31,16 +31,19 @@ def test_invalid_phone_falls_back_to_email_in_the_same_execution(cloud, platform
     assert_no_personal_data(cloud, borrower, [execution["name"]])
 
 
-def test_no_usable_channel_ends_undelivered_and_failed_for_a_person(cloud, platform):
+def test_no_usable_channel_opens_a_review_case_that_a_person_owns(cloud, platform):
     borrower = platform.borrower(phone="+9991234567", email=None)
     loan_id = unique("L")
     platform.status(loan_id, borrower["borrower_id"], "REJECTED", 1)
     cloud.wait_idle()
     (notice,) = platform.notices(loan_id)
-    assert notice["state"] == "UNDELIVERED" and notice["reason"] == "no_channel_delivered"
+    assert notice["state"] == "NEEDS_REVIEW" and notice["reason"] == "no_channel_delivered"
     assert [a["error"] for a in notice["attempts"]] == ["invalid_phone"]
-    described = cloud.wait_execution(notice["notification_id"])
-    assert described["status"] == "FAILED" and described["error"] == "NoticeUndelivered"
+    case = cloud.table("ReviewCasesTableName").get_item(Key={"case_id": notice["case_id"]})["Item"]
+    assert case["state"] == "OPEN" and case["loan_id"] == loan_id
+    (execution,) = executions_for(cloud, loan_id)
+    assert execution["status"] == "RUNNING"  # waiting for the person's decision
+    assert entered_states(cloud, execution["name"])[-2:] == ["Every channel failed", "Open a review case"]
 
 
 def test_email_preferred_borrower_gets_email_first(cloud, platform):

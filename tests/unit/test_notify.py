@@ -28,7 +28,7 @@ def borrowers():
 def test_prepare_returns_channel_names_and_the_template_to_use(borrowers):
     plan = prepare(REF, borrowers=borrowers)
     assert plan["channels"] == ["SMS", "EMAIL"] and plan["count"] == 2
-    assert plan["template_id"] == "loan.approved" and plan["plan_attribute"] == {"L": [{"S": "SMS"}, {"S": "EMAIL"}]}
+    assert plan["template_id"] == "loan.approved"
     assert "Ada" not in str(plan) and "+1415" not in str(plan)
 
 

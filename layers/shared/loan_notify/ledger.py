@@ -134,6 +134,35 @@ class Ledger:
             ExpressionAttributeValues=values, ConditionExpression="attribute_exists(notification_id)",
         )
 
+    def count_review(self, notification_id: str) -> int:
+        """Number the next review case of this notice (1, 2, ...)."""
+        item = self._table.update_item(
+            Key={"notification_id": notification_id}, UpdateExpression="ADD review_cases :one",
+            ConditionExpression="attribute_exists(notification_id)", ExpressionAttributeValues={":one": 1},
+            ReturnValues="UPDATED_NEW")["Attributes"]
+        return int(item["review_cases"])
+
+    def mark_needs_review(self, notification_id: str, case_id: str, reason: str) -> None:
+        self._table.update_item(
+            Key={"notification_id": notification_id},
+            UpdateExpression="SET #state = :state, case_id = :case, reason = :reason, updated_at = :now",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":state": NoticeState.NEEDS_REVIEW.value, ":case": case_id,
+                                       ":reason": reason, ":now": iso(self._clock())})
+
+    def record_human_action(self, notification_id: str, action: dict[str, Any], state: NoticeState | None) -> None:
+        """A reviewer's decision, with their note: kept here and in the case, never in the execution."""
+        expression = "SET human_actions = list_append(if_not_exists(human_actions, :empty), :a), updated_at = :now"
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":a": [action], ":empty": [], ":now": iso(self._clock())}
+        if state is not None:
+            expression += ", #state = :state"
+            names["#state"] = "state"
+            values[":state"] = state.value
+        self._table.update_item(Key={"notification_id": notification_id}, UpdateExpression=expression,
+                                ExpressionAttributeValues=values, **({"ExpressionAttributeNames": names}
+                                                                     if names else {}))
+
     def by_loan(self, loan_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"IndexName": BY_LOAN_INDEX, "KeyConditionExpression": Key("loan_id").eq(loan_id)}

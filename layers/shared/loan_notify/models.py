@@ -96,3 +96,10 @@ class SendRequest(NoticeRef):
     channel: Channel
     task_token: str | None = None
     plan: list[Channel] | None = None
+
+
+class ReviewRequest(NoticeRef):
+    """Input of the review step: the notice, why it needs a person, and the token the execution waits on."""
+
+    reason: str
+    task_token: str

@@ -45,16 +45,13 @@ def _render(notice: dict[str, Any], borrower: Borrower) -> RenderedMessage:
 def prepare(ref: NoticeRef, *, borrowers: Borrowers) -> dict[str, Any]:
     """Decide the channel plan for the borrower as they are now; returns ids and channel names only.
 
-    Nothing is written here: the send step records the plan and the pinned template with its first attempt
-    (and the undeliverable path records the plan when there was nothing to try).
+    Nothing is written here: the send step records the plan and the pinned template with its first attempt.
     """
     borrower = borrowers.get(ref.borrower_id)
     plan = [c.value for c in channel_plan(ref.status, borrower)]
     return {"channels": plan, "count": len(plan), "template_id": template_id(ref.status),
             "template_version": TEMPLATE_VERSION, "policy_version": POLICY_VERSION,
-            "confirm_within": POLICIES[ref.status].confirm_within_s,
-            # the plan as a DynamoDB attribute, for the state machine's own ledger write when nothing can be sent
-            "plan_attribute": {"L": [{"S": c} for c in plan]}}
+            "confirm_within": POLICIES[ref.status].confirm_within_s}
 
 
 def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowers,
@@ -73,8 +70,12 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
     step), nothing is sent again; the new token waits on the same message.
     """
     notice = _notice(ledger, ref.notification_id)
+    # After a reviewer corrected the contact, earlier sends do not count: this is a new round.
+    resend_after = max((a.get("at", "") for a in notice.get("human_actions", [])
+                        if a.get("decision") == "contact_corrected"), default="")
     for attempt in notice.get("attempts", []):
-        if attempt.get("channel") == channel.value and attempt.get("result") == AttemptResult.SENT.value:
+        if (attempt.get("channel") == channel.value and attempt.get("result") == AttemptResult.SENT.value
+                and attempt.get("started_at", "") > resend_after):
             result = {"channel": channel.value, "provider": attempt["provider"],
                       "message_id": attempt["message_id"], "replayed": True}
             if deliveries and callbacks and task_token:

@@ -34,7 +34,10 @@ class NoticeState(StrEnum):
     STARTED = "STARTED"  # the router started its execution
     SENT = "SENT"  # a provider accepted the message
     DELIVERED = "DELIVERED"  # a receipt (or the app) confirmed the borrower has it
-    UNDELIVERED = "UNDELIVERED"  # every allowed channel failed: a person must follow up
+    UNDELIVERED = "UNDELIVERED"  # every allowed channel failed and no review case could be opened
+    NEEDS_REVIEW = "NEEDS_REVIEW"  # every allowed channel failed: an open review case, owned by a person
+    DELIVERED_BY_PERSON = "DELIVERED_BY_PERSON"  # a reviewer reached the borrower (phone, branch visit)
+    CLOSED = "CLOSED"  # a reviewer closed the case with a reason
     REJECTED = "REJECTED"  # the status change itself was invalid: recorded with its reason, never sent
 
 

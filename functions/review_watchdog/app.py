@@ -1,0 +1,29 @@
+"""Every 15 minutes: open review cases past their deadline alert the ops topic again."""
+
+import os
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loan_notify.alerts import SnsAlerts
+from loan_notify.review import ReviewCases, realert_overdue
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+cases = ReviewCases(boto3.resource("dynamodb").Table(os.environ["REVIEW_CASES_TABLE"]))
+alerts = SnsAlerts(boto3.client("sns"), os.environ["OPS_ALERTS_TOPIC_ARN"])
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    realerted = realert_overdue(cases=cases, alerts=alerts)
+    metrics.add_metric(name="ReviewCaseOverdue", unit=MetricUnit.Count, value=len(realerted))
+    if realerted:
+        logger.warning("overdue review cases re-alerted", extra={"case_ids": realerted})
+    return {"realerted": realerted}

@@ -1,0 +1,127 @@
+"""Human review: a notice no channel could deliver becomes a case a person owns, with a deadline.
+
+The execution waits on the case's task token. Ops resolve it (`python -m loan_notify_ops cases resolve`) with
+one of three decisions; the note stays in the case and the ledger, never in the execution's history.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from loan_notify.clock import iso, utc_now
+from loan_notify.ledger import Ledger
+from loan_notify.models import NoticeRef
+
+OPEN_INDEX = "ByState"
+
+
+class Decision(StrEnum):
+    REACHED_BY_PHONE = "reached_by_phone"  # a person told the borrower: the notice is delivered
+    CONTACT_CORRECTED = "contact_corrected"  # the borrower's contact was fixed: send again, normal path
+    CLOSED = "closed"  # closed with a reason (e.g. loan withdrawn, borrower unreachable after N tries)
+
+
+class CaseState(StrEnum):
+    OPEN = "OPEN"
+    RESOLVED = "RESOLVED"
+
+
+class CaseNotOpen(Exception):
+    pass
+
+
+class ReviewCases:
+    def __init__(self, table: Any, clock=utc_now) -> None:
+        self._table = table
+        self._clock = clock
+
+    def open(self, ref: NoticeRef, *, number: int, reason: str, task_token: str, answer_within_s: int
+             ) -> dict[str, Any]:
+        now = self._clock()
+        case = {
+            "case_id": f"{ref.notification_id}-case{number}", "notification_id": ref.notification_id,
+            "loan_id": ref.loan_id, "borrower_id": ref.borrower_id, "status": ref.status.value,
+            "reason": reason, "state": CaseState.OPEN.value, "opened_at": iso(now),
+            "due_at": iso(now + timedelta(seconds=answer_within_s)), "answer_within_s": answer_within_s,
+            "alerts": 1, "task_token": task_token,
+        }
+        self._table.put_item(Item=case, ConditionExpression="attribute_not_exists(case_id)")
+        return case
+
+    def get(self, case_id: str) -> dict[str, Any] | None:
+        return self._table.get_item(Key={"case_id": case_id}, ConsistentRead=True).get("Item")
+
+    def open_cases(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"IndexName": OPEN_INDEX, "KeyConditionExpression": Key("state").eq("OPEN")}
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(items, key=lambda c: c["opened_at"])
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def resolve(self, case_id: str, *, decision: Decision, note: str, by: str) -> dict[str, Any]:
+        try:
+            return self._table.update_item(
+                Key={"case_id": case_id},
+                UpdateExpression="SET #s = :resolved, decision = :d, note = :n, resolved_by = :by, resolved_at = :at",
+                ConditionExpression="#s = :open",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={":resolved": CaseState.RESOLVED.value, ":open": CaseState.OPEN.value,
+                                           ":d": decision.value, ":n": note, ":by": by,
+                                           ":at": iso(self._clock())},
+                ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise CaseNotOpen(f"case {case_id} is not open") from err
+            raise
+
+    def realert(self, case: dict[str, Any]) -> dict[str, Any]:
+        due = self._clock() + timedelta(seconds=int(case.get("answer_within_s", 3600)))
+        return self._table.update_item(
+            Key={"case_id": case["case_id"]}, UpdateExpression="SET due_at = :due ADD alerts :one",
+            ConditionExpression="#s = :open", ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":due": iso(due), ":one": 1, ":open": CaseState.OPEN.value},
+            ReturnValues="ALL_NEW")["Attributes"]
+
+
+def alert_message(case: dict[str, Any], *, overdue: bool = False) -> tuple[str, str]:
+    """Subject and body for the ops topic: ids, reason and the command to run. No personal data."""
+    subject = ("OVERDUE review case " if overdue else "Review case ") + f"{case['loan_id']} {case['status']}"
+    body = json.dumps({
+        "case_id": case["case_id"], "loan_id": case["loan_id"], "status": case["status"],
+        "reason": case["reason"], "opened_at": case["opened_at"], "due_at": case["due_at"],
+        "alerts": int(case.get("alerts", 1)),
+        "resolve_with": f"python -m loan_notify_ops cases resolve {case['case_id']} "
+                        "--decision reached_by_phone|contact_corrected|closed --note '...' --by <you>",
+    }, indent=2)
+    return subject[:100], body
+
+
+def open_case(ref: NoticeRef, *, reason: str, task_token: str, ledger: Ledger, cases: ReviewCases,
+              alerts: Any, answer_within_s: int) -> dict[str, Any]:
+    number = ledger.count_review(ref.notification_id)
+    case = cases.open(ref, number=number, reason=reason, task_token=task_token, answer_within_s=answer_within_s)
+    ledger.mark_needs_review(ref.notification_id, case["case_id"], reason)
+    subject, body = alert_message(case)
+    alerts.publish(subject, body)
+    return {"case_id": case["case_id"], "due_at": case["due_at"]}
+
+
+def realert_overdue(*, cases: ReviewCases, alerts: Any, clock=utc_now) -> list[str]:
+    now = iso(clock())
+    realerted = []
+    for case in cases.open_cases():
+        if case["due_at"] <= now:
+            updated = cases.realert(case)
+            subject, body = alert_message(updated, overdue=True)
+            alerts.publish(subject, body)
+            realerted.append(case["case_id"])
+    return realerted
