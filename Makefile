@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo local test lint unit flow build validate deploy bench clean
+.PHONY: help install demo local test lint unit flow build validate deploy bench clean ops
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -64,3 +64,6 @@ deploy: build ## sam deploy --config-env $(CONFIG_ENV) (needs AWS credentials)
 
 clean: ## remove build output and virtualenvs
 	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache
+
+ops: install ## the ops command, e.g. make ops ARGS="cases list" (add --endpoint-url for make local)
+	$(BIN)/python -m loan_notify_ops $(ARGS)

@@ -223,7 +223,8 @@ class LocalCloud:
             if running:
                 parked = self.waiting_on_people()
                 running = [arn for arn in running if arn.rsplit(":", 1)[1] not in parked]
-            if not running and self.providers.pending == 0 and all(p.idle() for p in self.pump.pollers):
+            settled = self.providers.pending == 0 and self.runtime is not None and self.runtime.active == 0
+            if not running and settled and all(p.idle() for p in self.pump.pollers):
                 return
             if time.monotonic() > deadline:
                 detail = f"{running[0]}: {self.last_events(running[0])}" if running else "receipts pending"

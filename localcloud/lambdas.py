@@ -90,6 +90,8 @@ class Runtime:
         self._lock = threading.RLock()
         self.logs: list[LogLine] = []
         self.invocations: dict[str, int] = {}
+        self.active = 0  # invocations started and not finished (waiting for the lock included)
+        self._count_lock = threading.Lock()
         if not isinstance(sys.stdout, _RoutedStdout):
             sys.stdout = _RoutedStdout(sys.stdout)
         self._stdout: _RoutedStdout = sys.stdout  # type: ignore[assignment]
@@ -130,6 +132,15 @@ class Runtime:
         env |= {"AWS_LAMBDA_FUNCTION_NAME": code.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(code.memory_mb),
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_REGION": self.region,
                 "AWS_DEFAULT_REGION": self.region}
+        with self._count_lock:
+            self.active += 1
+        try:
+            return self._invoke_locked(code, env, event)
+        finally:
+            with self._count_lock:
+                self.active -= 1
+
+    def _invoke_locked(self, code: FunctionCode, env: dict[str, str], event: Any) -> tuple[str, bool, str]:
         with self._lock:
             # Variables are set, never deleted: other threads (moto's Step Functions workers, botocore's proxy
             # lookup) iterate os.environ concurrently, and a key vanishing mid-iteration raises KeyError there.

@@ -55,6 +55,13 @@ class Borrowers:
             ExpressionAttributeNames={"#h": health, "#e": effect}, ExpressionAttributeValues={":true": True},
         )
 
+    def reset(self, borrower_id: str, channel: Channel) -> None:
+        """A reviewer corrected this contact: forget what was known about the old one."""
+        self._table.update_item(
+            Key={"borrower_id": borrower_id}, UpdateExpression="SET #h = :fresh",
+            ConditionExpression="attribute_exists(borrower_id)",
+            ExpressionAttributeNames={"#h": _HEALTH[channel]}, ExpressionAttributeValues={":fresh": {}})
+
 
 class KnownBorrowers:
     """Existence answers for one stream batch, fetched up front; unknown ids fall back to a lookup."""

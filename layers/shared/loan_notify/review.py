@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from loan_notify.clock import iso, utc_now
 from loan_notify.ledger import Ledger
 from loan_notify.models import NoticeRef
+from loan_notify.vocabulary import Channel, NoticeState
 
 OPEN_INDEX = "ByState"
 
@@ -125,3 +126,29 @@ def realert_overdue(*, cases: ReviewCases, alerts: Any, clock=utc_now) -> list[s
             alerts.publish(subject, body)
             realerted.append(case["case_id"])
     return realerted
+
+
+_STATE_AFTER = {
+    Decision.REACHED_BY_PHONE: NoticeState.DELIVERED_BY_PERSON,
+    Decision.CLOSED: NoticeState.CLOSED,
+    Decision.CONTACT_CORRECTED: None,  # stays NEEDS_REVIEW until the resend settles it
+}
+
+
+def resolve_case(case_id: str, *, decision: Decision, note: str, by: str, corrected: list[Channel],
+                 cases: ReviewCases, ledger: Ledger, contacts: Any, callbacks: Any, clock=utc_now
+                 ) -> dict[str, Any]:
+    """A person's decision on a case: recorded with its note in the case and the ledger, then handed to the
+    waiting execution as the decision alone (ids, no note, no personal data)."""
+    if decision is Decision.CONTACT_CORRECTED and not corrected:
+        raise ValueError("contact_corrected needs the corrected channel(s): phone and/or email")
+    case = cases.resolve(case_id, decision=decision, note=note, by=by)
+    action = {"case_id": case_id, "decision": decision.value, "note": note, "by": by, "at": iso(clock())}
+    if corrected:
+        action["corrected"] = [c.value for c in corrected]
+        for channel in corrected:
+            contacts.reset(case["borrower_id"], channel)
+    ledger.record_human_action(case["notification_id"], action, _STATE_AFTER[decision])
+    resumed = callbacks.success(case["task_token"], {"decision": decision.value, "case_id": case_id})
+    return {"case_id": case_id, "notification_id": case["notification_id"], "decision": decision.value,
+            "execution_resumed": resumed}

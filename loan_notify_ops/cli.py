@@ -1,0 +1,116 @@
+"""loan-notify ops command.
+
+    python -m loan_notify_ops [--stack-name S] [--region R] [--endpoint-url URL] cases list [--all] [--json]
+    python -m loan_notify_ops ... cases resolve CASE_ID --decision reached_by_phone|contact_corrected|closed \\
+        --note TEXT --by NAME [--corrected phone|email ...]
+    python -m loan_notify_ops ... evidence LOAN_ID [--json]
+
+Table names come from the stack's outputs (CloudFormation DescribeStacks), so the same command works against
+`make local` (--endpoint-url http://127.0.0.1:4566) and a deployed stack (your AWS profile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+
+from loan_notify.borrowers import Borrowers
+from loan_notify.evidence import as_table, export
+from loan_notify.executions import TaskCallbacks
+from loan_notify.ledger import Ledger
+from loan_notify.review import CaseNotOpen, Decision, ReviewCases, resolve_case
+from loan_notify.vocabulary import Channel
+
+_CORRECTED = {"phone": Channel.SMS, "email": Channel.EMAIL}
+
+
+class Stack:
+    def __init__(self, name: str, region: str | None, endpoint_url: str | None) -> None:
+        self._session = boto3.session.Session(region_name=region)
+        self._endpoint = endpoint_url
+        stacks = self.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+    def client(self, service: str) -> Any:
+        return self._session.client(service, endpoint_url=self._endpoint)
+
+    def table(self, output: str) -> Any:
+        return self._session.resource("dynamodb", endpoint_url=self._endpoint).Table(self.outputs[output])
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m loan_notify_ops", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stack-name", default=os.environ.get("LOAN_NOTIFY_STACK", "loan-notify-local"))
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    parser.add_argument("--endpoint-url", default=os.environ.get("LOAN_NOTIFY_ENDPOINT_URL"))
+    commands = parser.add_subparsers(dest="command", required=True)
+    cases = commands.add_parser("cases", help="review cases").add_subparsers(dest="action", required=True)
+    listing = cases.add_parser("list", help="open cases (oldest first)")
+    listing.add_argument("--json", action="store_true")
+    resolve = cases.add_parser("resolve", help="record a decision and resume the waiting execution")
+    resolve.add_argument("case_id")
+    resolve.add_argument("--decision", required=True, choices=[d.value for d in Decision])
+    resolve.add_argument("--note", required=True, help="what you did; kept in the case and the ledger")
+    resolve.add_argument("--by", required=True, help="who decided")
+    resolve.add_argument("--corrected", nargs="*", default=[], choices=sorted(_CORRECTED),
+                         help="with contact_corrected: which contact the platform fixed")
+    evidence = commands.add_parser("evidence", help="proof of notice for a loan")
+    evidence.add_argument("loan_id")
+    evidence.add_argument("--json", action="store_true")
+    return parser
+
+
+def _list(stack: Stack, as_json: bool) -> int:
+    cases = ReviewCases(stack.table("ReviewCasesTableName")).open_cases()
+    now = datetime.now(timezone.utc).isoformat()
+    rows = [{k: c.get(k) for k in ("case_id", "loan_id", "status", "reason", "opened_at", "due_at", "alerts")}
+            for c in cases]
+    if as_json:
+        print(json.dumps(rows, default=str, indent=2))
+        return 0
+    if not rows:
+        print("no open review cases")
+        return 0
+    for row in rows:
+        overdue = " OVERDUE" if row["due_at"] <= now else ""
+        print(f"{row['case_id']}  loan {row['loan_id']} {row['status']}  {row['reason']}  opened {row['opened_at']}"
+              f"  due {row['due_at']}{overdue}  alerts {row['alerts']}")
+    return 0
+
+
+def _resolve(stack: Stack, args: argparse.Namespace) -> int:
+    try:
+        result = resolve_case(
+            args.case_id, decision=Decision(args.decision), note=args.note, by=args.by,
+            corrected=[_CORRECTED[c] for c in args.corrected], cases=ReviewCases(stack.table("ReviewCasesTableName")),
+            ledger=Ledger(stack.table("NotificationsTableName")), contacts=Borrowers(stack.table("BorrowersTableName")),
+            callbacks=TaskCallbacks(stack.client("stepfunctions")))
+    except (CaseNotOpen, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    if not result["execution_resumed"]:
+        print("warning: the execution was no longer waiting; the decision is recorded", file=sys.stderr)
+    return 0
+
+
+def _evidence(stack: Stack, args: argparse.Namespace) -> int:
+    evidence = export(args.loan_id, ledger=Ledger(stack.table("NotificationsTableName")),
+                      cases=ReviewCases(stack.table("ReviewCasesTableName")))
+    print(json.dumps(evidence, indent=2, default=str, ensure_ascii=False) if args.json else as_table(evidence))
+    return 0 if evidence["notices"] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    stack = Stack(args.stack_name, args.region, args.endpoint_url)
+    if args.command == "cases":
+        return _list(stack, args.json) if args.action == "list" else _resolve(stack, args)
+    return _evidence(stack, args)
