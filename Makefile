@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo local test lint unit flow build validate deploy bench clean ops
+.PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ test: lint ## lint, then every unit and flow test
 
 bench: install ## end-to-end throughput on the local cloud (in process)
 	$(BIN)/python -m localcloud.bench
+
+costs: install ## transitions, API calls and list-price cost per notice (happy and fallback paths)
+	$(BIN)/python -m localcloud.costs
 
 $(SAM_VENV)/.installed: requirements-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)

@@ -1,0 +1,176 @@
+"""`make costs`: what one notice costs to run, measured on the local cloud, priced at AWS list prices.
+
+Runs each scenario for --notices notices and counts, per notice:
+- billed Step Functions state transitions (every state entered, plus every retry of a task);
+- AWS API calls made by the system (Lambda handlers and the state machine's integrations), by operation;
+- Lambda invocations and the bytes they log;
+then prices them. Messaging fees are not infrastructure and are left out (the SMS carrier price, SES's
+$0.10 per 1,000 emails). Lambda duration is not measurable in process: it is priced at an assumed billed
+duration per invocation (the --lambda-ms option), which the output states.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections import Counter
+from typing import Any
+
+from localcloud.cloud import LocalCloud
+
+# us-east-1 list prices (USD), as published by AWS for 2026; change them here if yours differ.
+PRICES = {
+    "sfn_transition": 0.025 / 1000,  # Step Functions Standard, per state transition
+    "lambda_request": 0.20 / 1_000_000,
+    "lambda_gb_second_arm64": 0.0000133334,
+    "dynamodb_write_unit": 0.625 / 1_000_000,  # on-demand, per write request unit (1 KB)
+    "dynamodb_read_unit": 0.125 / 1_000_000,  # on-demand, per read request unit (4 KB, strongly consistent)
+    "sns_publish": 0.50 / 1_000_000,  # topic publishes (alerts, SES events), per 64 KB chunk
+    "sqs_request": 0.40 / 1_000_000,
+    "logs_ingest_gb": 0.50,
+    "xray_trace": 5.00 / 1_000_000,
+}
+LAMBDA_MEMORY_GB = 0.5  # template Globals MemorySize: 512
+DDB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"}
+DDB_READS = {"GetItem", "Query", "BatchGetItem", "Scan"}
+WRITE_UNITS_PER_WRITE = 2  # ledger items with their attempts run 1-2 KB; priced at 2 units every write
+_local = threading.local()
+
+
+def _install_counter(counts: Counter) -> Any:
+    from moto.core import botocore_stubber
+
+    original = botocore_stubber.BotocoreStubber.process_request
+
+    def counting(self: Any, request: Any) -> Any:
+        if not getattr(_local, "harness", False):
+            target = request.headers.get("X-Amz-Target", b"")
+            target = target.decode() if isinstance(target, bytes) else target
+            if target:
+                operation = target.split(".")[-1]
+            else:  # query and rest protocols
+                body = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
+                action = [p.split("=", 1)[1] for p in body.split("&") if p.startswith("Action=")]
+                operation = action[0] if action else request.url.rsplit("/", 1)[-1].split("?")[0]
+            service = request.url.split("//", 1)[1].split(".", 1)[0]
+            body = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
+            if operation == "Publish" and "PhoneNumber=" in body:
+                operation = "Publish(SMS)"  # an SMS: its price is the carrier fee, left out here
+            counts[f"{service}:{operation}"] += 1
+        return original(self, request)
+
+    botocore_stubber.BotocoreStubber.process_request = counting
+    return original
+
+
+class _Harness:
+    """Calls made by the scenario itself (writing loans, reading results) are not the system's cost."""
+
+    def __enter__(self) -> None:
+        _local.harness = True
+
+    def __exit__(self, *exc: Any) -> None:
+        _local.harness = False
+
+
+def _transitions(cloud: LocalCloud, name: str) -> int:
+    history = cloud.history(name)
+    entered = sum(1 for e in history if e["type"].endswith("StateEntered"))
+    scheduled = sum(1 for e in history if e["type"] in ("TaskScheduled", "LambdaFunctionScheduled"))
+    tasks = sum(1 for e in history if e["type"] == "TaskStateEntered")
+    return entered + max(0, scheduled - tasks)  # each retry of a task is a billed transition too
+
+
+def run_scenario(cloud: LocalCloud, counts: Counter, name: str, notices: int, borrower: dict[str, Any]
+                 ) -> dict[str, Any]:
+    with _Harness():
+        cloud.table("BorrowersTableName").put_item(Item=borrower)
+        logs_before = sum(len(line.line) + 1 for line in cloud.runtime.logs)
+        invocations_before = sum(cloud.runtime.invocations.values())
+    counts.clear()
+    loans = cloud.table("LoansTableName")
+    for n in range(notices):
+        with _Harness():
+            loans.put_item(Item={"loan_id": f"{name}-{n}", "borrower_id": borrower["borrower_id"],
+                                 "status": "APPROVED", "version": 1, "updated_at": "2026-11-29T08:00:00Z"})
+    with _Harness():
+        cloud.wait_idle(120)
+        names = [f"{name}-{n}" for n in range(notices)]
+        sfn = cloud.client("stepfunctions")
+        executions = [e["name"] for page in sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=cloud.outputs["NotifyStateMachineArn"]) for e in page["executions"]
+            if e["name"].rsplit("-APPROVED", 1)[0] in names]
+        transitions = sum(_transitions(cloud, e) for e in executions) / notices
+        log_bytes = (sum(len(line.line) + 1 for line in cloud.runtime.logs) - logs_before) / notices
+        invocations = (sum(cloud.runtime.invocations.values()) - invocations_before) / notices
+    calls = {k: v / notices for k, v in sorted(counts.items())}
+    return {"scenario": name, "notices": notices, "transitions": transitions, "lambda_invocations": invocations,
+            "log_bytes": log_bytes, "api_calls": calls, "api_calls_total": sum(calls.values())}
+
+
+def price(result: dict[str, Any], lambda_ms: float) -> dict[str, float]:
+    calls = result["api_calls"]
+    ddb_writes = sum(v for k, v in calls.items() if k.startswith("dynamodb:") and k.split(":")[1] in DDB_WRITES)
+    ddb_reads = sum(v for k, v in calls.items() if k.startswith("dynamodb:") and k.split(":")[1] in DDB_READS)
+    topic_publishes = calls.get("sns:Publish", 0)
+    invocations = result["lambda_invocations"]
+    parts = {
+        "step_functions": result["transitions"] * PRICES["sfn_transition"],
+        "lambda_requests": invocations * PRICES["lambda_request"],
+        "lambda_duration": invocations * (lambda_ms / 1000) * LAMBDA_MEMORY_GB * PRICES["lambda_gb_second_arm64"],
+        "dynamodb": ddb_writes * WRITE_UNITS_PER_WRITE * PRICES["dynamodb_write_unit"]
+        + ddb_reads * PRICES["dynamodb_read_unit"],
+        "sns_topics": max(0.0, topic_publishes) * PRICES["sns_publish"],
+        "cloudwatch_logs": result["log_bytes"] / 1e9 * PRICES["logs_ingest_gb"],
+        "xray": (invocations + 1) * PRICES["xray_trace"],  # one trace per invocation, plus the execution's
+    }
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--notices", type=int, default=20)
+    parser.add_argument("--lambda-ms", type=float, default=100.0, help="assumed billed duration per invocation")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    counts: Counter = Counter()
+    with LocalCloud(time_scale=0.0) as cloud:
+        original = _install_counter(counts)
+        try:
+            happy = run_scenario(cloud, counts, "happy", args.notices, {
+                "borrower_id": "B-happy", "locale": "en-US", "phone": "+8613800138000", "email": "a@example.com"})
+            fallback = run_scenario(cloud, counts, "fallback", args.notices, {
+                "borrower_id": "B-fallback", "locale": "en-US", "phone": "+1555", "email": "b@example.com"})
+        finally:
+            from moto.core import botocore_stubber
+
+            botocore_stubber.BotocoreStubber.process_request = original
+    results = []
+    for result in (happy, fallback):
+        result["cost_usd"] = price(result, args.lambda_ms)
+        result["cost_per_million_usd"] = round(result["cost_usd"]["total"] * 1_000_000, 2)
+        results.append(result)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(f"cost per notice at list prices (us-east-1), messaging fees excluded; Lambda priced at "
+          f"{args.lambda_ms:.0f} ms x {LAMBDA_MEMORY_GB * 1024:.0f} MB per invocation (assumed)")
+    for r in results:
+        print(f"\n{r['scenario']}: {r['transitions']:.1f} state transitions, {r['lambda_invocations']:.1f} Lambda "
+              f"invocations, {r['api_calls_total']:.1f} AWS API calls, {r['log_bytes']:.0f} log bytes per notice")
+        for call, n in r["api_calls"].items():
+            print(f"    {n:5.2f}  {call}")
+        for part, usd in r["cost_usd"].items():
+            print(f"    {part:16} ${usd:.8f}")
+        print(f"    => ${r['cost_per_million_usd']:,.2f} per million notices")
+    goal = all(r["cost_usd"]["total"] < 0.0003 for r in results) and happy["transitions"] <= 10
+    print(f"\ngoal (<= 10 transitions on the happy path, < $0.0003 per notice): {'met' if goal else 'NOT met'}")
+    return 0 if goal else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
