@@ -11,6 +11,8 @@ def attempts_summary(notice: dict[str, Any]) -> str:
     parts = []
     for attempt in notice.get("attempts", []):
         mark = _MARK.get(attempt.get("result", ""), attempt.get("result", "?"))
+        if attempt.get("delivery_status") not in (None, "SENT"):
+            mark = attempt["delivery_status"].lower()
         detail = f" ({attempt['error']})" if attempt.get("error") else ""
         parts.append(f"{attempt['channel']} {mark}{detail}")
     return " -> ".join(parts) or "-"
