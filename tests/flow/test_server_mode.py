@@ -71,3 +71,51 @@ def test_boto3_against_the_endpoint_sees_the_whole_flow(server):
     history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
     assert history[-1]["type"] == "ExecutionSucceeded"
     assert "+8613800138000" not in json.dumps(history, default=str)
+
+
+def test_ops_command_and_evidence_export_against_the_server(server):
+    """The ops command is an AWS client like any other: it works against the endpoint with plain credentials."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "shared")]),
+           "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
+    kwargs = {"endpoint_url": server, "region_name": "us-east-1", "aws_access_key_id": "local",
+              "aws_secret_access_key": "local"}
+    stack = boto3.client("cloudformation", **kwargs).describe_stacks(StackName="loan-notify-local")["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    dynamodb = boto3.resource("dynamodb", **kwargs)
+    # GIVEN a notice nobody can receive: a review case opens
+    dynamodb.Table(outputs["BorrowersTableName"]).put_item(Item={
+        "borrower_id": "B-nobody", "locale": "en-US", "phone": "+9991234567"})
+    dynamodb.Table(outputs["LoansTableName"]).put_item(Item={
+        "loan_id": "L-ops", "borrower_id": "B-nobody", "status": "REJECTED", "version": 1,
+        "updated_at": "2026-11-29T08:00:00Z"})
+
+    def ops(*args):
+        return subprocess.run([sys.executable, "-m", "loan_notify_ops", "--endpoint-url", server, *args], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=60)
+
+    deadline = time.monotonic() + 30
+    while True:
+        listed = ops("cases", "list", "--json")
+        cases = [c for c in json.loads(listed.stdout or "[]") if c["loan_id"] == "L-ops"]
+        if cases:
+            break
+        assert time.monotonic() < deadline, f"no review case after 30s: {listed.stderr}"
+        time.sleep(0.1)
+    # WHEN ops resolve it from the command line
+    resolved = ops("cases", "resolve", cases[0]["case_id"], "--decision", "closed", "--note", "loan withdrawn",
+                   "--by", "ops.test")
+    assert resolved.returncode == 0, resolved.stderr
+    assert json.loads(resolved.stdout)["execution_resumed"] is True
+    # THEN the evidence export tells the story, as JSON and as a table
+    deadline = time.monotonic() + 30
+    while True:
+        exported = ops("evidence", "L-ops", "--json")
+        notice = json.loads(exported.stdout)["notices"][0]
+        if notice["outcome"]["state"] == "CLOSED":
+            break
+        assert time.monotonic() < deadline, exported.stdout
+        time.sleep(0.1)
+    assert notice["review_cases"][0]["decision"] == "closed"
+    assert notice["human_actions"][0]["note"] == "loan withdrawn"
+    table = ops("evidence", "L-ops")
+    assert table.returncode == 0 and "review case" in table.stdout
