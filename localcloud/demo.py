@@ -72,8 +72,8 @@ def run(cloud: LocalCloud) -> int:
                 loans.put_item(Item={"loan_id": loan_id, "borrower_id": borrower_id, "status": statuses[index],
                                      "version": index + 1, "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                        time.gmtime()), **fields})
+        cloud.wait_idle()  # the platform moves each loan on later, not within the same millisecond
         if index == 1:
-            cloud.wait_idle()
             cloud.redeliver_last()  # the shard delivers the last record a second time
     loans.put_item(Item={"loan_id": "L-1004", "borrower_id": "B-200", "status": "APPROVED_PENDING_AUDIT",
                          "version": 1, "updated_at": "2026-11-29T08:00:00Z"})

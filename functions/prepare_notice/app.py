@@ -8,7 +8,8 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loan_notify.borrowers import Borrowers
-from loan_notify.models import NoticeRef
+from loan_notify.ledger import Ledger
+from loan_notify.models import PrepareRequest
 from loan_notify.notify import prepare
 
 logger = Logger()
@@ -16,13 +17,14 @@ tracer = Tracer()
 
 _dynamodb = boto3.resource("dynamodb")
 borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
+ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@event_parser(model=NoticeRef)
-def lambda_handler(event: NoticeRef, context: LambdaContext) -> dict:
+@event_parser(model=PrepareRequest)
+def lambda_handler(event: PrepareRequest, context: LambdaContext) -> dict:
     logger.append_keys(notification_id=event.notification_id)
-    plan = prepare(event, borrowers=borrowers)
-    logger.info("notice prepared", extra={"channels": plan["channels"]})
+    plan = prepare(event.ref, borrowers=borrowers, ledger=ledger, waited_until=event.waited_until)
+    logger.info("notice prepared", extra={k: plan[k] for k in ("channels", "wait_until", "superseded_by")})
     return plan

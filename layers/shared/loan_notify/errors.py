@@ -38,3 +38,9 @@ class TransientChannelError(LoanNotifyError):
     """Throttling, provider 5xx or timeout: retry with backoff."""
 
     reason = "transient"
+
+
+class NoticeSuperseded(LoanNotifyError):
+    """A newer status of the same loan made this still-pending notice moot (recorded in the ledger)."""
+
+    reason = "superseded"

@@ -134,6 +134,23 @@ class Ledger:
             ExpressionAttributeValues=values, ConditionExpression="attribute_exists(notification_id)",
         )
 
+    def newer_notice(self, loan_id: str, version: int) -> str | None:
+        """The id of a notice for a later change of the same loan, if the platform has written one."""
+        for item in self.by_loan(loan_id):
+            if int(item.get("version", -1)) > version and item.get("state") != NoticeState.REJECTED.value:
+                return item["notification_id"]
+        return None
+
+    def mark_superseded(self, notification_id: str, by: str) -> None:
+        self._table.update_item(
+            Key={"notification_id": notification_id},
+            UpdateExpression="SET #state = :state, superseded_by = :by, reason = :reason, updated_at = :now",
+            ConditionExpression="#state IN (:started, :sent)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":state": NoticeState.SUPERSEDED.value, ":by": by, ":reason": "superseded",
+                                       ":now": iso(self._clock()), ":started": NoticeState.STARTED.value,
+                                       ":sent": NoticeState.SENT.value})
+
     def count_review(self, notification_id: str) -> int:
         """Number the next review case of this notice (1, 2, ...)."""
         item = self._table.update_item(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import datetime, time, timezone
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -58,6 +59,13 @@ class ContactHealth(BaseModel):
     opted_out: bool = False
 
 
+class QuietHours(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    start: time
+    end: time
+
+
 class Borrower(BaseModel):
     """One item of the Borrowers table. name, phone and email are personal data: never logged in clear."""
 
@@ -71,6 +79,25 @@ class Borrower(BaseModel):
     preferred_channels: list[Channel] = Field(default_factory=list)
     phone_health: ContactHealth = Field(default_factory=ContactHealth)
     email_health: ContactHealth = Field(default_factory=ContactHealth)
+    time_zone: str | None = None  # IANA name; default from the locale
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(value)  # raises for an unknown zone
+        return value
+    quiet_hours: QuietHours | None = None  # non-critical notices wait until they end
+
+    def awake_hours(self) -> Any:
+        """The complement of the quiet hours, as a send window (None: no quiet hours)."""
+        if self.quiet_hours is None:
+            return None
+        from loan_notify.policy import SendWindow
+
+        return SendWindow(start=self.quiet_hours.end, end=self.quiet_hours.start)
 
     def __repr__(self) -> str:  # keep personal data out of accidental reprs in tracebacks
         return f"Borrower(borrower_id={self.borrower_id!r}, locale={self.locale.value!r})"
@@ -103,3 +130,26 @@ class ReviewRequest(NoticeRef):
 
     reason: str
     task_token: str
+
+
+class PrepareRequest(BaseModel):
+    """Input of the prepare step: the execution's whole state. Only ids and the previous plan are read."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    notification_id: str
+    loan_id: str
+    borrower_id: str
+    status: LoanStatus
+    version: int
+    plan: dict[str, Any] | None = None  # present when the execution comes back from a send-window wait
+
+    @property
+    def ref(self) -> NoticeRef:
+        return NoticeRef(notification_id=self.notification_id, loan_id=self.loan_id, borrower_id=self.borrower_id,
+                         status=self.status, version=self.version)
+
+    @property
+    def waited_until(self) -> datetime | None:
+        value = (self.plan or {}).get("wait_until")
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from loan_notify.borrowers import Borrowers
 from loan_notify.clock import iso, utc_now
 from loan_notify.deliveries import Deliveries
-from loan_notify.errors import NoticeNotFound, PermanentChannelError, TransientChannelError
+from loan_notify.errors import NoticeNotFound, NoticeSuperseded, PermanentChannelError, TransientChannelError
 from loan_notify.ledger import Ledger
 from loan_notify.models import Borrower, NoticeRef
-from loan_notify.policy import POLICIES, POLICY_VERSION, channel_plan
+from loan_notify.policy import POLICIES, POLICY_VERSION, channel_plan, next_opening
 from loan_notify.receipts import Callbacks
 from loan_notify.templates import TEMPLATE_VERSION, RenderedMessage, render, template_id
 from loan_notify.vocabulary import AttemptResult, Channel, DeliveryStatus, LoanStatus, NoticeState
@@ -42,16 +43,29 @@ def _render(notice: dict[str, Any], borrower: Borrower) -> RenderedMessage:
     )
 
 
-def prepare(ref: NoticeRef, *, borrowers: Borrowers) -> dict[str, Any]:
-    """Decide the channel plan for the borrower as they are now; returns ids and channel names only.
+def prepare(ref: NoticeRef, *, borrowers: Borrowers, ledger: Ledger | None = None, clock=utc_now,
+            waited_until: datetime | None = None) -> dict[str, Any]:
+    """Decide, for the borrower as they are now: go, wait for the send window, or stand down (superseded).
 
-    Nothing is written here: the send step records the plan and the pinned template with its first attempt.
+    `waited_until` is the instant a Wait state has just waited for: Step Functions guarantees it has passed,
+    so it counts as "now" even when this machine's clock says otherwise (a time-compressed local run).
+    Returns ids, channel names and timestamps only. Nothing is written on the usual path: the send step records
+    the plan and the pinned template with its first attempt.
     """
+    policy = POLICIES[ref.status]
+    superseded_by = None
+    if policy.supersedable and ledger is not None:
+        superseded_by = ledger.newer_notice(ref.loan_id, ref.version)
+        if superseded_by:
+            ledger.mark_superseded(ref.notification_id, superseded_by)
     borrower = borrowers.get(ref.borrower_id)
     plan = [c.value for c in channel_plan(ref.status, borrower)]
+    now = max(clock(), waited_until) if waited_until else clock()
+    opening = None if superseded_by else next_opening(ref.status, borrower, now)
     return {"channels": plan, "count": len(plan), "template_id": template_id(ref.status),
             "template_version": TEMPLATE_VERSION, "policy_version": POLICY_VERSION,
-            "confirm_within": POLICIES[ref.status].confirm_within_s}
+            "confirm_within": policy.confirm_within_s, "superseded_by": superseded_by,
+            "wait_until": iso(opening) if opening else None}
 
 
 def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowers,
@@ -81,6 +95,12 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
             if deliveries and callbacks and task_token:
                 _rearm(deliveries, callbacks, attempt["message_id"], task_token, result)
             return result
+    if notice.get("attempts") and POLICIES[ref.status].supersedable:
+        # Retrying or falling back: if the loan has moved on meanwhile, this notice stands down.
+        newer = ledger.newer_notice(ref.loan_id, ref.version)
+        if newer:
+            ledger.mark_superseded(ref.notification_id, newer)
+            raise NoticeSuperseded(f"superseded by {newer}")
     borrower = borrowers.get(ref.borrower_id)
     message = _render(notice, borrower)
     destination = borrower.phone if channel is Channel.SMS else borrower.email

@@ -39,6 +39,7 @@ class NoticeState(StrEnum):
     DELIVERED_BY_PERSON = "DELIVERED_BY_PERSON"  # a reviewer reached the borrower (phone, branch visit)
     CLOSED = "CLOSED"  # a reviewer closed the case with a reason
     REJECTED = "REJECTED"  # the status change itself was invalid: recorded with its reason, never sent
+    SUPERSEDED = "SUPERSEDED"  # a newer status of the same loan made this pending notice moot
 
 
 class AttemptResult(StrEnum):
