@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loan_notify.borrowers import Borrowers
-from loan_notify.channels import PROVIDER_CLIENT_CONFIG, SesEmail, SnsSms
+from loan_notify.channels import PROVIDER_CLIENT_CONFIG, AppInbox, SesEmail, SnsPush, SnsSms
 from loan_notify.deliveries import Deliveries
 from loan_notify.errors import PermanentChannelError, TransientChannelError
 from loan_notify.executions import TaskCallbacks
@@ -38,6 +38,9 @@ senders = {
                              from_address=os.environ.get("SENDER_EMAIL", ""),
                              configuration_set=os.environ.get("EMAIL_CONFIGURATION_SET", "") if i == 0 else "")
                     for i, region in enumerate(_regions)],
+    # A platform endpoint lives in one region: push has no backup provider.
+    Channel.PUSH: [SnsPush(boto3.client("sns", config=PROVIDER_CLIENT_CONFIG))],
+    Channel.INBOX: [AppInbox(_dynamodb.Table(os.environ["INBOX_TABLE"]))],
 }
 
 

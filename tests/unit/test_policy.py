@@ -26,3 +26,9 @@ def test_sms_stop_holds_for_every_notice_but_email_opt_out_only_for_non_critical
     borrower = _borrower(phone_health=ContactHealth(opted_out=True), email_health=ContactHealth(opted_out=True))
     assert channel_plan(LoanStatus.REJECTED, borrower) == [Channel.EMAIL]  # critical
     assert channel_plan(LoanStatus.SETTLED, borrower) == []  # not critical
+
+
+def test_app_users_get_push_and_the_inbox_in_the_plan():
+    borrower = _borrower(app_user=True, push_endpoint_arn="arn:aws:sns:us-east-1:1:endpoint/GCM/app/abc")
+    assert channel_plan(LoanStatus.APPROVED, borrower) == [Channel.SMS, Channel.PUSH, Channel.EMAIL, Channel.INBOX]
+    assert channel_plan(LoanStatus.APPROVED, _borrower(app_user=True, phone=None, email=None)) == [Channel.INBOX]

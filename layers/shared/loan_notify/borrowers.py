@@ -6,7 +6,7 @@ from loan_notify.errors import BorrowerNotFound
 from loan_notify.models import Borrower
 from loan_notify.vocabulary import Channel
 
-_HEALTH = {Channel.SMS: "phone_health", Channel.EMAIL: "email_health"}
+_HEALTH = {Channel.SMS: "phone_health", Channel.EMAIL: "email_health", Channel.PUSH: "push_health"}
 
 
 class Borrowers:

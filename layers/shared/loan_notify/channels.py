@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +14,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from email_validator import EmailNotValidError, validate_email
 
 from loan_notify.errors import PermanentChannelError, TransientChannelError
-from loan_notify.masking import mask_email, mask_phone
+from loan_notify.masking import mask_email, mask_endpoint, mask_phone
 from loan_notify.templates import RenderedMessage
 
 # Error codes that retrying can fix. Everything else a provider answers is permanent for this message.
@@ -121,3 +123,56 @@ class SesEmail:
         except Exception as err:
             raise _classify(err, self.provider) from err
         return Delivery(self.provider, response["MessageId"], mask_email(address))
+
+
+class SnsPush:
+    """Mobile push through the SNS platform endpoint the app registered. Confirmed by the app's read."""
+
+    confirms = True
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.provider = f"sns-push@{_region(client)}"
+
+    def send(self, endpoint_arn: str | None, message: RenderedMessage) -> Delivery:
+        if not endpoint_arn:
+            raise PermanentChannelError("no push endpoint registered", reason="no_contact")
+        alert = {"title": message.subject, "body": message.text}
+        payload = {"default": message.text,
+                   "GCM": json.dumps({"notification": alert, "data": {"template_id": message.template_id}}),
+                   "APNS": json.dumps({"aps": {"alert": alert}, "template_id": message.template_id})}
+        try:
+            response = self._client.publish(TargetArn=endpoint_arn, Message=json.dumps(payload),
+                                            MessageStructure="json")
+        except Exception as err:
+            classified = _classify(err, self.provider)
+            if isinstance(classified, PermanentChannelError) and "EndpointDisabled" in str(err):
+                classified = PermanentChannelError(str(err), reason="endpoint_disabled")
+            raise classified from err
+        return Delivery(self.provider, response["MessageId"], mask_endpoint(endpoint_arn))
+
+
+class AppInbox:
+    """The in-app message center: one item per notice the app shows. Confirmed when the borrower reads it."""
+
+    provider = "app-inbox"
+    confirms = True
+
+    def __init__(self, table: Any, clock: Any = None) -> None:
+        self._table = table
+        self._clock = clock
+
+    def send(self, borrower_id: str | None, message: RenderedMessage) -> Delivery:
+        if not borrower_id:
+            raise PermanentChannelError("the borrower does not use the app", reason="no_contact")
+        from loan_notify.clock import iso, utc_now
+
+        message_id = f"inbox-{uuid.uuid4().hex}"
+        try:
+            self._table.put_item(Item={
+                "message_id": message_id, "borrower_id": borrower_id, "created_at": iso((self._clock or utc_now)()),
+                "locale": message.locale.value, "subject": message.subject, "text": message.text,
+                "template_id": message.template_id, "template_version": message.template_version, "read_at": None})
+        except Exception as err:
+            raise _classify(err, self.provider) from err
+        return Delivery(self.provider, message_id, "in-app")

@@ -17,3 +17,12 @@ def mask_email(email: str | None) -> str:
         return "***" if email else ""
     local, _, domain = email.rpartition("@")
     return f"{local[:1]}***@{domain}"
+
+
+def mask_endpoint(arn: str | None) -> str:
+    """An SNS platform endpoint ARN identifies one device: keep the platform and the last characters."""
+    if not arn:
+        return ""
+    parts = arn.split("/")
+    platform = parts[1] if len(parts) > 2 else "?"
+    return f"{platform}/...{arn[-6:]}"

@@ -79,6 +79,9 @@ class Borrower(BaseModel):
     preferred_channels: list[Channel] = Field(default_factory=list)
     phone_health: ContactHealth = Field(default_factory=ContactHealth)
     email_health: ContactHealth = Field(default_factory=ContactHealth)
+    app_user: bool = False  # has the app: the in-app message center is a channel
+    push_endpoint_arn: str | None = None  # SNS platform endpoint the app registered for push
+    push_health: ContactHealth = Field(default_factory=ContactHealth)
     time_zone: str | None = None  # IANA name; default from the locale
 
     @field_validator("time_zone")

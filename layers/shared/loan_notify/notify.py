@@ -11,7 +11,7 @@ from loan_notify.deliveries import Deliveries
 from loan_notify.errors import NoticeNotFound, NoticeSuperseded, PermanentChannelError, TransientChannelError
 from loan_notify.ledger import Ledger
 from loan_notify.models import Borrower, NoticeRef
-from loan_notify.policy import POLICIES, POLICY_VERSION, channel_plan, next_opening
+from loan_notify.policy import POLICIES, POLICY_VERSION, channel_plan, destination, next_opening
 from loan_notify.receipts import Callbacks
 from loan_notify.templates import TEMPLATE_VERSION, RenderedMessage, render, template_id
 from loan_notify.vocabulary import AttemptResult, Channel, DeliveryStatus, LoanStatus, NoticeState
@@ -103,7 +103,7 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
             raise NoticeSuperseded(f"superseded by {newer}")
     borrower = borrowers.get(ref.borrower_id)
     message = _render(notice, borrower)
-    destination = borrower.phone if channel is Channel.SMS else borrower.email
+    address = destination(channel, borrower)
     pinned = {"plan": plan if plan is not None else [channel.value], "policy_version": POLICY_VERSION,
               "template_id": message.template_id, "template_version": message.template_version,
               "content_hash": message.content_hash}
@@ -115,7 +115,7 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
                    "started_at": iso(clock()), "template_id": message.template_id,
                    "template_version": message.template_version, "content_hash": message.content_hash}
         try:
-            delivery = sender.send(destination, message)
+            delivery = sender.send(address, message)
         except PermanentChannelError as err:
             attempt.update(result=AttemptResult.FAILED_PERMANENT.value, error=err.reason, finished_at=iso(clock()))
             ledger.append_attempt(ref.notification_id, attempt, pinned=pinned)

@@ -38,7 +38,7 @@ class NoticePolicy:
     supersedable: bool = False  # a newer status of the same loan makes a still-pending notice moot
 
 
-_DEFAULT = NoticePolicy(channels=(Channel.SMS, Channel.EMAIL))
+_DEFAULT = NoticePolicy(channels=(Channel.SMS, Channel.PUSH, Channel.EMAIL, Channel.INBOX))
 _CRITICAL = replace(_DEFAULT, critical=True, confirm_within_s=900)
 _INTERIM = replace(_DEFAULT, supersedable=True)  # progress updates: the next status says more
 
@@ -95,15 +95,22 @@ def channel_plan(status: LoanStatus, borrower: Borrower) -> list[Channel]:
     return plan if policy.fallback else plan[:1]
 
 
+def destination(channel: Channel, borrower: Borrower) -> str | None:
+    """Where a channel reaches the borrower (personal data: never logged, never in an execution)."""
+    return {Channel.SMS: borrower.phone, Channel.EMAIL: borrower.email, Channel.PUSH: borrower.push_endpoint_arn,
+            Channel.INBOX: borrower.borrower_id if borrower.app_user else None}[channel]
+
+
 def _usable(channel: Channel, borrower: Borrower, policy: NoticePolicy) -> bool:
-    if channel is Channel.SMS:
-        contact, health = borrower.phone, borrower.phone_health
-    else:
-        contact, health = borrower.email, borrower.email_health
+    contact = destination(channel, borrower)
+    health = {Channel.SMS: borrower.phone_health, Channel.EMAIL: borrower.email_health,
+              Channel.PUSH: borrower.push_health}.get(channel)
+    if health is None:  # the inbox cannot bounce or opt out
+        return contact is not None
     if not contact or health.bounced:
         return False
     if health.opted_out:
         # A STOP on SMS is enforced by the carrier for every message; an email unsubscribe covers
         # non-critical notices only.
-        return channel is Channel.EMAIL and policy.critical
+        return channel is not Channel.SMS and policy.critical
     return True

@@ -21,6 +21,8 @@ class LoanStatus(StrEnum):
 class Channel(StrEnum):
     SMS = "SMS"
     EMAIL = "EMAIL"
+    PUSH = "PUSH"  # mobile push through an SNS platform endpoint the app registered
+    INBOX = "INBOX"  # the in-app message center (a DynamoDB inbox the app reads)
 
 
 class Locale(StrEnum):
