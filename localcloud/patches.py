@@ -23,10 +23,12 @@ What is patched, and why:
    each call first asks the provider simulator (`localcloud.providers`) whether this service and region is
    down or throttled, and raises the error the real service would; after a successful send the simulator
    emits the delivery receipts the real service would (moto publishes none).
-7. DynamoDB update expressions (`ActionCountValidator.traverse`): moto re-counts the SET/ADD/REMOVE clauses
-   below every node of the expression tree (quadratic; about half of each UpdateItem's time here). Counting
-   once from the root is the same check: if the whole expression has at most one clause of each kind, so
-   does every part of it.
+7. DynamoDB update expressions (`ActionCountValidator.traverse`, `OverlappingPathsValidator.traverse`): moto
+   re-runs these whole-expression checks below every node of the expression tree (quadratic; most of each
+   UpdateItem's time here). Checking once from the root is the same check: if the whole expression has at
+   most one clause of each kind and no overlapping paths, neither has any part of it. And moto lists a
+   response class's methods with `inspect.getmembers` on every request (`method_names_from_class`): cached
+   per class.
 8. CloudFormation gaps: `localcloud.cfn_models` adds AWS::SNS::Subscription, AWS::SNS::TopicPolicy and
    AWS::SES::ConfigurationSet to moto's model map (`get_model_map` cache cleared so it sees them).
 9. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
@@ -82,6 +84,10 @@ INTERNALS = [
     ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout.is_default_value"),
     ("moto.dynamodb.parsing.validators", "ActionCountValidator.verify_action_counts"),
     ("moto.dynamodb.parsing.validators", "ActionCountValidator.traverse"),
+    ("moto.dynamodb.parsing.validators", "ActionCountValidator._processing_map"),
+    ("moto.dynamodb.parsing.validators", "OverlappingPathsValidator.traverse"),
+    ("moto.dynamodb.parsing.validators", "OverlappingPathsValidator._processing_map"),
+    ("moto.core.responses", "method_names_from_class"),
     ("moto.events.models", "EventPattern.load"),
     ("moto.cloudformation.parsing", "get_model_map"),
     ("moto.cloudformation.parsing", "NULL_MODELS"),
@@ -148,11 +154,11 @@ class _ScaledTime:
             _real_time.sleep(seconds * clock.scale)
 
 
-def _count_actions_once(self: Any, node: Any) -> Any:
+def _check_from_root(self: Any, node: Any) -> Any:
     from moto.dynamodb.parsing.ast_nodes import UpdateExpression
 
     if isinstance(node, UpdateExpression):
-        self.verify_action_counts(node)
+        self._processing_map()[UpdateExpression](node)
     return node
 
 
@@ -309,9 +315,13 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
         _set(SESBackend, "send_email", _ses_send(SESBackend.send_email, providers, receipts=True))
         _set(SESBackend, "send_raw_email", _ses_send(SESBackend.send_raw_email, providers, receipts=False))
     _set(Timeout, "_eval_body", _scaled_timeout)
-    from moto.dynamodb.parsing.validators import ActionCountValidator
+    from moto.core import responses as core_responses
+    from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
 
-    _set(ActionCountValidator, "traverse", _count_actions_once)
+    _set(ActionCountValidator, "traverse", _check_from_root)
+    _set(OverlappingPathsValidator, "traverse", _check_from_root)
+    _set(core_responses, "method_names_from_class",
+         functools.lru_cache(maxsize=None)(core_responses.method_names_from_class))
     _register_local_models()
     _set(WaitFunction, "_wait_interval", _scaled_wait_interval)
 
