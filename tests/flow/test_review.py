@@ -5,7 +5,7 @@ import json
 import pytest
 
 from loan_notify_ops.cli import main as ops
-from tests.flow.conftest import entered_states, executions_for, mobile, unique
+from tests.flow.conftest import BORROWERS_SEEN, entered_states, executions_for, mobile, unique
 
 pytestmark = pytest.mark.flow
 
@@ -37,6 +37,7 @@ def test_everything_fails_then_ops_correct_the_contact_and_the_resend_is_deliver
     assert case_id in [c["case_id"] for c in json.loads(capsys.readouterr().out)]
     # WHEN the platform fixes the phone number and ops resolve the case as "contact corrected"
     new_phone = mobile()
+    BORROWERS_SEEN.append({**borrower, "phone": new_phone})  # the session-end scan looks for it too
     platform.borrowers.update_item(Key={"borrower_id": borrower["borrower_id"]},
                                    UpdateExpression="SET phone = :p", ExpressionAttributeValues={":p": new_phone})
     assert ops(["cases", "resolve", case_id, "--decision", "contact_corrected", "--corrected", "phone",

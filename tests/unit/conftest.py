@@ -16,6 +16,8 @@ def load_handler(monkeypatch):
         defaults = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "BACKUP_REGION": "us-west-2",
                     "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
                     "NOTIFICATIONS_TABLE": "notifications", "BORROWERS_TABLE": "borrowers",
+                    "DELIVERIES_TABLE": "deliveries", "INBOX_TABLE": "inbox", "REVIEW_CASES_TABLE": "cases",
+                    "OPS_ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
                     "NOTIFY_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:notify",
                     "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "LoanNotify",
                     "POWERTOOLS_SERVICE_NAME": name}
