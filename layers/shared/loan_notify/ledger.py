@@ -16,6 +16,7 @@ from loan_notify.models import LoanImage
 from loan_notify.vocabulary import DeliveryStatus, NoticeState
 
 BY_LOAN_INDEX = "ByLoan"
+BY_BORROWER_INDEX = "ByBorrower"
 
 
 def _conditional_failed(err: ClientError) -> bool:
@@ -179,6 +180,21 @@ class Ledger:
         self._table.update_item(Key={"notification_id": notification_id}, UpdateExpression=expression,
                                 ExpressionAttributeValues=values, **({"ExpressionAttributeNames": names}
                                                                      if names else {}))
+
+    def by_borrower(self, borrower_id: str, *, limit: int, start: dict[str, Any] | None = None
+                    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of a borrower's notices, newest first, and the key to continue from."""
+        kwargs: dict[str, Any] = {"IndexName": BY_BORROWER_INDEX, "ScanIndexForward": False, "Limit": limit,
+                                  "KeyConditionExpression": Key("borrower_id").eq(borrower_id)}
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        page = self._table.query(**kwargs)
+        return page.get("Items", []), page.get("LastEvaluatedKey")
+
+    def mark_read(self, notification_id: str, at: str) -> None:
+        self._table.update_item(Key={"notification_id": notification_id},
+                                UpdateExpression="SET read_at = if_not_exists(read_at, :at)",
+                                ExpressionAttributeValues={":at": at})
 
     def by_loan(self, loan_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

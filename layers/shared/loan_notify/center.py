@@ -1,0 +1,90 @@
+"""The borrower's message center: every notice owed to them, its delivery state, and the "read" confirmation.
+
+Identity is the caller's borrower id (from the API's JWT). A notice of someone else is reported exactly like a
+notice that does not exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+from typing import Any
+
+from loan_notify.clock import iso, utc_now
+from loan_notify.models import Borrower
+from loan_notify.receipts import Receipt, apply_receipt
+from loan_notify.templates import render
+from loan_notify.vocabulary import AttemptResult, DeliveryStatus, LoanStatus, NoticeState
+
+_SHOWN = {NoticeState.REJECTED.value}  # invalid status changes are the platform's problem, not the borrower's
+
+
+class NotFound(Exception):
+    pass
+
+
+def _token(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    plain = {k: (int(v) if isinstance(v, Decimal) else v) for k, v in key.items()}
+    return base64.urlsafe_b64encode(json.dumps(plain, sort_keys=True).encode()).decode()
+
+
+def _key(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError) as err:
+        raise ValueError("invalid page token") from err
+    if not isinstance(key, dict):
+        raise ValueError("invalid page token")
+    return key
+
+
+def view(notice: dict[str, Any], borrower: Borrower) -> dict[str, Any]:
+    message = render(LoanStatus(notice["status"]), borrower.locale, name=borrower.name, loan_id=notice["loan_id"],
+                     amount=notice.get("amount"), currency=notice.get("currency"),
+                     reason=notice.get("status_reason"))
+    attempts = notice.get("attempts", [])
+    return {
+        "id": notice["notification_id"],
+        "loan_id": notice["loan_id"],
+        "status": notice["status"],
+        "status_changed_at": notice.get("status_updated_at"),
+        "created_at": notice.get("created_at"),
+        "title": message.subject,
+        "text": message.text,
+        "state": notice.get("state"),
+        "read": bool(notice.get("read_at")),
+        "channels": [{"channel": a["channel"], "result": a.get("result"),
+                      "delivery_status": a.get("delivery_status")} for a in attempts],
+    }
+
+
+def list_notices(borrower: Borrower, *, ledger: Any, limit: int = 20, page_token: str | None = None
+                 ) -> dict[str, Any]:
+    items, last = ledger.by_borrower(borrower.borrower_id, limit=limit, start=_key(page_token))
+    shown = [view(n, borrower) for n in items if n.get("state") not in _SHOWN and n.get("status")]
+    return {"notifications": shown, "next_page": _token(last)}
+
+
+def get_notice(borrower: Borrower, notification_id: str, *, ledger: Any) -> dict[str, Any]:
+    notice = ledger.get(notification_id)
+    if not notice or notice.get("borrower_id") != borrower.borrower_id or notice.get("state") in _SHOWN:
+        raise NotFound(notification_id)
+    return notice
+
+
+def mark_read(borrower: Borrower, notification_id: str, *, ledger: Any, deliveries: Any, callbacks: Any,
+              contacts: Any, clock=utc_now) -> dict[str, Any]:
+    """The borrower opened the notice in the app: that confirms it, whichever channel is being waited on."""
+    notice = get_notice(borrower, notification_id, ledger=ledger)
+    at = iso(clock())
+    ledger.mark_read(notification_id, at)
+    for attempt in notice.get("attempts", []):
+        if attempt.get("result") == AttemptResult.SENT.value and attempt.get("message_id"):
+            apply_receipt(Receipt("app", attempt["message_id"], DeliveryStatus.READ, at, "opened in the app"),
+                          deliveries=deliveries, ledger=ledger, callbacks=callbacks, contacts=contacts, clock=clock)
+    return view(get_notice(borrower, notification_id, ledger=ledger), borrower)

@@ -1,0 +1,91 @@
+"""Borrower API (handler in process, API Gateway HTTP API v2 events as the JWT authorizer hands them over)."""
+
+import json
+import time
+
+import pytest
+
+from tests.flow.conftest import executions_for, unique
+
+pytestmark = pytest.mark.flow
+
+
+def call(cloud, method, path, borrower_id, query=None):
+    event = {
+        "version": "2.0", "routeKey": f"{method} {path}", "rawPath": path,
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
+        "queryStringParameters": query, "headers": {"authorization": "Bearer <verified by the authorizer>"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": "local", "domainPrefix": "local",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                     "userAgent": "pytest"},
+            "requestId": unique("req"), "routeKey": f"{method} {path}", "stage": "$default",
+            "time": "29/Nov/2026:08:00:00 +0000", "timeEpoch": 1795939200000,
+            "authorizer": {"jwt": {"claims": {"sub": borrower_id, "iss": "https://id.loan-platform.example/",
+                                              "aud": "loan-notify"}, "scopes": None}}},
+        "isBase64Encoded": False,
+    }
+    function = cloud.runtime.function("BorrowerApiFunction").name
+    payload, is_error, _ = cloud.runtime.invoke(function, event)
+    assert not is_error, payload
+    response = json.loads(payload)
+    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+
+def test_reading_the_notice_in_the_app_confirms_the_waiting_execution(cloud, platform):
+    # GIVEN an approval whose SMS went out but whose carrier receipt never comes
+    borrower = platform.borrower()
+    loan_id = unique("L")
+    cloud.providers.silence("sns", "us-east-1")
+    try:
+        platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1, amount=7000, currency="USD")
+        deadline = time.monotonic() + 30
+        while not platform.sms_to(borrower["phone"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        cloud.providers.reset()
+    # WHEN the borrower opens the message center and reads the notice
+    status, page = call(cloud, "GET", "/me/notifications", borrower["borrower_id"])
+    assert status == 200
+    (notice,) = [n for n in page["notifications"] if n["loan_id"] == loan_id]
+    assert notice["title"] == "Your loan is approved" and "7,000.00 USD" in notice["text"]
+    assert notice["read"] is False and notice["channels"][0]["channel"] == "SMS"
+    status, read = call(cloud, "POST", f"/me/notifications/{notice['id']}/read", borrower["borrower_id"])
+    assert status == 200 and read["read"] is True
+    cloud.wait_idle()
+    # THEN that read is the confirmation the execution was waiting for
+    (execution,) = executions_for(cloud, loan_id)
+    assert execution["status"] == "SUCCEEDED"
+    (stored,) = platform.notices(loan_id)
+    assert stored["state"] == "DELIVERED" and stored["attempts"][0]["delivery_status"] == "READ"
+    assert platform.emails_to(borrower["email"]) == []  # no fallback once the borrower has it
+
+
+def test_another_borrowers_notice_is_not_found_and_errors_are_json(cloud, platform):
+    owner, stranger = platform.borrower(), platform.borrower()
+    loan_id = unique("L")
+    platform.status(loan_id, owner["borrower_id"], "DISBURSED", 1)
+    cloud.wait_idle()
+    (notice,) = platform.notices(loan_id)
+    status, body = call(cloud, "GET", f"/me/notifications/{notice['notification_id']}", stranger["borrower_id"])
+    assert status == 404 and body == {"error": {"code": "not_found", "message": "No such notification"}}
+    status, _ = call(cloud, "POST", f"/me/notifications/{notice['notification_id']}/read", stranger["borrower_id"])
+    assert status == 404
+    status, body = call(cloud, "GET", "/me/notifications", owner["borrower_id"], {"limit": "1000"})
+    assert status == 422 and "limit" in json.dumps(body)
+    status, body = call(cloud, "GET", "/me/notifications", owner["borrower_id"], {"page": "not-a-token"})
+    assert status == 400 and body["error"]["code"] == "bad_request"
+
+
+def test_message_center_pages_newest_first(cloud, platform):
+    borrower = platform.borrower()
+    loan_id = unique("L")
+    for version, status in enumerate(["APPROVED", "DISBURSED", "SETTLED"], start=1):
+        platform.status(loan_id, borrower["borrower_id"], status, version)
+        cloud.wait_idle()
+    status, first = call(cloud, "GET", "/me/notifications", borrower["borrower_id"], {"limit": "2"})
+    assert status == 200 and [n["status"] for n in first["notifications"]] == ["SETTLED", "DISBURSED"]
+    status, second = call(cloud, "GET", "/me/notifications", borrower["borrower_id"],
+                          {"limit": "2", "page": first["next_page"]})
+    assert [n["status"] for n in second["notifications"]] == ["APPROVED"]
