@@ -1,4 +1,4 @@
-"""Borrower-facing HTTP API (behind the JWT authorizer): the message center and its read confirmation."""
+"""Borrower-facing HTTP API (behind the JWT authorizer): the message center, its read confirmation, preferences."""
 
 import os
 from typing import Annotated
@@ -6,7 +6,7 @@ from typing import Annotated
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loan_notify.borrowers import Borrowers
@@ -15,6 +15,7 @@ from loan_notify.deliveries import Deliveries
 from loan_notify.errors import BorrowerNotFound
 from loan_notify.executions import TaskCallbacks
 from loan_notify.ledger import Ledger
+from loan_notify.models import Preferences
 
 logger = Logger()
 tracer = Tracer()
@@ -67,6 +68,19 @@ def get_my_notification(notification_id: NotificationId) -> dict:
 def read_my_notification(notification_id: NotificationId) -> dict:
     return mark_read(_me(), notification_id, ledger=ledger, deliveries=deliveries, callbacks=callbacks,
                      contacts=borrowers)
+
+
+@app.get("/me/preferences")
+def get_my_preferences() -> Preferences:
+    me = _me()
+    return Preferences(channels=me.preferred_channels, language=me.locale, quiet_hours=me.quiet_hours,
+                       opt_out_non_critical=me.opt_out_non_critical)
+
+
+@app.put("/me/preferences")
+def put_my_preferences(preferences: Annotated[Preferences, Body()]) -> Preferences:
+    borrowers.set_preferences(_me().borrower_id, preferences)
+    return preferences
 
 
 @logger.inject_lambda_context

@@ -89,3 +89,42 @@ def test_message_center_pages_newest_first(cloud, platform):
     status, second = call(cloud, "GET", "/me/notifications", borrower["borrower_id"],
                           {"limit": "2", "page": first["next_page"]})
     assert [n["status"] for n in second["notifications"]] == ["APPROVED"]
+
+
+def call_with_body(cloud, method, path, borrower_id, body):
+    event_body = json.dumps(body)
+    function = cloud.runtime.function("BorrowerApiFunction").name
+    event = {
+        "version": "2.0", "routeKey": f"{method} {path}", "rawPath": path, "rawQueryString": "",
+        "headers": {"content-type": "application/json"}, "body": event_body, "isBase64Encoded": False,
+        "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                                    "sourceIp": "127.0.0.1", "userAgent": "pytest"},
+                           "requestId": unique("req"), "routeKey": f"{method} {path}", "stage": "$default",
+                           "authorizer": {"jwt": {"claims": {"sub": borrower_id}, "scopes": None}}},
+    }
+    payload, is_error, _ = cloud.runtime.invoke(function, event)
+    assert not is_error, payload
+    response = json.loads(payload)
+    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+
+def test_preferences_reorder_channels_and_opt_out_of_non_critical_notices(cloud, platform):
+    borrower = platform.borrower()
+    prefs = {"channels": ["EMAIL", "SMS"], "language": "zh-CN", "quiet_hours": None, "opt_out_non_critical": True}
+    status, saved = call_with_body(cloud, "PUT", "/me/preferences", borrower["borrower_id"], prefs)
+    assert status == 200 and saved["channels"] == ["EMAIL", "SMS"]
+    status, got = call(cloud, "GET", "/me/preferences", borrower["borrower_id"])
+    assert status == 200 and got == {**prefs, "quiet_hours": None}
+    # a critical notice still goes out, by the preferred channel, in the chosen language
+    approved, settled = unique("L"), unique("L")
+    platform.status(approved, borrower["borrower_id"], "APPROVED", 1)
+    platform.status(settled, borrower["borrower_id"], "SETTLED", 1)
+    cloud.wait_idle()
+    (email,) = platform.emails_to(borrower["email"])
+    assert email["subject"] == "您的贷款已批准"
+    (skipped,) = platform.notices(settled)
+    assert skipped["state"] == "OPTED_OUT" and not skipped.get("attempts")
+    # bad input is refused with the field named, never a 500
+    status, body = call_with_body(cloud, "PUT", "/me/preferences", borrower["borrower_id"],
+                                  {**prefs, "channels": ["SMS", "SMS"], "colour": "blue"})
+    assert status == 422 and "channels" in json.dumps(body) and "colour" in json.dumps(body)

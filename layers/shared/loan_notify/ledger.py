@@ -143,14 +143,22 @@ class Ledger:
         return None
 
     def mark_superseded(self, notification_id: str, by: str) -> None:
+        self.stand_down(notification_id, NoticeState.SUPERSEDED, "superseded", superseded_by=by)
+
+    def stand_down(self, notification_id: str, state: NoticeState, reason: str, **fields: Any) -> None:
+        """The notice will not be sent, on purpose (superseded, opted out): recorded as such."""
+        names = {"#state": "state"}
+        values: dict[str, Any] = {":state": state.value, ":reason": reason, ":now": iso(self._clock()),
+                                  ":started": NoticeState.STARTED.value, ":sent": NoticeState.SENT.value}
+        expression = "SET #state = :state, reason = :reason, updated_at = :now"
+        for n, (key, value) in enumerate(sorted(fields.items())):
+            names[f"#f{n}"] = key
+            values[f":f{n}"] = value
+            expression += f", #f{n} = :f{n}"
         self._table.update_item(
-            Key={"notification_id": notification_id},
-            UpdateExpression="SET #state = :state, superseded_by = :by, reason = :reason, updated_at = :now",
-            ConditionExpression="#state IN (:started, :sent)",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":state": NoticeState.SUPERSEDED.value, ":by": by, ":reason": "superseded",
-                                       ":now": iso(self._clock()), ":started": NoticeState.STARTED.value,
-                                       ":sent": NoticeState.SENT.value})
+            Key={"notification_id": notification_id}, UpdateExpression=expression,
+            ConditionExpression="#state IN (:started, :sent)", ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values)
 
     def count_review(self, notification_id: str) -> int:
         """Number the next review case of this notice (1, 2, ...)."""

@@ -83,16 +83,20 @@ class Borrower(BaseModel):
     push_endpoint_arn: str | None = None  # SNS platform endpoint the app registered for push
     push_health: ContactHealth = Field(default_factory=ContactHealth)
     time_zone: str | None = None  # IANA name; default from the locale
+    opt_out_non_critical: bool = False  # critical notices (approval, rejection, overdue) still go out
+    quiet_hours: QuietHours | None = None  # non-critical notices wait until they end
 
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         if value:
-            from zoneinfo import ZoneInfo
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-            ZoneInfo(value)  # raises for an unknown zone
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as err:
+                raise ValueError(f"unknown time zone {value!r}") from err
         return value
-    quiet_hours: QuietHours | None = None  # non-critical notices wait until they end
 
     def awake_hours(self) -> Any:
         """The complement of the quiet hours, as a send window (None: no quiet hours)."""
@@ -156,3 +160,21 @@ class PrepareRequest(BaseModel):
     def waited_until(self) -> datetime | None:
         value = (self.plan or {}).get("wait_until")
         return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+class Preferences(BaseModel):
+    """What a borrower may set through the API. Unknown fields are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[Channel] = Field(default_factory=list, max_length=4)
+    language: Locale = Locale.EN_US
+    quiet_hours: QuietHours | None = None
+    opt_out_non_critical: bool = False
+
+    @field_validator("channels")
+    @classmethod
+    def _unique(cls, value: list[Channel]) -> list[Channel]:
+        if len(set(value)) != len(value):
+            raise ValueError("each channel at most once")
+        return value

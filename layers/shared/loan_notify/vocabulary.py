@@ -42,6 +42,7 @@ class NoticeState(StrEnum):
     CLOSED = "CLOSED"  # a reviewer closed the case with a reason
     REJECTED = "REJECTED"  # the status change itself was invalid: recorded with its reason, never sent
     SUPERSEDED = "SUPERSEDED"  # a newer status of the same loan made this pending notice moot
+    OPTED_OUT = "OPTED_OUT"  # the borrower opted out of non-critical notices: not sent, on purpose
 
 
 class AttemptResult(StrEnum):
