@@ -235,7 +235,7 @@ class LocalCloud:
         """Notification ids whose execution waits on an open review case."""
         from loan_notify.review import ReviewCases
 
-        return {c["notification_id"] for c in ReviewCases(self.table("ReviewCasesTableName")).open_cases()}
+        return {c.get("notification_id") for c in ReviewCases(self.table("ReviewCasesTableName")).open_cases()}
 
     def running_executions(self) -> list[str]:
         """ARNs of RUNNING executions, read from moto's backend (ListExecutions serialises every execution)."""

@@ -9,13 +9,15 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loan_notify.alerts import SnsAlerts
 from loan_notify.borrowers import Borrowers
 from loan_notify.center import NotFound, get_notice, list_notices, mark_read, view
 from loan_notify.deliveries import Deliveries
 from loan_notify.errors import BorrowerNotFound
 from loan_notify.executions import TaskCallbacks
 from loan_notify.ledger import Ledger
-from loan_notify.models import Preferences
+from loan_notify.models import Preferences, ReportRequest
+from loan_notify.review import LoanNotYours, ReviewCases, report_not_notified
 
 logger = Logger()
 tracer = Tracer()
@@ -26,6 +28,9 @@ ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
 borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
 deliveries = Deliveries(_dynamodb.Table(os.environ["DELIVERIES_TABLE"]))
 callbacks = TaskCallbacks(boto3.client("stepfunctions"))
+cases = ReviewCases(_dynamodb.Table(os.environ["REVIEW_CASES_TABLE"]))
+alerts = SnsAlerts(boto3.client("sns"), os.environ["OPS_ALERTS_TOPIC_ARN"])
+ANSWER_WITHIN_S = int(os.environ.get("REVIEW_ANSWER_WITHIN_SECONDS", "14400"))
 
 NotificationId = Annotated[str, Path(min_length=1, max_length=200)]
 
@@ -43,6 +48,7 @@ def _error(status: int, code: str, message: str) -> Response:
 
 @app.exception_handler(NotFound)
 @app.exception_handler(BorrowerNotFound)
+@app.exception_handler(LoanNotYours)
 def _not_found(_: Exception) -> Response:
     return _error(404, "not_found", "No such notification")
 
@@ -81,6 +87,14 @@ def get_my_preferences() -> Preferences:
 def put_my_preferences(preferences: Annotated[Preferences, Body()]) -> Preferences:
     borrowers.set_preferences(_me().borrower_id, preferences)
     return preferences
+
+
+@app.post("/me/reports")
+def report_missing_notice(report: Annotated[ReportRequest, Body()]) -> Response[dict]:
+    """ "I was never notified about loan X": a person will look into it; the answer says what happens next."""
+    opened = report_not_notified(_me().borrower_id, report.loan_id, ledger=ledger, cases=cases, alerts=alerts,
+                                 answer_within_s=ANSWER_WITHIN_S)
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=opened)
 
 
 @logger.inject_lambda_context

@@ -128,3 +128,28 @@ def test_preferences_reorder_channels_and_opt_out_of_non_critical_notices(cloud,
     status, body = call_with_body(cloud, "PUT", "/me/preferences", borrower["borrower_id"],
                                   {**prefs, "channels": ["SMS", "SMS"], "colour": "blue"})
     assert status == 422 and "channels" in json.dumps(body) and "colour" in json.dumps(body)
+
+
+def test_i_was_never_notified_opens_a_case_with_the_loans_history(cloud, platform, capsys):
+    from loan_notify_ops.cli import main as ops
+
+    borrower, stranger = platform.borrower(), platform.borrower()
+    loan_id = unique("L")
+    platform.status(loan_id, borrower["borrower_id"], "REJECTED", 1)
+    cloud.wait_idle()
+    status, answer = call_with_body(cloud, "POST", "/me/reports", borrower["borrower_id"], {"loan_id": loan_id})
+    assert status == 201 and answer["notices_on_record"] == 1 and "contact you before" in answer["next"]
+    case = cloud.table("ReviewCasesTableName").get_item(Key={"case_id": answer["case_id"]})["Item"]
+    assert case["kind"] == "borrower_report" and case["state"] == "OPEN"
+    assert case["history"][0]["status"] == "REJECTED" and case["history"][0]["attempts"][0]["channel"] == "SMS"
+    assert borrower["phone"] not in json.dumps(case, default=str)
+    # ops see it with the other cases, and close it like any case
+    assert ops(["cases", "list", "--json"]) == 0
+    assert answer["case_id"] in capsys.readouterr().out
+    assert ops(["cases", "resolve", answer["case_id"], "--decision", "reached_by_phone", "--note", "called back",
+                "--by", "ops.li"]) == 0
+    # someone else's loan is not found; unknown fields are refused
+    status, _ = call_with_body(cloud, "POST", "/me/reports", stranger["borrower_id"], {"loan_id": loan_id})
+    assert status == 404
+    status, body = call_with_body(cloud, "POST", "/me/reports", borrower["borrower_id"], {"loan": loan_id})
+    assert status == 422

@@ -178,3 +178,11 @@ class Preferences(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("each channel at most once")
         return value
+
+
+class ReportRequest(BaseModel):
+    """POST /me/reports: the borrower says they never heard about this loan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loan_id: str = Field(min_length=1, max_length=128)

@@ -55,6 +55,9 @@ class ReviewCases:
         self._table.put_item(Item=case, ConditionExpression="attribute_not_exists(case_id)")
         return case
 
+    def put(self, case: dict[str, Any]) -> None:
+        self._table.put_item(Item=case, ConditionExpression="attribute_not_exists(case_id)")
+
     def get(self, case_id: str) -> dict[str, Any] | None:
         return self._table.get_item(Key={"case_id": case_id}, ConsistentRead=True).get("Item")
 
@@ -148,7 +151,41 @@ def resolve_case(case_id: str, *, decision: Decision, note: str, by: str, correc
         action["corrected"] = [c.value for c in corrected]
         for channel in corrected:
             contacts.reset(case["borrower_id"], channel)
-    ledger.record_human_action(case["notification_id"], action, _STATE_AFTER[decision])
-    resumed = callbacks.success(case["task_token"], {"decision": decision.value, "case_id": case_id})
-    return {"case_id": case_id, "notification_id": case["notification_id"], "decision": decision.value,
+    resumed = False
+    if case.get("notification_id"):  # a borrower's report is not tied to one waiting execution
+        ledger.record_human_action(case["notification_id"], action, _STATE_AFTER[decision])
+        resumed = callbacks.success(case["task_token"], {"decision": decision.value, "case_id": case_id})
+    return {"case_id": case_id, "notification_id": case.get("notification_id"), "decision": decision.value,
             "execution_resumed": resumed}
+
+
+class LoanNotYours(Exception):
+    pass
+
+
+def report_not_notified(borrower_id: str, loan_id: str, *, ledger: Ledger, cases: ReviewCases, alerts: Any,
+                        answer_within_s: int, clock=utc_now) -> dict[str, Any]:
+    """"I was never notified about loan X": a case for a person, with the loan's notice history attached."""
+    notices = ledger.by_loan(loan_id)
+    if notices and all(n.get("borrower_id") != borrower_id for n in notices):
+        raise LoanNotYours(loan_id)
+    now = clock()
+    history = [{"notification_id": n["notification_id"], "status": n.get("status"), "version": n.get("version"),
+                "state": n.get("state"), "reason": n.get("reason"),
+                "attempts": [{k: a.get(k) for k in ("channel", "provider", "result", "delivery_status",
+                                                    "started_at")} for a in n.get("attempts", [])]}
+               for n in notices if n.get("borrower_id") == borrower_id]
+    case = {
+        "case_id": f"report-{loan_id[:40]}-{int(now.timestamp() * 1000)}", "kind": "borrower_report",
+        "loan_id": loan_id, "borrower_id": borrower_id, "status": "-",
+        "reason": "borrower_reports_not_notified" if history else "borrower_reports_not_notified_no_notice_on_record",
+        "state": CaseState.OPEN.value, "opened_at": iso(now),
+        "due_at": iso(now + timedelta(seconds=answer_within_s)), "answer_within_s": answer_within_s, "alerts": 1,
+        "history": json.loads(json.dumps(history, default=str)),
+    }
+    cases.put(case)
+    subject, body = alert_message(case)
+    alerts.publish(subject, body)
+    return {"case_id": case["case_id"], "due_at": case["due_at"], "notices_on_record": len(history),
+            "next": "A member of our team will look at this loan's notices and contact you before "
+                    f"{case['due_at']} (UTC)."}
