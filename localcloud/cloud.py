@@ -54,7 +54,8 @@ def free_port() -> int:
 class LocalCloud:
     def __init__(self, *, template: Path = ROOT / "template.yaml", stack_name: str = "loan-notify-local",
                  region: str = "us-east-1", time_scale: float = 0.0, server: bool = False, port: int | None = None,
-                 parameters: dict[str, str] | None = None, echo_logs: bool = False) -> None:
+                 parameters: dict[str, str] | None = None, echo_logs: bool = False,
+                 api_port: int | None = None) -> None:
         self.template = template
         self.stack_name = stack_name
         self.region = region
@@ -71,6 +72,8 @@ class LocalCloud:
         self._clients: dict[str, Any] = {}
         self.runtime: Runtime | None = None
         self.providers = ProviderSimulator(time_scale)
+        self.api_port = api_port  # None: no local HTTP API (0: any free port)
+        self.api: Any = None
         self.pump: StreamPump | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -108,9 +111,23 @@ class LocalCloud:
             self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
             self._mock.start()
         self.deploy()
+        if self.api_port is not None:
+            self._start_api()
         return self
 
+    def _start_api(self) -> None:
+        from localcloud.api import LocalApi, routes_from_template
+        from localcloud.deploy import load_sam
+
+        sam = load_sam(self.template)
+        defaults = {k: str(v.get("Default", "")) for k, v in sam.get("Parameters", {}).items()}
+        values = {**defaults, **self.parameters}
+        self.api = LocalApi(self, routes_from_template(sam, "BorrowerApi"), issuer=values["JwtIssuer"],
+                            audience=values["JwtAudience"], port=self.api_port or 0).start()
+
     def stop(self) -> None:
+        if self.api:
+            self.api.stop()
         if self.pump:
             self.pump.stop()
         if self._moto_server:

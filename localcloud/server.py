@@ -17,16 +17,20 @@ from localcloud.cloud import LocalCloud
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--api-port", type=int, default=None, help="borrower API port (default: --port + 1)")
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="Retry/Wait sleep factor: 1 is faithful, 0 skips every wait")
     parser.add_argument("--stack-name", default="loan-notify-local")
     parser.add_argument("--echo-logs", action="store_true", help="print every Lambda log line to stderr")
     args = parser.parse_args(argv)
 
+    api_port = args.api_port if args.api_port is not None else args.port + 1
     cloud = LocalCloud(server=True, port=args.port, time_scale=args.time_scale, stack_name=args.stack_name,
-                       echo_logs=args.echo_logs).start()
+                       echo_logs=args.echo_logs, api_port=api_port).start()
     endpoint = cloud.endpoint_url
     print(f"loan-notify local cloud listening on {endpoint}", flush=True)
+    print(f"borrower API on {cloud.api.url} (get a token: curl -s -X POST {cloud.api.url}/_local/token "
+          """-d '{"sub":"<borrower_id>"}')""", flush=True)
     print(f"stack {cloud.stack_name} outputs:", flush=True)
     for key, value in sorted(cloud.outputs.items()):
         print(f"  {key:24} {value}", flush=True)
@@ -36,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {item}", flush=True)
     print(f"try: aws --endpoint-url {endpoint} cloudformation describe-stacks --stack-name {cloud.stack_name}",
           flush=True)
-    print(json.dumps({"ready": True, "endpoint": endpoint, "outputs": cloud.outputs}), flush=True)
+    print(json.dumps({"ready": True, "endpoint": endpoint, "api": cloud.api.url, "outputs": cloud.outputs}),
+          flush=True)
 
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

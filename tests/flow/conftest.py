@@ -18,7 +18,7 @@ BORROWERS_SEEN: list[dict[str, Any]] = []
 
 @pytest.fixture(scope="session")
 def cloud():
-    with LocalCloud(time_scale=0.002) as local:  # 1 simulated second = 2 ms
+    with LocalCloud(time_scale=0.002, api_port=0) as local:  # 1 simulated second = 2 ms; API on a free port
         yield local
         # After every flow test: no execution and no log line of the session carries any borrower's personal data.
         local.wait_idle()

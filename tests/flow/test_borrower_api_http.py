@@ -1,0 +1,54 @@
+"""The borrower API over HTTP on 127.0.0.1: the template's routes, the JWT authorizer, JSON errors."""
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.flow.conftest import unique
+
+pytestmark = pytest.mark.flow
+
+
+def http(cloud, method, path, token=None, body=None):
+    request = urllib.request.Request(cloud.api.url + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1 only
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def test_the_authorizer_guards_every_route(cloud, platform):
+    borrower = platform.borrower()
+    assert http(cloud, "GET", "/me/notifications")[0] == 401
+    assert http(cloud, "GET", "/me/notifications", token="not-a-jwt")[0] == 401
+    wrong_audience = cloud.api.issue_token(borrower["borrower_id"], aud="someone-else")
+    assert http(cloud, "GET", "/me/notifications", token=wrong_audience)[0] == 401
+    expired = cloud.api.issue_token(borrower["borrower_id"], ttl_s=-10)
+    assert http(cloud, "GET", "/me/notifications", token=expired)[0] == 401
+    assert http(cloud, "GET", "/no/such/route", token=cloud.api.issue_token("x"))[0] == 404
+
+
+def test_a_borrower_sees_and_reads_only_their_own_notices(cloud, platform):
+    owner, stranger = platform.borrower(), platform.borrower()
+    loan_id = unique("L")
+    platform.status(loan_id, owner["borrower_id"], "APPROVED", 1, amount=3000, currency="USD")
+    cloud.wait_idle()
+    token = cloud.api.issue_token(owner["borrower_id"])
+    status, page = http(cloud, "GET", "/me/notifications?limit=5", token)
+    assert status == 200
+    (notice,) = [n for n in page["notifications"] if n["loan_id"] == loan_id]
+    assert notice["state"] == "DELIVERED" and notice["channels"][0]["delivery_status"] == "DELIVERED"
+    assert http(cloud, "POST", f"/me/notifications/{notice['id']}/read", token)[1]["read"] is True
+    other = cloud.api.issue_token(stranger["borrower_id"])
+    status, body = http(cloud, "GET", f"/me/notifications/{notice['id']}", other)
+    assert status == 404 and body["error"]["code"] == "not_found"
+    status, body = http(cloud, "PUT", "/me/preferences", token, {"channels": ["FAX"]})
+    assert status == 422 and "channels" in json.dumps(body)
