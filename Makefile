@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops
+.PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops openapi
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -34,6 +34,7 @@ lint: install ## ruff, cfn-lint, statelint, ASL placeholder check
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/statelint --ignore=FLOAT statemachine/*.asl.json
 	$(BIN)/python -m localcloud.check_asl template.yaml
+	$(BIN)/python -m localcloud.openapi --check
 
 unit: install ## unit tests (no moto, no network)
 	$(BIN)/python -m pytest tests/unit -q
@@ -46,6 +47,9 @@ test: lint ## lint, then every unit and flow test
 
 bench: install ## end-to-end throughput on the local cloud (in process)
 	$(BIN)/python -m localcloud.bench
+
+openapi: install ## write docs/openapi.json from the borrower API's routes and models
+	$(BIN)/python -m localcloud.openapi
 
 costs: install ## transitions, API calls and list-price cost per notice (happy and fallback paths)
 	$(BIN)/python -m localcloud.costs

@@ -1,13 +1,17 @@
 """Borrower-facing HTTP API (behind the JWT authorizer): the message center, its read confirmation, preferences."""
 
+import json
 import os
 from typing import Annotated
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from loan_notify.alerts import SnsAlerts
 from loan_notify.borrowers import Borrowers
@@ -35,15 +39,48 @@ ANSWER_WITHIN_S = int(os.environ.get("REVIEW_ANSWER_WITHIN_SECONDS", "14400"))
 NotificationId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldError] = []
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+def _documented(*codes: int, ok: int = 200, model: type[BaseModel] | None = None) -> dict:
+    """Declare the answers a route can give: its success, and its errors in the one JSON shape errors have."""
+    meaning = {400: "Bad request", 404: "Not found (including another borrower's resource)",
+               422: "Invalid input: the fields are named"}
+    success: dict = {"description": "OK" if ok == 200 else "Created"}
+    if model is not None:
+        success["content"] = {"application/json": {"model": model}}
+    return {ok: success} | {code: {"description": meaning[code],
+                                   "content": {"application/json": {"model": ErrorResponse}}} for code in codes}
+
+
 def _me():
     """The caller, from the JWT the authorizer verified: its subject is the borrower id."""
     claims = app.current_event.request_context.authorizer.jwt_claim or {}
     return borrowers.get(str(claims.get("sub", "")))
 
 
-def _error(status: int, code: str, message: str) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body={"error": {"code": code, "message": message}})
+def _error(status: int, code: str, message: str, fields: list[dict] | None = None) -> Response:
+    body = ErrorResponse(error=ErrorBody(code=code, message=message, fields=fields or []))
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body.model_dump())
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(err: RequestValidationError) -> Response:
+    fields = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg") or e.get("type"))}
+              for e in err.errors()]
+    return _error(422, "invalid_request", "The request does not match the API: see fields", fields)
 
 
 @app.exception_handler(NotFound)
@@ -58,43 +95,53 @@ def _bad_request(err: ValueError) -> Response:
     return _error(400, "bad_request", str(err))
 
 
-@app.get("/me/notifications")
+@app.get("/me/notifications", responses=_documented(400, 404, 422))
 def list_my_notifications(limit: Annotated[int, Query(ge=1, le=100)] = 20,
                           page: Annotated[str | None, Query(max_length=1000)] = None) -> dict:
     return list_notices(_me(), ledger=ledger, limit=limit, page_token=page)
 
 
-@app.get("/me/notifications/<notification_id>")
+@app.get("/me/notifications/<notification_id>", responses=_documented(404, 422))
 def get_my_notification(notification_id: NotificationId) -> dict:
     me = _me()
     return view(get_notice(me, notification_id, ledger=ledger), me)
 
 
-@app.post("/me/notifications/<notification_id>/read")
+@app.post("/me/notifications/<notification_id>/read", responses=_documented(404, 422))
 def read_my_notification(notification_id: NotificationId) -> dict:
     return mark_read(_me(), notification_id, ledger=ledger, deliveries=deliveries, callbacks=callbacks,
                      contacts=borrowers)
 
 
-@app.get("/me/preferences")
+@app.get("/me/preferences", responses=_documented(404, model=Preferences))
 def get_my_preferences() -> Preferences:
     me = _me()
     return Preferences(channels=me.preferred_channels, language=me.locale, quiet_hours=me.quiet_hours,
                        opt_out_non_critical=me.opt_out_non_critical)
 
 
-@app.put("/me/preferences")
+@app.put("/me/preferences", responses=_documented(404, 422, model=Preferences))
 def put_my_preferences(preferences: Annotated[Preferences, Body()]) -> Preferences:
     borrowers.set_preferences(_me().borrower_id, preferences)
     return preferences
 
 
-@app.post("/me/reports")
+@app.post("/me/reports", responses=_documented(404, 422, ok=201))
 def report_missing_notice(report: Annotated[ReportRequest, Body()]) -> Response[dict]:
     """ "I was never notified about loan X": a person will look into it; the answer says what happens next."""
     opened = report_not_notified(_me().borrower_id, report.loan_id, ledger=ledger, cases=cases, alerts=alerts,
                                  answer_within_s=ANSWER_WITHIN_S)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=opened)
+
+
+def openapi_document() -> dict:
+    """The OpenAPI document of these routes (make openapi writes it to docs/openapi.json)."""
+    return json.loads(app.get_openapi_json_schema(
+        title="loan-notify borrower API", version="1.0.0",
+        description="The borrower's message center, read confirmations, preferences and missing-notice reports. "
+                    "Every route needs a bearer JWT from the platform's identity provider; its subject is the "
+                    "borrower id.",
+        security_schemes={"borrowerJwt": HTTPBearer(bearerFormat="JWT")}, security=[{"borrowerJwt": []}]))
 
 
 @logger.inject_lambda_context

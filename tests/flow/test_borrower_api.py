@@ -69,7 +69,7 @@ def test_another_borrowers_notice_is_not_found_and_errors_are_json(cloud, platfo
     cloud.wait_idle()
     (notice,) = platform.notices(loan_id)
     status, body = call(cloud, "GET", f"/me/notifications/{notice['notification_id']}", stranger["borrower_id"])
-    assert status == 404 and body == {"error": {"code": "not_found", "message": "No such notification"}}
+    assert status == 404 and body == {"error": {"code": "not_found", "message": "No such notification", "fields": []}}
     status, _ = call(cloud, "POST", f"/me/notifications/{notice['notification_id']}/read", stranger["borrower_id"])
     assert status == 404
     status, body = call(cloud, "GET", "/me/notifications", owner["borrower_id"], {"limit": "1000"})
