@@ -16,11 +16,13 @@ from pydantic import BaseModel
 from loan_notify.alerts import SnsAlerts
 from loan_notify.borrowers import Borrowers
 from loan_notify.center import NotFound, get_notice, list_notices, mark_read, view
+from loan_notify.contacts import VerificationError, start_phone_change, verify_phone
 from loan_notify.deliveries import Deliveries
 from loan_notify.errors import BorrowerNotFound
 from loan_notify.executions import TaskCallbacks
 from loan_notify.ledger import Ledger
-from loan_notify.models import Preferences, ReportRequest
+from loan_notify.masking import mask_email, mask_phone
+from loan_notify.models import ContactChange, Preferences, ReportRequest, VerificationCode
 from loan_notify.review import LoanNotYours, ReviewCases, report_not_notified
 
 logger = Logger()
@@ -33,7 +35,9 @@ borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
 deliveries = Deliveries(_dynamodb.Table(os.environ["DELIVERIES_TABLE"]))
 callbacks = TaskCallbacks(boto3.client("stepfunctions"))
 cases = ReviewCases(_dynamodb.Table(os.environ["REVIEW_CASES_TABLE"]))
-alerts = SnsAlerts(boto3.client("sns"), os.environ["OPS_ALERTS_TOPIC_ARN"])
+_sns = boto3.client("sns")
+alerts = SnsAlerts(_sns, os.environ["OPS_ALERTS_TOPIC_ARN"])
+_borrowers_table = _dynamodb.Table(os.environ["BORROWERS_TABLE"])
 ANSWER_WITHIN_S = int(os.environ.get("REVIEW_ANSWER_WITHIN_SECONDS", "14400"))
 
 NotificationId = Annotated[str, Path(min_length=1, max_length=200)]
@@ -57,7 +61,7 @@ class ErrorResponse(BaseModel):
 def _documented(*codes: int, ok: int = 200, model: type[BaseModel] | None = None) -> dict:
     """Declare the answers a route can give: its success, and its errors in the one JSON shape errors have."""
     meaning = {400: "Bad request", 404: "Not found (including another borrower's resource)",
-               422: "Invalid input: the fields are named"}
+               422: "Invalid input: the fields are named", 429: "Too many wrong codes: locked for a while"}
     success: dict = {"description": "OK" if ok == 200 else "Created"}
     if model is not None:
         success["content"] = {"application/json": {"model": model}}
@@ -88,6 +92,11 @@ def _invalid(err: RequestValidationError) -> Response:
 @app.exception_handler(LoanNotYours)
 def _not_found(_: Exception) -> Response:
     return _error(404, "not_found", "No such notification")
+
+
+@app.exception_handler(VerificationError)
+def _verification(err: VerificationError) -> Response:
+    return _error(429 if err.code == "locked" else 400, err.code, str(err))
 
 
 @app.exception_handler(ValueError)
@@ -124,6 +133,25 @@ def get_my_preferences() -> Preferences:
 def put_my_preferences(preferences: Annotated[Preferences, Body()]) -> Preferences:
     borrowers.set_preferences(_me().borrower_id, preferences)
     return preferences
+
+
+@app.get("/me/contact", responses=_documented(404))
+def get_my_contact() -> dict:
+    me = _me()
+    return {"phone": mask_phone(me.phone), "phone_verified": me.phone_health.verified,
+            "email": mask_email(me.email), "email_verified": me.email_health.verified}
+
+
+@app.put("/me/contact", responses=_documented(400, 404, 422, 429, ok=202))
+def change_my_contact(change: Annotated[ContactChange, Body()]) -> Response[dict]:
+    """A new phone number is texted a code and used only once verified."""
+    started = start_phone_change(_me().borrower_id, change.phone, table=_borrowers_table, sms=_sns)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=started)
+
+
+@app.post("/me/contact/verify", responses=_documented(400, 404, 422, 429))
+def verify_my_contact(code: Annotated[VerificationCode, Body()]) -> dict:
+    return verify_phone(_me().borrower_id, code.code, table=_borrowers_table)
 
 
 @app.post("/me/reports", responses=_documented(404, 422, ok=201))

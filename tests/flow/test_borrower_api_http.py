@@ -52,3 +52,50 @@ def test_a_borrower_sees_and_reads_only_their_own_notices(cloud, platform):
     assert status == 404 and body["error"]["code"] == "not_found"
     status, body = http(cloud, "PUT", "/me/preferences", token, {"channels": ["FAX"]})
     assert status == 422 and "channels" in json.dumps(body)
+
+
+def test_new_phone_is_verified_by_code_before_notices_use_it(cloud, platform):
+    import re
+
+    from tests.flow.conftest import BORROWERS_SEEN, mobile
+
+    borrower = platform.borrower()
+    token = cloud.api.issue_token(borrower["borrower_id"])
+    new_phone = mobile()
+    BORROWERS_SEEN.append({**borrower, "phone": new_phone})
+    # WHEN the borrower changes their number, a code goes to the new number
+    status, started = http(cloud, "PUT", "/me/contact", token, {"phone": new_phone})
+    assert status == 202 and started["pending"] == "phone"
+    (sms,) = platform.sms_to(new_phone)
+    code = re.search(r"\b(\d{6})\b", sms["text"]).group(1)
+    # AND until it is verified, notices still go to the old number
+    loan_id = unique("L")
+    platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
+    cloud.wait_idle()
+    assert len(platform.sms_to(borrower["phone"])) == 1 and len(platform.sms_to(new_phone)) == 1
+    # WHEN the code is entered, later notices use the new number
+    assert http(cloud, "POST", "/me/contact/verify", token, {"code": "000000" if code != "000000" else "111111"})[0] \
+        == 400
+    status, verified = http(cloud, "POST", "/me/contact/verify", token, {"code": code})
+    assert status == 200 and verified == {"verified": "phone"}
+    platform.status(loan_id, borrower["borrower_id"], "DISBURSED", 2)
+    cloud.wait_idle()
+    assert len(platform.sms_to(new_phone)) == 2 and len(platform.sms_to(borrower["phone"])) == 1
+    status, contact = http(cloud, "GET", "/me/contact", token)
+    assert contact["phone_verified"] is True and contact["phone"].endswith(new_phone[-4:])
+    assert new_phone not in json.dumps(contact)  # masked, even for its owner
+
+
+def test_five_wrong_codes_lock_verification(cloud, platform):
+    from tests.flow.conftest import mobile
+
+    borrower = platform.borrower()
+    token = cloud.api.issue_token(borrower["borrower_id"])
+    assert http(cloud, "PUT", "/me/contact", token, {"phone": mobile()})[0] == 202
+    answers = [http(cloud, "POST", "/me/contact/verify", token, {"code": "99999" + str(n)}) for n in range(5)]
+    assert [status for status, _ in answers] == [400, 400, 400, 400, 429]
+    assert answers[-1][1]["error"]["code"] == "locked"
+    status, body = http(cloud, "PUT", "/me/contact", token, {"phone": mobile()})
+    assert status == 429  # no new code while locked
+    status, body = http(cloud, "PUT", "/me/contact", token, {"phone": "12"})
+    assert status in (400, 422)

@@ -186,3 +186,17 @@ class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     loan_id: str = Field(min_length=1, max_length=128)
+
+
+class ContactChange(BaseModel):
+    """PUT /me/contact: the new phone number (E.164) the borrower wants notices on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=4, max_length=20)
+
+
+class VerificationCode(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[0-9]{6}$")
