@@ -24,7 +24,8 @@ from joserfc.jwk import RSAKey
 
 
 class Route:
-    def __init__(self, method: str, path: str, function: str) -> None:
+    def __init__(self, method: str, path: str, function: str, authorized: bool = True) -> None:
+        self.authorized = authorized  # False: the route says Auth: {Authorizer: NONE}
         self.method = method.upper()
         self.path = path
         self.function = function  # logical id
@@ -46,7 +47,8 @@ def routes_from_template(sam: dict[str, Any], api_logical_id: str) -> list[Route
         for event in (resource.get("Properties", {}).get("Events") or {}).values():
             props = event.get("Properties", {})
             if event.get("Type") == "HttpApi" and props.get("ApiId") == {"Ref": api_logical_id}:
-                routes.append(Route(props["Method"], props["Path"], logical_id))
+                open_route = (props.get("Auth") or {}).get("Authorizer") == "NONE"
+                routes.append(Route(props["Method"], props["Path"], logical_id, authorized=not open_route))
     return routes
 
 
@@ -111,7 +113,8 @@ class LocalApi:
                 "timeEpoch": int(now * 1000),
                 "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
                          "userAgent": headers.get("user-agent", "")},
-                "authorizer": {"jwt": {"claims": {k: str(v) for k, v in claims.items()}, "scopes": None}},
+                **({"authorizer": {"jwt": {"claims": {k: str(v) for k, v in claims.items()}, "scopes": None}}}
+                   if claims else {}),
             },
         }
 
@@ -147,7 +150,7 @@ class LocalApi:
                 else:
                     self._reply(404, b'{"message":"Not Found"}')
                     return
-                claims = api.verify(self.headers.get("authorization"))
+                claims = api.verify(self.headers.get("authorization")) if route.authorized else {}
                 if claims is None:
                     self._reply(401, b'{"message":"Unauthorized"}')
                     return

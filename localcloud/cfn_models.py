@@ -1,8 +1,9 @@
 """CloudFormation resource types moto 5.2.5 does not create, filled in for the local cloud.
 
 moto's CloudFormation skips AWS::SNS::Subscription (so a SAM `SNS` event would never reach its function),
-AWS::SNS::TopicPolicy and AWS::SES::ConfigurationSet. These small models create the real thing in moto's
-backends through their own APIs. Registered by `localcloud.patches.apply`; listed in its INTERNALS check.
+AWS::SNS::TopicPolicy, AWS::SES::ConfigurationSet and AWS::SecretsManager::Secret. These small models create
+the real thing in moto's backends through their own APIs. Registered by `localcloud.patches.apply`; listed in
+its INTERNALS check.
 """
 
 from __future__ import annotations
@@ -102,4 +103,34 @@ class LocalSesConfigurationSet(_LocalModel, CloudFormationModel):
         return model
 
 
-LOCAL_MODELS = (LocalSnsSubscription, LocalSnsTopicPolicy, LocalSesConfigurationSet)
+class LocalSecret(_LocalModel, CloudFormationModel):
+    """AWS::SecretsManager::Secret with GenerateSecretString: a random secret, as Secrets Manager would make."""
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SecretsManager::Secret"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[misc]
+                                        account_id: str, region_name: str, **kwargs: Any) -> LocalSecret:
+        import secrets
+
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        props = cloudformation_json.get("Properties", {})
+        length = int((props.get("GenerateSecretString") or {}).get("PasswordLength", 48))
+        value = props.get("SecretString") or secrets.token_urlsafe(length)[:length]
+        created = secretsmanager_backends[account_id][region_name].create_secret(
+            name=props.get("Name") or resource_name, secret_string=value, secret_binary=None,
+            description=props.get("Description"), tags=None, kms_key_id=None, client_request_token=None,
+            replica_regions=[], force_overwrite=False)
+        model = cls()
+        model.physical_resource_id = json.loads(created)["ARN"] if isinstance(created, str) else created["ARN"]
+        return model
+
+
+LOCAL_MODELS = (LocalSnsSubscription, LocalSnsTopicPolicy, LocalSesConfigurationSet, LocalSecret)

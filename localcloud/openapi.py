@@ -16,7 +16,7 @@ TARGET = ROOT / "docs" / "openapi.json"
 def generate() -> dict:
     for key, value in {"AWS_DEFAULT_REGION": "us-east-1", "NOTIFICATIONS_TABLE": "-", "BORROWERS_TABLE": "-",
                        "DELIVERIES_TABLE": "-", "REVIEW_CASES_TABLE": "-", "POWERTOOLS_TRACE_DISABLED": "true",
-                       "OPS_ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:-"}.items():
+                       "OPS_ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:-", "VERIFY_SECRET_ARN": ""}.items():
         os.environ.setdefault(key, value)
     spec = importlib.util.spec_from_file_location("borrower_api_app", ROOT / "functions" / "borrower_api" / "app.py")
     assert spec and spec.loader

@@ -29,8 +29,9 @@ What is patched, and why:
    most one clause of each kind and no overlapping paths, neither has any part of it. And moto lists a
    response class's methods with `inspect.getmembers` on every request (`method_names_from_class`): cached
    per class.
-8. CloudFormation gaps: `localcloud.cfn_models` adds AWS::SNS::Subscription, AWS::SNS::TopicPolicy and
-   AWS::SES::ConfigurationSet to moto's model map (`get_model_map` cache cleared so it sees them).
+8. CloudFormation gaps: `localcloud.cfn_models` adds AWS::SNS::Subscription, AWS::SNS::TopicPolicy,
+   AWS::SES::ConfigurationSet and AWS::SecretsManager::Secret to moto's model map (`get_model_map` cache
+   cleared so it sees them).
 9. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
    sleep `seconds * time_scale` (0 skips them, 1 is faithful). Task timeouts (`Timeout._eval_body`, e.g. a
    `.waitForTaskToken` deadline) are scaled too when time_scale > 0; at 0 they stay real, since a zero
@@ -96,6 +97,7 @@ INTERNALS = [
     ("moto.sns.models", "SNSBackend.subscribe"),
     ("moto.sns.models", "SNSBackend.set_topic_attribute"),
     ("moto.ses.models", "SESBackend.create_configuration_set"),
+    ("moto.secretsmanager.models", "SecretsManagerBackend.create_secret"),
 ]
 
 _BOTO_CLIENT_MODULES = [m for m, attr in INTERNALS if attr == "boto_client_for"]

@@ -16,7 +16,13 @@ from pydantic import BaseModel
 from loan_notify.alerts import SnsAlerts
 from loan_notify.borrowers import Borrowers
 from loan_notify.center import NotFound, get_notice, list_notices, mark_read, view
-from loan_notify.contacts import VerificationError, start_phone_change, verify_phone
+from loan_notify.contacts import (
+    VerificationError,
+    confirm_email,
+    start_email_change,
+    start_phone_change,
+    verify_phone,
+)
 from loan_notify.deliveries import Deliveries
 from loan_notify.errors import BorrowerNotFound
 from loan_notify.executions import TaskCallbacks
@@ -38,6 +44,16 @@ cases = ReviewCases(_dynamodb.Table(os.environ["REVIEW_CASES_TABLE"]))
 _sns = boto3.client("sns")
 alerts = SnsAlerts(_sns, os.environ["OPS_ALERTS_TOPIC_ARN"])
 _borrowers_table = _dynamodb.Table(os.environ["BORROWERS_TABLE"])
+_sesv2 = boto3.client("sesv2")
+_secret = boto3.client("secretsmanager").get_secret_value(
+    SecretId=os.environ["VERIFY_SECRET_ARN"])["SecretString"].encode() if os.environ.get("VERIFY_SECRET_ARN") else b""
+LINK_BASE = os.environ.get("CONTACT_CONFIRM_LINK_BASE", "")
+SENDER = os.environ.get("SENDER_EMAIL", "")
+
+
+def _mail(address: str, subject: str, text: str) -> None:
+    _sesv2.send_email(FromEmailAddress=SENDER, Destination={"ToAddresses": [address]},
+                      Content={"Simple": {"Subject": {"Data": subject}, "Body": {"Text": {"Data": text}}}})
 ANSWER_WITHIN_S = int(os.environ.get("REVIEW_ANSWER_WITHIN_SECONDS", "14400"))
 
 NotificationId = Annotated[str, Path(min_length=1, max_length=200)]
@@ -144,14 +160,28 @@ def get_my_contact() -> dict:
 
 @app.put("/me/contact", responses=_documented(400, 404, 422, 429, ok=202))
 def change_my_contact(change: Annotated[ContactChange, Body()]) -> Response[dict]:
-    """A new phone number is texted a code and used only once verified."""
-    started = start_phone_change(_me().borrower_id, change.phone, table=_borrowers_table, sms=_sns)
+    """A new phone number is texted a code, a new email address gets a confirmation link; each is used only once
+    verified."""
+    me = _me()
+    if change.phone is not None:
+        started = start_phone_change(me.borrower_id, change.phone, table=_borrowers_table, sms=_sns)
+    elif change.email is not None:
+        started = start_email_change(me.borrower_id, change.email, table=_borrowers_table, mailer=_mail,
+                                     secret=_secret, link_base=LINK_BASE)
+    else:
+        raise ValueError("phone or email: one of them is required")
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=started)
 
 
 @app.post("/me/contact/verify", responses=_documented(400, 404, 422, 429))
 def verify_my_contact(code: Annotated[VerificationCode, Body()]) -> dict:
     return verify_phone(_me().borrower_id, code.code, table=_borrowers_table)
+
+
+@app.get("/contact/confirm", responses=_documented(400, 422))
+def confirm_my_email(token: Annotated[str, Query(min_length=10, max_length=2000)]) -> dict:
+    """The link from the confirmation email (no login: the signed, expiring token is the proof)."""
+    return confirm_email(token, table=_borrowers_table, secret=_secret)
 
 
 @app.post("/me/reports", responses=_documented(404, 422, ok=201))

@@ -99,3 +99,26 @@ def test_five_wrong_codes_lock_verification(cloud, platform):
     assert status == 429  # no new code while locked
     status, body = http(cloud, "PUT", "/me/contact", token, {"phone": "12"})
     assert status in (400, 422)
+
+
+def test_new_email_is_confirmed_by_a_signed_link(cloud, platform):
+    import re
+    from urllib.parse import quote
+
+    from tests.flow.conftest import BORROWERS_SEEN
+
+    borrower = platform.borrower()
+    token = cloud.api.issue_token(borrower["borrower_id"])
+    new_email = f"{unique('grace')}@example.com"
+    BORROWERS_SEEN.append({**borrower, "email": new_email})
+    status, started = http(cloud, "PUT", "/me/contact", token, {"email": new_email})
+    assert status == 202 and started["pending"] == "email"
+    (mail,) = platform.emails_to(new_email)
+    link_token = re.search(r"token=([A-Za-z0-9_\-.]+)", mail["body"]).group(1)
+    # a tampered link is refused; the real one, opened without logging in, confirms the address
+    assert http(cloud, "GET", f"/contact/confirm?token={quote(link_token[:-2] + 'xx')}")[0] == 400
+    status, confirmed = http(cloud, "GET", f"/contact/confirm?token={quote(link_token)}")
+    assert status == 200 and confirmed == {"verified": "email"}
+    saved = platform.borrowers.get_item(Key={"borrower_id": borrower["borrower_id"]})["Item"]
+    assert saved["email"] == new_email and saved["email_health"]["verified"] is True
+    assert http(cloud, "GET", f"/contact/confirm?token={quote(link_token)}")[0] == 400  # used once

@@ -189,11 +189,19 @@ class ReportRequest(BaseModel):
 
 
 class ContactChange(BaseModel):
-    """PUT /me/contact: the new phone number (E.164) the borrower wants notices on."""
+    """PUT /me/contact: a new phone number (E.164) or email address the borrower wants notices on."""
 
     model_config = ConfigDict(extra="forbid")
 
-    phone: str = Field(min_length=4, max_length=20)
+    phone: str | None = Field(default=None, min_length=4, max_length=20)
+    email: str | None = Field(default=None, min_length=3, max_length=254)
+
+    @field_validator("email")
+    @classmethod
+    def _one_change(cls, value: str | None, info: Any) -> str | None:
+        if value is not None and info.data.get("phone") is not None:
+            raise ValueError("change one contact at a time")
+        return value
 
 
 class VerificationCode(BaseModel):
