@@ -57,6 +57,7 @@ def _mail(address: str, subject: str, text: str) -> None:
 ANSWER_WITHIN_S = int(os.environ.get("REVIEW_ANSWER_WITHIN_SECONDS", "14400"))
 
 NotificationId = Annotated[str, Path(min_length=1, max_length=200)]
+MAX_BODY_BYTES = 16 * 1024
 
 
 class FieldError(BaseModel):
@@ -205,4 +206,9 @@ def openapi_document() -> dict:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    if len(event.get("body") or "") > MAX_BODY_BYTES:  # every request body here is a few hundred bytes
+        return {"statusCode": 413, "headers": {"Content-Type": "application/json"},
+                "body": json.dumps({"error": {"code": "too_large", "message": f"bodies are limited to "
+                                              f"{MAX_BODY_BYTES} bytes", "fields": [{"field": "body",
+                                                                                     "message": "too large"}]}})}
     return app.resolve(event, context)

@@ -122,3 +122,34 @@ def test_new_email_is_confirmed_by_a_signed_link(cloud, platform):
     saved = platform.borrowers.get_item(Key={"borrower_id": borrower["borrower_id"]})["Item"]
     assert saved["email"] == new_email and saved["email_health"]["verified"] is True
     assert http(cloud, "GET", f"/contact/confirm?token={quote(link_token)}")[0] == 400  # used once
+
+
+def test_over_http_a_read_completes_the_waiting_execution_and_a_report_opens_a_case(cloud, platform):
+    import time
+
+    from tests.flow.conftest import executions_for
+
+    borrower = platform.borrower()
+    token = cloud.api.issue_token(borrower["borrower_id"])
+    loan_id = unique("L")
+    cloud.providers.silence("sns", "us-east-1")
+    try:
+        platform.status(loan_id, borrower["borrower_id"], "REJECTED", 1)
+        deadline = time.monotonic() + 30
+        while not platform.sms_to(borrower["phone"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        cloud.providers.reset()
+    (notice,) = [n for n in http(cloud, "GET", "/me/notifications", token)[1]["notifications"]
+                 if n["loan_id"] == loan_id]
+    assert http(cloud, "POST", f"/me/notifications/{notice['id']}/read", token)[0] == 200
+    cloud.wait_idle()
+    assert executions_for(cloud, loan_id)[0]["status"] == "SUCCEEDED"
+    assert platform.emails_to(borrower["email"]) == []
+    status, answer = http(cloud, "POST", "/me/reports", token, {"loan_id": loan_id})
+    assert status == 201 and answer["notices_on_record"] == 1
+    case = cloud.table("ReviewCasesTableName").get_item(Key={"case_id": answer["case_id"]})["Item"]
+    assert case["history"][0]["state"] == "DELIVERED"
+    status, body = http(cloud, "POST", "/me/reports", token, {"loan_id": "x" * 20_000})
+    assert status == 413 and body["error"]["code"] == "too_large"
