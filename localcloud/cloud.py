@@ -124,6 +124,7 @@ class LocalCloud:
         values = {**defaults, **self.parameters}
         self.api = LocalApi(self, routes_from_template(sam, "BorrowerApi"), issuer=values["JwtIssuer"],
                             audience=values["JwtAudience"], port=self.api_port or 0).start()
+        self.outputs["BorrowerApiUrl"] = self.api.url  # moto creates no HTTP API: the local one stands in
 
     def stop(self) -> None:
         if self.api:

@@ -118,7 +118,9 @@ def _verification(err: VerificationError) -> Response:
 
 @app.exception_handler(ValueError)
 def _bad_request(err: ValueError) -> Response:
-    return _error(400, "bad_request", str(err))
+    field, _, detail = str(err).partition(": ")  # domain errors read "<field>: <what is wrong>"
+    fields = [{"field": field, "message": detail}] if detail and " " not in field else []
+    return _error(400, "bad_request", str(err), fields)
 
 
 @app.get("/me/notifications", responses=_documented(400, 404, 422))
