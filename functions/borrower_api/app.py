@@ -209,7 +209,7 @@ def openapi_document() -> dict:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if len(event.get("body") or "") > MAX_BODY_BYTES:  # every request body here is a few hundred bytes
-        return {"statusCode": 413, "headers": {"Content-Type": "application/json"},
+        return {"statusCode": 400, "headers": {"Content-Type": "application/json"},
                 "body": json.dumps({"error": {"code": "too_large", "message": f"bodies are limited to "
                                               f"{MAX_BODY_BYTES} bytes", "fields": [{"field": "body",
                                                                                      "message": "too large"}]}})}

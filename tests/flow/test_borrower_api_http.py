@@ -152,4 +152,4 @@ def test_over_http_a_read_completes_the_waiting_execution_and_a_report_opens_a_c
     case = cloud.table("ReviewCasesTableName").get_item(Key={"case_id": answer["case_id"]})["Item"]
     assert case["history"][0]["state"] == "DELIVERED"
     status, body = http(cloud, "POST", "/me/reports", token, {"loan_id": "x" * 20_000})
-    assert status == 413 and body["error"]["code"] == "too_large"
+    assert status == 400 and body["error"]["code"] == "too_large" and body["error"]["fields"][0]["field"] == "body"
