@@ -59,6 +59,20 @@ class Platform:
         self.loans.put_item(Item=item)
         return item
 
+    def status_without_receipt(self, loan_id: str, borrower: dict[str, Any], status: str, version: int,
+                               **fields: Any) -> None:
+        """Write a status change whose SMS goes out but whose carrier receipt never comes: the execution is left
+        waiting for its confirmation deadline."""
+        self.cloud.providers.silence("sns", self.cloud.region)
+        try:
+            self.status(loan_id, borrower["borrower_id"], status, version, **fields)
+            deadline = time.monotonic() + 30
+            while not self.sms_to(borrower["phone"]):
+                assert time.monotonic() < deadline, "the SMS was never sent"
+                time.sleep(0.01)
+        finally:
+            self.cloud.providers.reset()
+
     def notices(self, loan_id: str) -> list[dict[str, Any]]:
         return self.ledger.by_loan(loan_id)
 
