@@ -110,5 +110,6 @@ def unsupported_resources(cfn: dict[str, Any]) -> list[str]:
         kind = resource.get("Type", "")
         if kind in NULL_MODELS or kind.startswith("Custom::") or kind in supported:
             continue
-        skipped.append(f"{logical_id} ({kind})")
+        condition = f", only when {resource['Condition']}" if resource.get("Condition") else ""
+        skipped.append(f"{logical_id} ({kind}{condition})")
     return skipped
