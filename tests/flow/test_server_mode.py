@@ -20,7 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def server():
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "shared")])}
-    process = subprocess.Popen([sys.executable, "-m", "localcloud.server", "--port", str(port), "--time-scale", "0"],
+    # both ports asked of the OS: "port + 1" (the server's default for the API) may already be taken
+    api_port = free_port()
+    while api_port == port:
+        api_port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "localcloud.server", "--port", str(port), "--api-port",
+                                str(api_port), "--time-scale", "0"],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ready = None
     deadline = time.monotonic() + 60
