@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from email_validator import EmailNotValidError, validate_email
 
+from loan_notify.clock import iso, utc_now
 from loan_notify.errors import PermanentChannelError, TransientChannelError
 from loan_notify.masking import mask_email, mask_endpoint, mask_phone
 from loan_notify.templates import RenderedMessage
@@ -165,8 +166,6 @@ class AppInbox:
     def send(self, borrower_id: str | None, message: RenderedMessage) -> Delivery:
         if not borrower_id:
             raise PermanentChannelError("the borrower does not use the app", reason="no_contact")
-        from loan_notify.clock import iso, utc_now
-
         message_id = f"inbox-{uuid.uuid4().hex}"
         try:
             self._table.put_item(Item={

@@ -7,11 +7,15 @@ wrong codes lock verification for 15 minutes.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
 
 from loan_notify.channels import normalise_phone
 from loan_notify.clock import iso, utc_now
@@ -96,27 +100,19 @@ LINK_TTL = timedelta(hours=24)
 
 
 def _b64(data: bytes) -> str:
-    import base64
-
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def _unb64(text: str) -> bytes:
-    import base64
-
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def sign(payload: dict[str, Any], secret: bytes) -> str:
-    import json
-
     body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
     return f"{body}.{_b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())}"
 
 
 def unsign(token: str, secret: bytes) -> dict[str, Any]:
-    import json
-
     try:
         body, signature = token.split(".", 1)
         expected = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
@@ -129,8 +125,6 @@ def unsign(token: str, secret: bytes) -> dict[str, Any]:
 
 def start_email_change(borrower_id: str, email: str, *, table: Any, mailer: Any, secret: bytes, link_base: str,
                        clock=utc_now) -> dict[str, Any]:
-    from email_validator import EmailNotValidError, validate_email
-
     try:
         address = validate_email(email, check_deliverability=False).normalized
     except EmailNotValidError as err:
