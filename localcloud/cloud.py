@@ -215,10 +215,16 @@ class LocalCloud:
             TopicArn=topic, Message=json.dumps(event))
 
     def _invoke_async(self, function_name: str, event: dict[str, Any]) -> None:
+        """An asynchronous invoke, as Lambda runs one: a failed event is retried twice (after about 1 and 2
+        minutes, scaled), then goes to the function's dead-letter queue (recorded here)."""
         assert self.runtime
-        payload, is_error, logs = self.runtime.invoke(function_name, event)
-        if is_error:  # an asynchronous invoke would be retried twice, then go to the function's DLQ
-            self.async_errors.append((function_name, payload))
+        for retry_delay_s in (60, 120, None):
+            payload, is_error, logs = self.runtime.invoke(function_name, event)
+            if not is_error:
+                return
+            if retry_delay_s is not None and self.time_scale:
+                time.sleep(retry_delay_s * self.time_scale)
+        self.async_errors.append((function_name, payload))
 
     def _send_to_destination(self, arn: str, body: str) -> None:
         if arn.startswith("arn:aws:sqs:"):

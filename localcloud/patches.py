@@ -22,7 +22,9 @@ What is patched, and why:
 6. Providers (`SNSBackend.publish` to a phone number, `SESBackend.send_email`, `SESBackend.send_raw_email`):
    each call first asks the provider simulator (`localcloud.providers`) whether this service and region is
    down or throttled, and raises the error the real service would; after a successful send the simulator
-   emits the delivery receipts the real service would (moto publishes none).
+   emits the delivery receipts the real service would (moto publishes none). After the provider accepted,
+   the simulator may "lose the answer" (a ReadTimeoutError to the caller). Step Functions task callbacks
+   (`StepFunctionsParserBackend.send_task_success/failure`) ask it too, so a callback can be throttled.
 7. DynamoDB update expressions (`ActionCountValidator.traverse`, `OverlappingPathsValidator.traverse`): moto
    re-runs these whole-expression checks below every node of the expression tree (quadratic; most of each
    UpdateItem's time here). Checking once from the root is the same check: if the whole expression has at
@@ -254,6 +256,19 @@ class ProviderHooks(Protocol):
 
     def email_sent(self, region: str, message: Any) -> None: ...
 
+    def accepted(self, service: str, region: str) -> None: ...
+
+    def callback(self) -> None: ...
+
+
+def _sfn_callback(original: Callable[..., Any], hooks: ProviderHooks) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        hooks.callback()
+        return original(self, *args, **kwargs)
+
+    return call
+
 
 def _sns_publish(original: Callable[..., Any], hooks: ProviderHooks) -> Callable[..., Any]:
     @functools.wraps(original)
@@ -264,6 +279,7 @@ def _sns_publish(original: Callable[..., Any], hooks: ProviderHooks) -> Callable
         message_id = original(self, message, arn, phone_number, *args, **kwargs)
         if phone_number:
             hooks.sms_sent(self.region_name, message_id, phone_number)
+            hooks.accepted("sns", self.region_name)
         return message_id
 
     return publish
@@ -276,6 +292,7 @@ def _ses_send(original: Callable[..., Any], hooks: ProviderHooks, receipts: bool
         message = original(self, *args, **kwargs)
         if receipts:
             hooks.email_sent(self.region_name, message)
+        hooks.accepted("ses", self.region_name)
         return message
 
     return send
@@ -317,6 +334,9 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
         _set(SNSBackend, "publish", _sns_publish(SNSBackend.publish, providers))
         _set(SESBackend, "send_email", _ses_send(SESBackend.send_email, providers, receipts=True))
         _set(SESBackend, "send_raw_email", _ses_send(SESBackend.send_raw_email, providers, receipts=False))
+        for name in ("send_task_success", "send_task_failure"):
+            _set(parser_models.StepFunctionsParserBackend, name,
+                 _sfn_callback(getattr(parser_models.StepFunctionsParserBackend, name), providers))
     _set(Timeout, "_eval_body", _scaled_timeout)
     from moto.core import responses as core_responses
     from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator

@@ -79,6 +79,9 @@ class ProviderSimulator:
         self.time_scale = time_scale
         self._faults: dict[tuple[str, str], _Fault] = {}
         self._silent: set[tuple[str, str]] = set()
+        self._answers_lost: dict[tuple[str, str], int] = {}
+        self._receipt_first: set[tuple[str, str]] = set()
+        self._callbacks_throttled = 0
         self._sms_outcomes: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._pending = 0
@@ -103,6 +106,41 @@ class ProviderSimulator:
         with self._lock:
             self._silent.add((service, region))
 
+    def lose_answer(self, service: str, region: str, times: int = 1) -> None:
+        """The provider accepts the next `times` messages, but the caller's connection times out before the
+        answer arrives (botocore ReadTimeoutError): the message goes out and the sender cannot know it."""
+        with self._lock:
+            self._answers_lost[(service, region)] = times
+
+    def receipt_first(self, service: str, region: str) -> None:
+        """Receipts are delivered inside the provider call, before the sender has the message id (until `reset`):
+        the race where a receipt beats the send's own record."""
+        with self._lock:
+            self._receipt_first.add((service, region))
+
+    def throttle_callbacks(self, times: int = 1) -> None:
+        """The next `times` SendTaskSuccess/SendTaskFailure calls fail with ThrottlingException (as Step Functions
+        answers when its API rate is exceeded)."""
+        with self._lock:
+            self._callbacks_throttled = times
+
+    def callback(self) -> None:
+        with self._lock:
+            if self._callbacks_throttled <= 0:
+                return
+            self._callbacks_throttled -= 1
+        raise ProviderThrottled("ThrottlingException", "Rate exceeded (local simulator)")
+
+    def accepted(self, service: str, region: str) -> None:
+        with self._lock:
+            left = self._answers_lost.get((service, region), 0)
+            if left <= 0:
+                return
+            self._answers_lost[(service, region)] = left - 1
+        from botocore.exceptions import ReadTimeoutError
+
+        raise ReadTimeoutError(endpoint_url=f"https://{service}.{region}.amazonaws.com/")
+
     def sms_outcome(self, phone: str, status: str, provider_response: str) -> None:
         """Force the delivery-status record for one number (e.g. FAILURE, 'Phone has opted out')."""
         with self._lock:
@@ -112,6 +150,9 @@ class ProviderSimulator:
         with self._lock:
             self._faults.clear()
             self._silent.clear()
+            self._answers_lost.clear()
+            self._receipt_first.clear()
+            self._callbacks_throttled = 0
             self._sms_outcomes.clear()
 
     def _set(self, service: str, region: str, fault: _Fault) -> None:
@@ -144,6 +185,9 @@ class ProviderSimulator:
                 ("FAILURE", "Unknown error attempting to reach phone") if phone in _SMS_FAILURE_NUMBERS
                 else ("SUCCESS", "Message has been accepted by phone carrier"))
         event = self.sms_status_event(region, message_id, phone, status, response)
+        if ("sns", region) in self._receipt_first:
+            self.deliver_sms_receipt(event)
+            return
         self._later(SMS_RECEIPT_DELAY_S, self.deliver_sms_receipt, event, {"kind": "sms", "status": status,
                                                                             "message_id": message_id})
 

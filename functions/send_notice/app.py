@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loan_notify.borrowers import Borrowers
 from loan_notify.channels import PROVIDER_CLIENT_CONFIG, AppInbox, SesEmail, SnsPush, SnsSms
 from loan_notify.deliveries import Deliveries
-from loan_notify.errors import PermanentChannelError, TransientChannelError
+from loan_notify.errors import PermanentChannelError, ProviderThrottled, SendOutcomeUnknown, TransientChannelError
 from loan_notify.executions import TaskCallbacks
 from loan_notify.ledger import Ledger
 from loan_notify.models import SendRequest
@@ -55,7 +55,7 @@ def lambda_handler(event: SendRequest, context: LambdaContext) -> dict:
         result = send(event, event.channel, ledger=ledger, borrowers=borrowers, senders=senders,
                       deliveries=deliveries, callbacks=callbacks, task_token=event.task_token,
                       plan=[c.value for c in event.plan] if event.plan is not None else None)
-    except (PermanentChannelError, TransientChannelError) as err:
+    except (PermanentChannelError, TransientChannelError, ProviderThrottled, SendOutcomeUnknown) as err:
         metrics.add_metric(name=type(err).__name__, unit=MetricUnit.Count, value=1)
         logger.warning("send failed", extra={"error": type(err).__name__, "reason": err.reason})
         raise

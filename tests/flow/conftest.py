@@ -67,8 +67,9 @@ class Platform:
         try:
             self.status(loan_id, borrower["borrower_id"], status, version, **fields)
             deadline = time.monotonic() + 30
-            while not self.sms_to(borrower["phone"]):
-                assert time.monotonic() < deadline, "the SMS was never sent"
+            while not self.sms_to(borrower["phone"]) or not any(
+                    a.get("message_id") for n in self.notices(loan_id) for a in n.get("attempts", [])):
+                assert time.monotonic() < deadline, "the SMS was never sent and recorded"
                 time.sleep(0.01)
         finally:
             self.cloud.providers.reset()
@@ -92,6 +93,11 @@ def executions_for(cloud: LocalCloud, loan_id: str) -> list[dict[str, Any]]:
     sfn = cloud.client("stepfunctions")
     pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=cloud.outputs["NotifyStateMachineArn"])
     return [e for page in pages for e in page["executions"] if e["name"].startswith(f"{loan_id}-")]
+
+
+def receipts_of(attempt: dict[str, Any]) -> list[dict[str, Any]]:
+    """An attempt's receipts (kept once per kind), in the order they happened."""
+    return sorted((attempt.get("receipts") or {}).values(), key=lambda r: (r.get("at", ""), r.get("received_at", "")))
 
 
 def entered_states(cloud: LocalCloud, name: str) -> list[str]:

@@ -11,25 +11,23 @@ def providers(cloud):
     cloud.providers.reset()
 
 
-def test_sms_throttled_then_delivered_by_the_state_machine_retry(cloud, platform, providers):
+def test_a_throttle_is_a_wait_never_a_failover_a_fallback_or_a_spent_retry(cloud, platform, providers):
     borrower = platform.borrower()
     loan_id = unique("L")
-    # GIVEN both SMS providers throttle the next call
-    providers.throttle("sns", "us-east-1", times=1)
-    providers.throttle("sns", "us-west-2", times=1)
+    # GIVEN the primary SMS provider answers "rate exceeded" more times than the transient-failure retry budget (4)
+    providers.throttle("sns", "us-east-1", times=6)
     platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
     cloud.wait_idle()
-    # THEN the state machine retried the send step and the primary provider delivered it
+    # THEN the notice waited and the primary provider sent it: no backup region, no email, no review case
     (sms,) = platform.sms_to(borrower["phone"])
     assert sms["region"] == "us-east-1"
+    assert providers.calls.get(("sns", "us-west-2"), 0) == 0
     (notice,) = platform.notices(loan_id)
-    assert [(a["provider"], a["result"], a.get("error")) for a in notice["attempts"]] == [
-        ("sns-sms@us-east-1", "FAILED_TRANSIENT", "provider_Throttled"),
-        ("sns-sms@us-west-2", "FAILED_TRANSIENT", "provider_Throttled"),
-        ("sns-sms@us-east-1", "SENT", None)]
+    assert [(a["provider"], a["result"]) for a in notice["attempts"]] == [("sns-sms@us-east-1", "SENT")]
+    assert notice["throttled"] == 6 and notice["state"] == "DELIVERED" and "case_id" not in notice
     history = cloud.history(notice["notification_id"])
     failures = [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"]
-    assert failures == ["TransientChannelError"]
+    assert failures == ["ProviderThrottled"] * 6
     assert entered_states(cloud, notice["notification_id"])[-1] == "Notice delivered"
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from localcloud.providers import SMS_SIMULATOR_NUMBERS
-from tests.flow.conftest import entered_states, executions_for, unique
+from tests.flow.conftest import entered_states, executions_for, receipts_of, unique
 
 pytestmark = pytest.mark.flow
 
@@ -28,8 +28,8 @@ def test_sms_receipt_confirms_the_notice(cloud, platform):
     (notice,) = platform.notices(loan_id)
     (attempt,) = notice["attempts"]
     assert notice["state"] == "DELIVERED" and attempt["delivery_status"] == "DELIVERED"
-    assert [r["status"] for r in attempt["receipts"]] == ["DELIVERED"]
-    assert attempt["receipts"][0]["detail"] == "Message has been accepted by phone carrier"
+    assert [r["status"] for r in receipts_of(attempt)] == ["DELIVERED"]
+    assert receipts_of(attempt)[0]["detail"] == "Message has been accepted by phone carrier"
     described = cloud.wait_execution(notice["notification_id"])
     assert described["status"] == "SUCCEEDED"
     assert json.loads(described["output"])["delivery"]["status"] == "DELIVERED"
@@ -48,7 +48,7 @@ def test_sms_failure_receipt_moves_to_email(cloud, platform):
     history = cloud.history(notice["notification_id"])
     failed = [e["taskFailedEventDetails"] for e in history if e["type"] == "TaskFailed"]
     assert failed[0]["error"] == "PermanentChannelError"  # moto drops SendTaskFailure's cause; AWS keeps it
-    assert notice["attempts"][0]["receipts"][0]["detail"] == "Unknown error attempting to reach phone"
+    assert receipts_of(notice["attempts"][0])[0]["detail"] == "Unknown error attempting to reach phone"
 
 
 def test_email_bounce_marks_the_address_and_opens_a_review_case(cloud, platform):
@@ -59,7 +59,7 @@ def test_email_bounce_marks_the_address_and_opens_a_review_case(cloud, platform)
     (notice,) = platform.notices(loan_id)
     assert notice["state"] == "NEEDS_REVIEW"
     assert notice["attempts"][0]["delivery_status"] == "BOUNCED"
-    assert "Permanent bounce General" in notice["attempts"][0]["receipts"][0]["detail"]
+    assert "Permanent bounce General" in receipts_of(notice["attempts"][0])[0]["detail"]
     saved = platform.borrowers.get_item(Key={"borrower_id": borrower["borrower_id"]})["Item"]
     assert saved["email_health"]["bounced"] is True
 
@@ -71,7 +71,7 @@ def test_complaint_after_delivery_opts_the_address_out(cloud, platform):
     cloud.wait_idle()
     (notice,) = platform.notices(loan_id)
     # the two events may arrive in either order; the status ends at COMPLAINED either way
-    assert sorted(r["status"] for r in notice["attempts"][0]["receipts"]) == ["COMPLAINED", "DELIVERED"]
+    assert sorted(r["status"] for r in receipts_of(notice["attempts"][0])) == ["COMPLAINED", "DELIVERED"]
     assert notice["attempts"][0]["delivery_status"] == "COMPLAINED" and notice["state"] == "DELIVERED"
     saved = platform.borrowers.get_item(Key={"borrower_id": borrower["borrower_id"]})["Item"]
     assert saved["email_health"]["opted_out"] is True
@@ -135,6 +135,9 @@ def test_duplicate_and_out_of_order_receipts_never_move_a_status_back(cloud, pla
     (notice,) = platform.notices(loan_id)
     attempt = notice["attempts"][0]
     assert attempt["delivery_status"] == "DELIVERED" and notice["state"] == "DELIVERED"
-    assert [r["status"] for r in attempt["receipts"]] == ["DELIVERED", "DELIVERED", "UNKNOWN"]
+    # AND the receipts stay bounded: the first of each kind is kept, every one is counted
+    assert [r["status"] for r in receipts_of(attempt)] == ["DELIVERED", "UNKNOWN"]
+    delivery = _deliveries(cloud).get_item(Key={"message_id": message_id})["Item"]
+    assert delivery["receipt_count"] == 4 and len(delivery["receipts"]) == 2
     assert len(platform.sms_to(borrower["phone"])) == 1
     assert cloud.async_errors == []

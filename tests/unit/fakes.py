@@ -7,6 +7,7 @@ from typing import Any
 from loan_notify.errors import BorrowerNotFound
 from loan_notify.models import Borrower, LoanImage
 from loan_notify.templates import RenderedMessage
+from loan_notify.vocabulary import FINAL_STATES
 
 
 class FakeLedger:
@@ -32,15 +33,34 @@ class FakeLedger:
     def get(self, notification_id: str) -> dict[str, Any] | None:
         return self.items.get(notification_id)
 
+    def begin_attempt(self, notification_id: str, pending: dict[str, Any]) -> None:
+        item = self.items[notification_id]
+        assert "pending_attempt" not in item, "an attempt is already in flight"
+        item["pending_attempt"] = dict(pending)
+
+    def drop_pending(self, notification_id: str, attempt_no: int, *, throttled: bool = False) -> None:
+        item = self.items[notification_id]
+        if item.get("pending_attempt", {}).get("attempt") == attempt_no:
+            del item["pending_attempt"]
+            item["throttled"] = item.get("throttled", 0) + int(throttled)
+
     def append_attempt(self, notification_id: str, attempt: dict[str, Any], *, state: Any = None,
                        reason: str | None = None, pinned: dict[str, Any] | None = None) -> None:
         item = self.items[notification_id]
+        assert item.get("pending_attempt", {}).get("attempt") == attempt["attempt"], "attempt was never begun"
+        del item["pending_attempt"]
         item.update(pinned or {})
-        item["attempts"] = [*item["attempts"], attempt]
-        if state is not None:
+        item["attempts"] = [*item["attempts"], dict(attempt)]
+        if state is not None and item["state"] not in {s.value for s in FINAL_STATES}:
             item["state"] = state.value
         if reason is not None:
             item["reason"] = reason
+
+    def mark_superseded(self, notification_id: str, by: str) -> None:
+        self.items[notification_id].update(state="SUPERSEDED", superseded_by=by)
+
+    def newer_notice(self, loan_id: str, version: int) -> str | None:
+        return None
 
 
 class FakeBorrowers:
@@ -74,9 +94,10 @@ class FakeStarter:
 
 
 class RecordingSender:
-    def __init__(self, provider: str, fail_with: Exception | None = None) -> None:
+    def __init__(self, provider: str, fail_with: Exception | None = None, confirms: bool = True) -> None:
         self.provider = provider
         self.fail_with = fail_with
+        self.confirms = confirms
         self.sent: list[tuple[str | None, RenderedMessage]] = []
 
     def send(self, destination: str | None, message: RenderedMessage) -> Any:

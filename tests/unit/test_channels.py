@@ -2,10 +2,11 @@
 
 import boto3
 import pytest
+from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from loan_notify.channels import SesEmail, SnsSms, normalise_phone
-from loan_notify.errors import PermanentChannelError, TransientChannelError
+from loan_notify.errors import PermanentChannelError, ProviderThrottled, SendOutcomeUnknown, TransientChannelError
 from loan_notify.templates import render
 from loan_notify.vocabulary import LoanStatus, Locale
 
@@ -39,7 +40,8 @@ def test_invalid_numbers_fail_permanently_without_calling_the_provider(sns, phon
 
 
 @pytest.mark.parametrize("code, status, error", [
-    ("Throttling", 400, TransientChannelError),
+    ("Throttling", 400, ProviderThrottled),
+    ("TooManyRequestsException", 429, ProviderThrottled),
     ("InternalError", 500, TransientChannelError),
     ("InvalidParameter", 400, PermanentChannelError),
     ("AuthorizationError", 403, PermanentChannelError),
@@ -50,6 +52,31 @@ def test_provider_errors_are_classified(sns, code, status, error):
         with pytest.raises(error) as raised:
             SnsSms(sns).send("+14155550123", MESSAGE)
     assert raised.value.reason == f"provider_{code}"
+
+
+class _Raising:
+    """A provider client whose call fails below the HTTP layer, the way botocore reports it."""
+
+    meta = type("meta", (), {"region_name": "us-east-1"})()
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def publish(self, **_kwargs):
+        raise self.error
+
+
+@pytest.mark.parametrize("error, expected", [
+    # the request never reached the provider: nothing was sent, the backup may take it
+    (EndpointConnectionError(endpoint_url="https://sns.us-east-1.amazonaws.com"), TransientChannelError),
+    (ConnectTimeoutError(endpoint_url="https://sns.us-east-1.amazonaws.com"), TransientChannelError),
+    # the request went out and the answer was lost: the provider may have the message; never resend blindly
+    (ReadTimeoutError(endpoint_url="https://sns.us-east-1.amazonaws.com"), SendOutcomeUnknown),
+    (ConnectionClosedError(endpoint_url="https://sns.us-east-1.amazonaws.com"), SendOutcomeUnknown),
+])
+def test_a_lost_answer_is_an_unknown_outcome_and_an_unreached_provider_is_an_outage(error, expected):
+    with pytest.raises(expected):
+        SnsSms(_Raising(error)).send("+14155550123", MESSAGE)
 
 
 def test_email_goes_through_the_configuration_set(sesv2):

@@ -1,6 +1,12 @@
 import pytest
 
-from loan_notify.errors import PermanentChannelError, TransientChannelError
+from loan_notify.errors import (
+    NoticeSuperseded,
+    PermanentChannelError,
+    ProviderThrottled,
+    SendOutcomeUnknown,
+    TransientChannelError,
+)
 from loan_notify.models import Borrower, LoanImage, NoticeRef
 from loan_notify.notify import prepare, send
 from loan_notify.vocabulary import Channel
@@ -53,7 +59,8 @@ def test_send_records_the_attempt_and_is_idempotent(ledger, borrowers):
 
 @pytest.mark.parametrize("error, result", [
     (PermanentChannelError("bad", reason="invalid_phone"), "FAILED_PERMANENT"),
-    (TransientChannelError("slow", reason="provider_Throttling"), "FAILED_TRANSIENT"),
+    (TransientChannelError("down", reason="provider_InternalError"), "FAILED_TRANSIENT"),
+    (SendOutcomeUnknown("lost", reason="provider_answer_lost"), "OUTCOME_UNKNOWN"),
 ])
 def test_failed_attempts_are_recorded_then_raised_for_the_state_machine(ledger, borrowers, error, result):
     senders = {Channel.SMS: [RecordingSender("sns-sms", fail_with=error)]}
@@ -80,3 +87,77 @@ def test_every_provider_down_is_transient_for_the_state_machine_to_retry(ledger,
     with pytest.raises(TransientChannelError):
         send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)
     assert [a["attempt"] for a in ledger.items[REF.notification_id]["attempts"]] == [1, 2]
+
+
+def test_a_throttle_is_a_wait_never_a_failover_and_records_no_attempt(ledger, borrowers):
+    # GIVEN a primary provider that answers "rate exceeded" and a healthy backup
+    throttled = RecordingSender("sns-sms@us-east-1",
+                                fail_with=ProviderThrottled("slow down", reason="provider_Throttled"))
+    backup = RecordingSender("sns-sms@us-west-2")
+    # WHEN the notice is sent
+    with pytest.raises(ProviderThrottled):
+        send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders={Channel.SMS: [throttled, backup]})
+    # THEN nothing went to the backup, no attempt was spent, and the throttle is counted
+    item = ledger.items[REF.notification_id]
+    assert backup.sent == [] and item["attempts"] == [] and "pending_attempt" not in item
+    assert item["throttled"] == 1
+
+
+def test_an_unknown_outcome_is_never_retried_blindly(ledger, borrowers):
+    # GIVEN a send whose answer was lost after the request went out (the provider may have the message)
+    lost = RecordingSender("sns-sms@us-east-1", fail_with=SendOutcomeUnknown("read timeout",
+                                                                              reason="provider_answer_lost"))
+    backup = RecordingSender("sns-sms@us-west-2")
+    email = RecordingSender("ses-v2@us-east-1")
+    senders = {Channel.SMS: [lost, backup], Channel.EMAIL: [email]}
+    with pytest.raises(SendOutcomeUnknown):
+        send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)
+    # WHEN the step is retried, or the execution moves to the next channel
+    lost.fail_with = None
+    for channel in (Channel.SMS, Channel.EMAIL):
+        with pytest.raises(SendOutcomeUnknown):
+            send(REF, channel, ledger=ledger, borrowers=borrowers, senders=senders)
+    # THEN no second message went anywhere: the backup was not tried and nothing else was sent
+    assert lost.sent == [] and backup.sent == [] and email.sent == []
+    assert [a["result"] for a in ledger.items[REF.notification_id]["attempts"]] == ["OUTCOME_UNKNOWN"]
+
+
+def test_a_step_interrupted_between_intent_and_record_does_not_send_again(ledger, borrowers):
+    # GIVEN a send step that recorded "about to send" and then died (a Lambda timeout or service error)
+    ledger.begin_attempt(REF.notification_id, {"attempt": 1, "round": 0, "channel": "SMS", "provider": "sns-sms",
+                                               "started_at": "2026-11-29T08:00:00.000Z"})
+    sms = RecordingSender("sns-sms")
+    # WHEN the state machine retries the step
+    with pytest.raises(SendOutcomeUnknown):
+        send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders={Channel.SMS: [sms]})
+    # THEN it does not resend: the attempt is recorded as an unknown outcome for a person to settle
+    assert sms.sent == []
+    (attempt,) = ledger.items[REF.notification_id]["attempts"]
+    assert (attempt["result"], attempt["error"]) == ("OUTCOME_UNKNOWN", "step_interrupted")
+
+
+def test_a_notice_delivered_meanwhile_is_not_sent_on_the_next_channel(ledger, borrowers):
+    # GIVEN a late receipt made the notice DELIVERED after the execution had moved on
+    ledger.items[REF.notification_id]["state"] = "DELIVERED"
+    email = RecordingSender("ses-v2")
+    told = []
+
+    class Callbacks:
+        def success(self, token, output):
+            told.append((token, output))
+            return True
+
+    # WHEN the next channel's step runs
+    result = send(REF, Channel.EMAIL, ledger=ledger, borrowers=borrowers, senders={Channel.EMAIL: [email]},
+                  callbacks=Callbacks(), task_token="t-1")
+    # THEN nothing is sent and the execution is told the notice is already delivered
+    assert email.sent == [] and result["already"] is True
+    assert told == [("t-1", {"status": "DELIVERED", "already": True})]
+
+
+def test_a_superseded_notice_stands_down_before_any_send(ledger, borrowers):
+    ledger.items[REF.notification_id].update(state="SUPERSEDED", superseded_by="L-1-REJECTED-3")
+    sms = RecordingSender("sns-sms")
+    with pytest.raises(NoticeSuperseded):
+        send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders={Channel.SMS: [sms]})
+    assert sms.sent == []

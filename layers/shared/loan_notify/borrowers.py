@@ -1,12 +1,25 @@
 from __future__ import annotations
 
+import hashlib
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from loan_notify.errors import BorrowerNotFound
 from loan_notify.models import Borrower, Preferences
 from loan_notify.vocabulary import Channel
 
 _HEALTH = {Channel.SMS: "phone_health", Channel.EMAIL: "email_health", Channel.PUSH: "push_health"}
+_CONTACT = {Channel.SMS: "phone", Channel.EMAIL: "email", Channel.PUSH: "push_endpoint_arn"}
+
+
+def _ref(borrower_id: str, value: str) -> str:
+    return hashlib.sha256(f"{borrower_id}|{value}".encode()).hexdigest()[:24]
+
+
+def contact_ref(borrower_id: str, value: str | None) -> str:
+    """A stable reference to one contact value of one borrower (kept with each message instead of the value)."""
+    return _ref(borrower_id, value) if value else ""
 
 
 class Borrowers:
@@ -49,22 +62,38 @@ class Borrowers:
                 ":q": {"start": quiet.start.strftime("%H:%M"), "end": quiet.end.strftime("%H:%M")} if quiet else None,
                 ":o": preferences.opt_out_non_critical})
 
-    def mark(self, borrower_id: str, channel: Channel, effect: str) -> None:
-        """Write a receipt's verdict back (bounced, opted_out) so later notices skip the dead contact."""
+    def mark(self, borrower_id: str, channel: Channel, effect: str, contact_ref: str | None = None) -> bool:
+        """Write a receipt's verdict back (bounced, opted_out) so later notices skip the dead contact.
+
+        With `contact_ref` (see `contact_ref`), only if the borrower's contact is still the one the message went
+        to, checked in the same conditional write: a late bounce for an old number never marks the new one.
+        """
         if effect not in ("bounced", "opted_out") or channel not in _HEALTH:
-            return
-        health = _HEALTH[channel]
-        self._table.update_item(
-            Key={"borrower_id": borrower_id},
-            UpdateExpression="SET #h = if_not_exists(#h, :empty)",
-            ConditionExpression="attribute_exists(borrower_id)",
-            ExpressionAttributeNames={"#h": health}, ExpressionAttributeValues={":empty": {}},
-        )
-        self._table.update_item(
-            Key={"borrower_id": borrower_id},
-            UpdateExpression="SET #h.#e = :true",
-            ExpressionAttributeNames={"#h": health, "#e": effect}, ExpressionAttributeValues={":true": True},
-        )
+            return False
+        health, field = _HEALTH[channel], _CONTACT[channel]
+        names, values = {"#h": health}, {}
+        condition = "attribute_exists(borrower_id)"
+        if contact_ref is not None:
+            item = self._table.get_item(Key={"borrower_id": borrower_id}, ConsistentRead=True).get("Item") or {}
+            current = item.get(field)
+            if not current or _ref(borrower_id, current) != contact_ref:
+                return False
+            condition += " AND #c = :current"
+            names["#c"] = field
+            values[":current"] = current
+        try:
+            self._table.update_item(Key={"borrower_id": borrower_id}, UpdateExpression="SET #h = if_not_exists(#h, :e)",
+                                    ConditionExpression=condition, ExpressionAttributeNames=names,
+                                    ExpressionAttributeValues={**values, ":e": {}})
+            self._table.update_item(Key={"borrower_id": borrower_id}, UpdateExpression="SET #h.#effect = :true",
+                                    ConditionExpression=condition,
+                                    ExpressionAttributeNames={**names, "#effect": effect},
+                                    ExpressionAttributeValues={**values, ":true": True})
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def reset(self, borrower_id: str, channel: Channel) -> None:
         """A reviewer corrected this contact: forget what was known about the old one."""

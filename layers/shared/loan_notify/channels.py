@@ -9,20 +9,30 @@ from typing import Any
 
 import phonenumbers
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from email_validator import EmailNotValidError, validate_email
 
 from loan_notify.clock import iso, utc_now
-from loan_notify.errors import PermanentChannelError, TransientChannelError
+from loan_notify.errors import PermanentChannelError, ProviderThrottled, SendOutcomeUnknown, TransientChannelError
 from loan_notify.masking import mask_email, mask_endpoint, mask_phone
 from loan_notify.templates import RenderedMessage
 
-# Error codes that retrying can fix. Everything else a provider answers is permanent for this message.
-_TRANSIENT_CODES = {
+# The provider refused for rate: nothing was sent; wait and try the same provider again.
+_THROTTLE_CODES = {
     "Throttling", "Throttled", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
-    "LimitExceededException", "InternalError", "InternalFailure", "InternalServiceErrorException",
-    "ServiceUnavailable", "ServiceUnavailableException", "KMSThrottling", "RequestTimeout",
+    "LimitExceededException", "KMSThrottling", "RequestLimitExceeded",
+}
+# The provider is down: nothing was sent; the backup provider may take it at once.
+_OUTAGE_CODES = {
+    "InternalError", "InternalFailure", "InternalServiceErrorException", "ServiceUnavailable",
+    "ServiceUnavailableException", "RequestTimeout",
 }
 
 
@@ -34,14 +44,22 @@ class Delivery:
 
 
 def _classify(err: Exception, provider: str) -> Exception:
+    """Three kinds of "not now", kept apart: a throttle (wait), an outage before anything was accepted (fail over),
+    and a result nobody knows (the request went out and no answer came back: never resend blindly)."""
     if isinstance(err, ClientError):
         code = err.response.get("Error", {}).get("Code", "Unknown")
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code in _TRANSIENT_CODES or status >= 500:
+        if code in _THROTTLE_CODES or status == 429:
+            return ProviderThrottled(f"{provider}: {code}", reason=f"provider_{code}")
+        if code in _OUTAGE_CODES or status >= 500:
             return TransientChannelError(f"{provider}: {code}", reason=f"provider_{code}")
         return PermanentChannelError(f"{provider}: {code}", reason=f"provider_{code}")
-    if isinstance(err, (BotoConnectionError, ReadTimeoutError, BotoCoreError)):
+    if isinstance(err, (EndpointConnectionError, ConnectTimeoutError)):  # never reached the provider
         return TransientChannelError(f"{provider}: {type(err).__name__}", reason="provider_unreachable")
+    if isinstance(err, (ReadTimeoutError, ConnectionClosedError)):  # sent; the answer was lost
+        return SendOutcomeUnknown(f"{provider}: {type(err).__name__}", reason="provider_answer_lost")
+    if isinstance(err, BotoCoreError):
+        return SendOutcomeUnknown(f"{provider}: {type(err).__name__}", reason="provider_answer_lost")
     return err
 
 

@@ -1,11 +1,15 @@
 """Deliveries: one item per provider message id, so a receipt that only names the message finds its notice.
 
-Holds the forward-only delivery status, every receipt (deduplicated), and the Step Functions task token of
-the execution waiting for confirmation (used once).
+Holds the forward-only delivery status, the first receipt of each kind with a count of all of them (bounded,
+however many opens and clicks arrive), and the Step Functions task token of the execution waiting for
+confirmation. The token is marked answered only after the callback was made, so a receipt whose processing
+failed half way is finished by its retry instead of being skipped as a duplicate. A receipt that arrives before
+the send was recorded is kept ("early") and settles the send when its record lands.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,22 +18,27 @@ from botocore.exceptions import ClientError
 from loan_notify.clock import iso, utc_now
 from loan_notify.vocabulary import DeliveryStatus
 
+WAITING, DONE = "WAITING", "DONE"
+
 
 @dataclass(frozen=True)
 class ReceiptWrite:
-    FORWARD = "forward"  # stored, and the status moved forward to `status`
-    KEPT = "kept"  # stored; the status was already at or past it (`status` is the current one)
-    DUPLICATE = "duplicate"
-    UNKNOWN = "unknown"  # no such message
+    STORED = "stored"  # the message is known: `item` is it after this write
+    EARLY = "early"  # the send is not recorded yet: kept until it is
 
     kind: str
-    before: dict[str, Any]  # the item as it was (notification_id, attempt, channel, provider...)
-    status: DeliveryStatus
-    token: str | None  # the waiting execution's token, taken by this write
+    item: dict[str, Any]
+    status: DeliveryStatus  # the message's status after this write (forward-only)
+    new: bool  # the first receipt of its kind for this message
 
 
 def _conditional_failed(err: ClientError) -> bool:
     return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def settled(item: dict[str, Any]) -> bool:
+    status = DeliveryStatus(item.get("status", DeliveryStatus.SENT.value))
+    return status.confirms or status.fails
 
 
 class Deliveries:
@@ -39,78 +48,97 @@ class Deliveries:
         self._retention_s = retention_days * 86400
 
     def record_sent(self, message_id: str, *, notification_id: str, attempt: int, channel: str, provider: str,
-                    task_token: str | None, confirms: bool) -> None:
+                    task_token: str | None, confirms: bool, borrower_id: str = "", contact_ref: str = ""
+                    ) -> dict[str, Any]:
+        """Record (or re-record, on a retried step) a message a provider accepted, with the waiting execution's
+        token. Keeps any receipt that arrived first. Returns the item as stored."""
         now = self._clock()
-        item: dict[str, Any] = {
-            "message_id": message_id, "notification_id": notification_id, "attempt": attempt, "channel": channel,
-            "provider": provider, "status": DeliveryStatus.SENT.value, "status_rank": DeliveryStatus.SENT.rank,
-            "receipts": [], "receipt_keys": {"-"}, "created_at": iso(now), "updated_at": iso(now),
-            "expires_at": int(now.timestamp()) + self._retention_s, "confirms": confirms,
+        values: dict[str, Any] = {
+            ":n": notification_id, ":a": attempt, ":c": channel, ":p": provider, ":conf": confirms,
+            ":b": borrower_id, ":ref": contact_ref, ":sent": DeliveryStatus.SENT.value,
+            ":zero": DeliveryStatus.SENT.rank, ":empty": {}, ":now": iso(now),
+            ":exp": int(now.timestamp()) + self._retention_s,
         }
+        expression = ("SET notification_id = :n, attempt = :a, channel = :c, provider = :p, confirms = :conf, "
+                      "borrower_id = :b, contact_ref = :ref, #s = if_not_exists(#s, :sent), "
+                      "status_rank = if_not_exists(status_rank, :zero), receipts = if_not_exists(receipts, :empty), "
+                      "created_at = if_not_exists(created_at, :now), updated_at = :now, expires_at = :exp")
         if task_token:
-            item.update(task_token=task_token, callback="WAITING")
-        self._table.put_item(Item=item)
-
-    def rearm(self, message_id: str, task_token: str) -> dict[str, Any]:
-        """A retried send step found the message already sent: wait on the new token instead."""
+            expression += ", task_token = :t, callback = :w"
+            values.update({":t": task_token, ":w": WAITING})
         return self._table.update_item(
-            Key={"message_id": message_id}, UpdateExpression="SET task_token = :t, callback = :w",
-            ExpressionAttributeValues={":t": task_token, ":w": "WAITING"}, ReturnValues="ALL_NEW")["Attributes"]
+            Key={"message_id": message_id}, UpdateExpression=expression, ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=values, ReturnValues="ALL_NEW")["Attributes"]
 
     def get(self, message_id: str) -> dict[str, Any] | None:
         return self._table.get_item(Key={"message_id": message_id}, ConsistentRead=True).get("Item")
 
-    def add_receipt(self, message_id: str, receipt_key: str, receipt: dict[str, Any],
+    def add_receipt(self, message_id: str, kind: str, receipt: dict[str, Any],
                     status: DeliveryStatus) -> ReceiptWrite:
-        """Append the receipt once (by key) and move the status forward only, in one write in the usual case.
+        """Keep the first receipt of each kind, count every one, and move the status forward only: one write in
+        the usual case. Never takes the waiting token: the caller answers the execution, then `answered`."""
+        receipt = {**receipt, "rid": uuid.uuid4().hex}
+        names = {"#s": "status", "#k": kind}
+        values: dict[str, Any] = {":r": receipt, ":now": iso(self._clock()), ":one": 1}
+        keep = "SET receipts.#k = if_not_exists(receipts.#k, :r), updated_at = :now ADD receipt_count :one"
+        forward = ("SET receipts.#k = if_not_exists(receipts.#k, :r), updated_at = :now, #s = :s, "
+                   "status_rank = :rank ADD receipt_count :one")
+        known = "attribute_exists(notification_id)"
+        for update, condition, extra in (
+                (forward, f"{known} AND status_rank < :rank", {":s": status.value, ":rank": status.rank}),
+                (keep, known, {})):
+            try:
+                item = self._table.update_item(
+                    Key={"message_id": message_id}, UpdateExpression=update, ConditionExpression=condition,
+                    ExpressionAttributeNames=names if "#s" in update else {"#k": kind},
+                    ExpressionAttributeValues={**values, **extra}, ReturnValues="ALL_NEW")["Attributes"]
+                return ReceiptWrite(ReceiptWrite.STORED, item, DeliveryStatus(item["status"]),
+                                    item["receipts"][kind].get("rid") == receipt["rid"])
+            except ClientError as err:
+                if not _conditional_failed(err):
+                    raise
+        return self._keep_early(message_id, kind, receipt, status)
 
-        When the receipt settles the message (confirms or fails it) the same write takes the waiting task
-        token: exactly one receipt ever sees `callback == WAITING` in the item as it was.
-        """
-        base = "SET receipts = list_append(receipts, :r), updated_at = :now"
-        values: dict[str, Any] = {":r": [receipt], ":now": iso(self._clock()), ":k": {receipt_key},
-                                  ":key": receipt_key}
-        new_receipt = "attribute_exists(message_id) AND NOT contains(receipt_keys, :key)"
-        forward = base + ", #s = :s, status_rank = :rank"
-        if status.confirms or status.fails:
-            forward += ", callback = :done"
-            values[":done"] = "DONE"
+    def _keep_early(self, message_id: str, kind: str, receipt: dict[str, Any],
+                    status: DeliveryStatus) -> ReceiptWrite:
+        now = self._clock()
         try:
-            old = self._table.update_item(
-                Key={"message_id": message_id}, UpdateExpression=forward + " ADD receipt_keys :k",
-                ConditionExpression=f"{new_receipt} AND status_rank < :rank",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={**values, ":s": status.value, ":rank": status.rank},
-                ReturnValues="ALL_OLD")["Attributes"]
-            token = old.get("task_token") if old.get("callback") == "WAITING" and ":done" in values else None
-            return ReceiptWrite(ReceiptWrite.FORWARD, old, status, token)
+            self._table.put_item(Item={
+                "message_id": message_id, "status": status.value, "status_rank": status.rank,
+                "receipts": {kind: receipt}, "receipt_count": 1, "early": True, "created_at": iso(now),
+                "updated_at": iso(now), "expires_at": int(now.timestamp()) + self._retention_s,
+            }, ConditionExpression="attribute_not_exists(message_id)")
+            return ReceiptWrite(ReceiptWrite.EARLY, {}, status, True)
         except ClientError as err:
             if not _conditional_failed(err):
                 raise
-        values.pop(":done", None)
-        try:  # not a step forward: keep the receipt, leave the status
-            old = self._table.update_item(
-                Key={"message_id": message_id}, UpdateExpression=base + " ADD receipt_keys :k",
-                ConditionExpression=new_receipt, ExpressionAttributeValues=values,
-                ReturnValues="ALL_OLD")["Attributes"]
-            return ReceiptWrite(ReceiptWrite.KEPT, old, DeliveryStatus(old["status"]), None)
+        # a second early receipt, or the send's record landed meanwhile: go round again
+        item = self.get(message_id) or {}
+        if item.get("notification_id"):
+            return self.add_receipt(message_id, kind, receipt, status)
+        try:
+            self._table.update_item(
+                Key={"message_id": message_id},
+                UpdateExpression="SET receipts.#k = if_not_exists(receipts.#k, :r), #s = :s, status_rank = :rank "
+                                 "ADD receipt_count :one",
+                ConditionExpression="attribute_not_exists(notification_id) AND status_rank < :rank",
+                ExpressionAttributeNames={"#s": "status", "#k": kind},
+                ExpressionAttributeValues={":r": receipt, ":s": status.value, ":rank": status.rank, ":one": 1})
         except ClientError as err:
             if not _conditional_failed(err):
                 raise
-        if self.get(message_id) is None:
-            return ReceiptWrite(ReceiptWrite.UNKNOWN, {}, status, None)
-        return ReceiptWrite(ReceiptWrite.DUPLICATE, {}, status, None)
+            self._table.update_item(
+                Key={"message_id": message_id},
+                UpdateExpression="SET receipts.#k = if_not_exists(receipts.#k, :r) ADD receipt_count :one",
+                ExpressionAttributeNames={"#k": kind}, ExpressionAttributeValues={":r": receipt, ":one": 1})
+        return ReceiptWrite(ReceiptWrite.EARLY, {}, status, True)
 
-    def claim_callback(self, message_id: str) -> str | None:
-        """Take the waiting task token exactly once; None if nobody waits (any more)."""
+    def answered(self, message_id: str, token: str) -> None:
+        """The waiting execution was told (or is gone): nobody needs to be told again about this token."""
         try:
-            item = self._table.update_item(
+            self._table.update_item(
                 Key={"message_id": message_id}, UpdateExpression="SET callback = :done",
-                ConditionExpression="callback = :waiting",
-                ExpressionAttributeValues={":done": "DONE", ":waiting": "WAITING"},
-                ReturnValues="ALL_NEW")["Attributes"]
+                ConditionExpression="task_token = :t", ExpressionAttributeValues={":done": DONE, ":t": token})
         except ClientError as err:
-            if _conditional_failed(err):
-                return None
-            raise
-        return item.get("task_token")
+            if not _conditional_failed(err):
+                raise

@@ -44,3 +44,17 @@ class NoticeSuperseded(LoanNotifyError):
     """A newer status of the same loan made this still-pending notice moot (recorded in the ledger)."""
 
     reason = "superseded"
+
+
+class ProviderThrottled(LoanNotifyError):
+    """The provider refused for rate: nothing was sent. A wait, never a failure: no failover, no next channel,
+    and the state machine retries it on its own budget (not the transient-failure one)."""
+
+    reason = "throttled"
+
+
+class SendOutcomeUnknown(LoanNotifyError):
+    """The provider may have accepted the message (a timeout after the request went out, or a step interrupted
+    between "about to send" and its record). Never retried blindly: the notice goes to a person."""
+
+    reason = "send_outcome_unknown"

@@ -21,6 +21,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _attempt(attempt: dict[str, Any]) -> dict[str, Any]:
+    shown = {k: attempt.get(k) for k in _ATTEMPT_FIELDS if k in attempt}
+    receipts = attempt.get("receipts")
+    if isinstance(receipts, dict):  # kept once per kind of receipt: shown in the order they happened
+        shown["receipts"] = sorted(receipts.values(), key=lambda r: (r.get("at", ""), r.get("received_at", "")))
+    return shown
+
+
 def export(loan_id: str, *, ledger: Any, cases: Any, clock=utc_now) -> dict[str, Any]:
     notices = []
     for item in ledger.by_loan(loan_id):
@@ -38,7 +46,7 @@ def export(loan_id: str, *, ledger: Any, cases: Any, clock=utc_now) -> dict[str,
             "template": {"id": item.get("template_id"), "version": item.get("template_version")},
             "content_sha256": item.get("content_hash"),
             "plan": item.get("plan", []),
-            "attempts": [{k: a.get(k) for k in _ATTEMPT_FIELDS if k in a} for a in item.get("attempts", [])],
+            "attempts": [_attempt(a) for a in item.get("attempts", [])],
             "human_actions": item.get("human_actions", []),
             "review_cases": review_cases,
             "outcome": {"state": item.get("state"), "reason": item.get("reason"),
@@ -64,7 +72,7 @@ def as_table(evidence: dict[str, Any]) -> str:
                          f"{a.get('provider')} to {a.get('destination', '-')}: {a.get('result')}"
                          + (f" ({a['error']})" if a.get("error") else "")
                          + (f", message {a['message_id']}" if a.get("message_id") else ""))
-            for r in a.get("receipts", []):
+            for r in a.get("receipts", []):  # the first receipt of each kind, oldest first
                 lines.append(f"      receipt {r.get('at')}: {r.get('status')} ({r.get('source')}) "
                              f"{r.get('detail', '')}")
         for case in notice["review_cases"]:

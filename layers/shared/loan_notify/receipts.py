@@ -6,8 +6,10 @@ Sources, each parsed here into `Receipt`s:
   CloudWatch Logs subscription): SUCCESS / FAILURE with the carrier's provider response.
 - App read acknowledgements (`{"read_receipts": [{"message_id": ..., "read_at": ...}]}`).
 
-Receipts arrive late, twice and out of order: the status only moves forward, a receipt is stored once, the
-waiting execution is called back once, and a receipt for an execution that already moved on is still stored.
+Receipts arrive late, twice, out of order and even before the send is recorded: the status only moves forward,
+the first receipt of each kind is stored once (later ones counted), the waiting execution is answered once, and a
+receipt for an execution that already moved on still brings the ledger forward (a late "delivered" stops the chain:
+the next step reads the notice first).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from loan_notify.clock import iso, utc_now
-from loan_notify.deliveries import Deliveries, ReceiptWrite
+from loan_notify.deliveries import WAITING, Deliveries, ReceiptWrite, settled
 from loan_notify.ledger import Ledger
 from loan_notify.vocabulary import Channel, DeliveryStatus
 
@@ -32,10 +34,12 @@ class Receipt:
     at: str
     detail: str = ""  # never an address or a number: bounce type, carrier response
     contact_effect: str | None = None  # "bounced" | "opted_out": written back to the borrower's contact health
+    event: str = ""  # the provider's kind of event (Delivery, Open, Click...); the status when empty
 
     @property
-    def key(self) -> str:
-        return f"{self.source}:{self.status.value}:{self.at}"
+    def kind(self) -> str:
+        """What is kept once per message: the first receipt of each kind (later opens and clicks are counted)."""
+        return f"{self.source}:{self.event or self.status.value}"
 
     def as_item(self, received_at: str) -> dict[str, Any]:
         return {"source": self.source, "status": self.status.value, "at": self.at, "detail": self.detail,
@@ -47,8 +51,8 @@ class ReceiptOutcome(StrEnum):
     FAILED = "failed"  # the waiting execution was told to move to the next channel
     RECORDED = "recorded"  # stored; nobody was waiting or the status does not settle anything
     LATE = "late"  # stored; the execution had already moved on (deadline passed)
-    DUPLICATE = "duplicate"
-    UNKNOWN_MESSAGE = "unknown_message"  # not a message this stack sent
+    DUPLICATE = "duplicate"  # the same kind of receipt was already stored and everything it implies was done
+    EARLY = "early"  # the send is not recorded yet (or is not ours): kept, applied when the send's record lands
 
 
 # ------------------------------------------------------------------ parsing
@@ -73,16 +77,17 @@ def parse_ses_event(event: dict[str, Any]) -> Receipt | None:
     if kind == "Bounce":
         bounce_type, sub_type = body.get("bounceType", "Undetermined"), body.get("bounceSubType", "")
         if bounce_type == "Transient":  # mailbox full, message too large: SES keeps trying
-            return Receipt("ses", message_id, DeliveryStatus.DELAYED, at, f"transient bounce {sub_type}")
+            return Receipt("ses", message_id, DeliveryStatus.DELAYED, at, f"transient bounce {sub_type}",
+                           event="TransientBounce")
         return Receipt("ses", message_id, DeliveryStatus.BOUNCED, at, f"{bounce_type} bounce {sub_type}".strip(),
-                       contact_effect="bounced")
+                       contact_effect="bounced", event=kind)
     status = _SES_STATUS.get(kind)
     if status is None:
         return None
     detail = {"Delivery": "accepted by the receiving mail server", "Complaint": "marked as spam",
               "DeliveryDelay": body.get("delayType", "delayed"), "Reject": "rejected by SES"}.get(kind, kind.lower())
     return Receipt("ses", message_id, status, at, detail,
-                   contact_effect="opted_out" if status is DeliveryStatus.COMPLAINED else None)
+                   contact_effect="opted_out" if status is DeliveryStatus.COMPLAINED else None, event=kind)
 
 
 _SMS_OPTED_OUT = ("opted out",)
@@ -145,30 +150,48 @@ class Callbacks(Protocol):
 
 
 class ContactHealth(Protocol):
-    def mark(self, borrower_id: str, channel: Channel, effect: str) -> None: ...
+    def mark(self, borrower_id: str, channel: Channel, effect: str, contact_ref: str | None = None) -> bool: ...
+
+
+def answer_waiting(item: dict[str, Any], *, deliveries: Deliveries, callbacks: Callbacks) -> ReceiptOutcome | None:
+    """Tell the execution waiting on this message how it ended, if it has ended and nobody told it yet.
+
+    Safe to repeat: Step Functions answers a second call on a used token with "gone" (False here), and the
+    token is marked answered only after the call, so a failure in between is finished by the next try.
+    """
+    token = item.get("task_token")
+    if not token or item.get("callback") != WAITING or not settled(item):
+        return None
+    status = DeliveryStatus(item["status"])
+    if status.confirms:
+        told = callbacks.success(token, {"status": status.value, "message_id": item["message_id"],
+                                         "channel": item.get("channel"), "provider": item.get("provider")})
+    else:
+        detail = next((r.get("detail", "") for r in (item.get("receipts") or {}).values()
+                       if r.get("status") == status.value), "")
+        told = callbacks.failure(token, "PermanentChannelError", f"{status.value}: {detail}"[:250])
+    deliveries.answered(item["message_id"], token)
+    if not told:
+        return ReceiptOutcome.LATE
+    return ReceiptOutcome.CONFIRMED if status.confirms else ReceiptOutcome.FAILED
 
 
 def apply_receipt(receipt: Receipt, *, deliveries: Deliveries, ledger: Ledger, callbacks: Callbacks,
                   contacts: ContactHealth, clock=utc_now) -> ReceiptOutcome:
-    write = deliveries.add_receipt(receipt.message_id, receipt.key, receipt.as_item(iso(clock())), receipt.status)
-    if write.kind == ReceiptWrite.UNKNOWN:
-        return ReceiptOutcome.UNKNOWN_MESSAGE
-    if write.kind == ReceiptWrite.DUPLICATE:
-        return ReceiptOutcome.DUPLICATE
-    item = write.before
-    notification_id = item["notification_id"]
-    ledger.record_receipt(notification_id, int(item["attempt"]), receipt.as_item(iso(clock())), write.status)
-
-    if receipt.contact_effect:
-        notice = ledger.get(notification_id) or {}
-        if notice.get("borrower_id"):
-            contacts.mark(notice["borrower_id"], Channel(item["channel"]), receipt.contact_effect)
-
-    if write.kind == ReceiptWrite.KEPT or write.token is None:
-        return ReceiptOutcome.RECORDED  # older signal, or nobody waits (any more)
-    if write.status.confirms:
-        told = callbacks.success(write.token, {"status": write.status.value, "message_id": receipt.message_id,
-                                               "channel": item["channel"], "provider": item["provider"]})
-        return ReceiptOutcome.CONFIRMED if told else ReceiptOutcome.LATE
-    told = callbacks.failure(write.token, "PermanentChannelError", f"{write.status.value}: {receipt.detail}"[:250])
-    return ReceiptOutcome.FAILED if told else ReceiptOutcome.LATE
+    """Store the receipt, bring the ledger forward, write a bounce back to the contact it was sent to, and answer
+    the waiting execution. Every step is idempotent, so a redelivered or retried receipt finishes what an
+    interrupted one started."""
+    stored = receipt.as_item(iso(clock()))
+    write = deliveries.add_receipt(receipt.message_id, receipt.kind, stored, receipt.status)
+    if write.kind == ReceiptWrite.EARLY:
+        return ReceiptOutcome.EARLY
+    item = write.item
+    ledger.record_receipt(item["notification_id"], int(item["attempt"]), receipt.kind, stored, write.status)
+    if receipt.contact_effect and write.new and item.get("borrower_id"):
+        # Only the contact the message went to: after a change of number, a late bounce for the old one is moot.
+        contacts.mark(item["borrower_id"], Channel(item["channel"]), receipt.contact_effect,
+                      contact_ref=item.get("contact_ref") or None)
+    outcome = answer_waiting(item, deliveries=deliveries, callbacks=callbacks)
+    if outcome is not None:
+        return outcome
+    return ReceiptOutcome.RECORDED if write.new else ReceiptOutcome.DUPLICATE

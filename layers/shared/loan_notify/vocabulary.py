@@ -35,6 +35,7 @@ class NoticeState(StrEnum):
 
     STARTED = "STARTED"  # the router started its execution
     SENT = "SENT"  # a provider accepted the message
+    SENT_UNCONFIRMED = "SENT_UNCONFIRMED"  # accepted by a provider that can send no receipt (non-critical only)
     DELIVERED = "DELIVERED"  # a receipt (or the app) confirmed the borrower has it
     UNDELIVERED = "UNDELIVERED"  # every allowed channel failed and no review case could be opened
     NEEDS_REVIEW = "NEEDS_REVIEW"  # every allowed channel failed: an open review case, owned by a person
@@ -45,8 +46,14 @@ class NoticeState(StrEnum):
     OPTED_OUT = "OPTED_OUT"  # the borrower opted out of non-critical notices: not sent, on purpose
 
 
+# States a notice never leaves: no later write (a retry, a late receipt, a review) may overwrite them.
+FINAL_STATES = frozenset({NoticeState.DELIVERED, NoticeState.DELIVERED_BY_PERSON, NoticeState.CLOSED,
+                          NoticeState.REJECTED, NoticeState.SUPERSEDED, NoticeState.OPTED_OUT})
+
+
 class AttemptResult(StrEnum):
     SENT = "SENT"
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"  # the provider may or may not have accepted it (a timeout after the request)
     FAILED_PERMANENT = "FAILED_PERMANENT"
     FAILED_TRANSIENT = "FAILED_TRANSIENT"
     SKIPPED = "SKIPPED"

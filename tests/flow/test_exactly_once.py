@@ -1,0 +1,168 @@
+"""Exactly-once effects under partial failure: a send, a confirmation, a bounce and the ledger, each surviving the
+failure of a step half way (the defects of the exactly-once review, reproduced on the real template)."""
+
+import json
+
+import pytest
+
+from loan_notify.ledger import Ledger
+from loan_notify.vocabulary import NoticeState
+from tests.flow.conftest import BORROWERS_SEEN, entered_states, executions_for, mobile, receipts_of, unique
+
+pytestmark = pytest.mark.flow
+
+
+@pytest.fixture
+def providers(cloud):
+    yield cloud.providers
+    cloud.providers.reset()
+
+
+def _deliveries(cloud):
+    return cloud.table("DeliveriesTableName")
+
+
+def test_a_confirmation_whose_callback_failed_is_finished_by_the_receipt_retry(cloud, platform, providers):
+    # GIVEN Step Functions throttles the first task callback the receipt makes
+    borrower = platform.borrower()
+    loan_id = unique("L")
+    providers.throttle_callbacks(times=1)
+    # WHEN the notice is sent and its SMS receipt arrives (the receipt function fails once, then is retried)
+    platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
+    cloud.wait_idle()
+    # THEN the retry finished the work: the execution was confirmed by the receipt, not by its deadline
+    (notice,) = platform.notices(loan_id)
+    assert notice["state"] == "DELIVERED" and [a["channel"] for a in notice["attempts"]] == ["SMS"]
+    assert platform.emails_to(borrower["email"]) == []
+    (execution,) = executions_for(cloud, loan_id)
+    assert execution["status"] == "SUCCEEDED"
+    assert "Try the next channel" not in entered_states(cloud, execution["name"])
+    delivery = _deliveries(cloud).get_item(Key={"message_id": notice["attempts"][0]["message_id"]})["Item"]
+    assert delivery["callback"] == "DONE"
+    assert cloud.async_errors == []
+
+
+def test_a_receipt_that_arrives_before_the_send_is_recorded_still_confirms_it(cloud, platform, providers):
+    # GIVEN a carrier so fast its receipt reaches us inside the provider call, before the send's own record
+    providers.receipt_first("sns", cloud.region)
+    borrower = platform.borrower()
+    loan_id = unique("L")
+    platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
+    cloud.wait_idle()
+    # THEN the early receipt was kept and applied when the record landed: delivered, nothing sent twice
+    (notice,) = platform.notices(loan_id)
+    (attempt,) = notice["attempts"]
+    assert notice["state"] == "DELIVERED" and attempt["delivery_status"] == "DELIVERED"
+    assert [r["status"] for r in receipts_of(attempt)] == ["DELIVERED"]
+    assert len(platform.sms_to(borrower["phone"])) == 1 and platform.emails_to(borrower["email"]) == []
+    (execution,) = executions_for(cloud, loan_id)
+    assert execution["status"] == "SUCCEEDED"
+    assert "Try the next channel" not in entered_states(cloud, execution["name"])
+
+
+def test_a_lost_provider_answer_goes_to_a_person_never_to_a_second_message(cloud, platform, providers):
+    # GIVEN SNS accepts the SMS but the sender's connection times out before the answer (every time)
+    providers.lose_answer("sns", cloud.region, times=10)
+    borrower = platform.borrower()
+    loan_id = unique("L")
+    platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
+    cloud.wait_idle()
+    # THEN exactly one SMS went out: no backup region, no state machine retry, no email
+    assert len(platform.sms_to(borrower["phone"])) == 1
+    assert platform.emails_to(borrower["email"]) == []
+    (notice,) = platform.notices(loan_id)
+    assert [(a["provider"], a["result"]) for a in notice["attempts"]] == [("sns-sms@us-east-1", "OUTCOME_UNKNOWN")]
+    # AND a person owns it, with the reason
+    assert notice["state"] == "NEEDS_REVIEW" and notice["reason"] == "send_outcome_unknown"
+    case = cloud.table("ReviewCasesTableName").get_item(Key={"case_id": notice["case_id"]})["Item"]
+    assert case["reason"] == "send_outcome_unknown" and case["state"] == "OPEN"
+
+
+def test_a_late_bounce_for_the_old_number_does_not_mark_the_new_one(cloud, platform, providers):
+    # GIVEN an SMS sent to the borrower's old number, its receipt still outstanding
+    borrower = platform.borrower()
+    loan_id = unique("L")
+    platform.status_without_receipt(loan_id, borrower, "DISBURSED", 1)
+    (notice,) = platform.notices(loan_id)
+    message_id = notice["attempts"][0]["message_id"]
+    # WHEN the borrower changes number, and then the carrier reports the old number invalid
+    new_phone = mobile()
+    BORROWERS_SEEN.append({**borrower, "phone": new_phone})
+    platform.borrowers.update_item(Key={"borrower_id": borrower["borrower_id"]}, UpdateExpression="SET phone = :p",
+                                   ExpressionAttributeValues={":p": new_phone})
+    providers.deliver_sms_receipt(providers.sms_status_event(cloud.region, message_id, borrower["phone"], "FAILURE",
+                                                             "Invalid phone number"))
+    cloud.wait_idle()
+    # THEN the failure is recorded on the old message, and the new number stays healthy
+    (notice,) = platform.notices(loan_id)
+    assert notice["attempts"][0]["delivery_status"] == "FAILED"
+    saved = platform.borrowers.get_item(Key={"borrower_id": borrower["borrower_id"]})["Item"]
+    assert not saved.get("phone_health", {}).get("bounced")
+    # AND the next notice still goes to the new number by SMS
+    platform.status(loan_id, borrower["borrower_id"], "SETTLED", 2)
+    cloud.wait_idle()
+    latest = platform.notices(loan_id)[-1]
+    assert latest["attempts"], latest
+    assert latest["attempts"][0]["channel"] == "SMS" and len(platform.sms_to(new_phone)) == 1
+
+
+def test_a_delivery_status_never_falls_behind_and_a_final_state_is_never_overwritten(cloud, platform, providers):
+    # GIVEN a sent SMS whose carrier receipt is outstanding
+    borrower = platform.borrower()
+    loan_id = unique("L")
+    platform.status_without_receipt(loan_id, borrower, "DISBURSED", 1)
+    (notice,) = platform.notices(loan_id)
+    message_id = notice["attempts"][0]["message_id"]
+    # WHEN the borrower reads it in the app, and only then the carrier's "delivered" arrives
+    assert cloud.runtime is not None
+    receipts = cloud.runtime.function("IngestReceiptsFunction").name
+    cloud.runtime.invoke(receipts, {"read_receipts": [{"message_id": message_id,
+                                                       "read_at": "2026-11-29T08:00:05.000Z"}]})
+    providers.deliver_sms_receipt(providers.sms_status_event(cloud.region, message_id, borrower["phone"], "SUCCESS",
+                                                             "Message has been accepted by phone carrier"))
+    cloud.wait_idle()
+    # THEN the attempt stays READ in the ledger, as in the deliveries table, and both receipts are kept
+    (notice,) = platform.notices(loan_id)
+    attempt = notice["attempts"][0]
+    assert attempt["delivery_status"] == "READ" and notice["state"] == "DELIVERED"
+    assert sorted(r["status"] for r in receipts_of(attempt)) == ["DELIVERED", "READ"]
+    assert _deliveries(cloud).get_item(Key={"message_id": message_id})["Item"]["status"] == "READ"
+    # AND a late attempt record (a retried step's write) cannot move the DELIVERED notice back to SENT
+    ledger = Ledger(cloud.table("NotificationsTableName"))
+    ledger.begin_attempt(notice["notification_id"], {"attempt": 9, "channel": "EMAIL", "provider": "ses-v2"})
+    ledger.append_attempt(notice["notification_id"], {"attempt": 9, "channel": "EMAIL", "provider": "ses-v2",
+                                                      "result": "SENT"}, state=NoticeState.SENT)
+    ledger.append_attempt(notice["notification_id"], {"attempt": 9, "channel": "EMAIL", "provider": "ses-v2",
+                                                      "result": "SENT"}, state=NoticeState.SENT)  # a retried write
+    (notice,) = platform.notices(loan_id)
+    assert notice["state"] == "DELIVERED" and [a["attempt"] for a in notice["attempts"]] == [1, 9]
+
+
+def test_a_non_critical_email_through_the_backup_region_ends_sent_unconfirmed(cloud, platform, providers):
+    # GIVEN SES in the stack's region is down, so email goes through the backup region, which sends no events here
+    providers.down("ses", cloud.region)
+    borrower = platform.borrower(phone=None)
+    loan_id = unique("L")
+    platform.status(loan_id, borrower["borrower_id"], "DISBURSED", 1)
+    cloud.wait_idle()
+    # THEN the notice is not called delivered: SENT_UNCONFIRMED, and the execution says so
+    (notice,) = platform.notices(loan_id)
+    assert notice["state"] == "SENT_UNCONFIRMED"
+    assert [(a["provider"], a["result"]) for a in notice["attempts"]][-1] == ("ses-v2@us-west-2", "SENT")
+    (execution,) = executions_for(cloud, loan_id)
+    assert entered_states(cloud, execution["name"])[-1] == "Sent; the provider cannot confirm delivery"
+
+
+def test_a_critical_notice_sent_where_nothing_can_confirm_it_goes_on_to_a_person(cloud, platform, providers):
+    # GIVEN an APPROVED notice for a borrower reachable only by email, and SES down in the stack's region
+    providers.down("ses", cloud.region)
+    borrower = platform.borrower(phone=None)
+    loan_id = unique("L")
+    platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
+    cloud.wait_idle()
+    # THEN the unconfirmable backup send does not end the notice: nothing else can confirm, so a person owns it
+    (notice,) = platform.notices(loan_id)
+    assert notice["attempts"][-1]["provider"] == "ses-v2@us-west-2" and notice["attempts"][-1]["result"] == "SENT"
+    assert notice["state"] == "NEEDS_REVIEW" and notice["reason"] == "no_channel_delivered"
+    history = json.dumps(cloud.history(notice["notification_id"]), default=str)
+    assert "UnconfirmableChannel" in history
