@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops openapi
+.PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops openapi scale-model
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ openapi: install ## write docs/openapi.json from the borrower API's routes and m
 
 costs: install ## transitions, API calls and list-price cost per notice (happy and fallback paths)
 	$(BIN)/python -m localcloud.costs
+
+scale-model: install ## model 100,000 notices at the 08:00 window in real AWS, paced by the real Pacer (ARGS="--n ...")
+	$(BIN)/python -m loadtools.scale_model $(ARGS)
 
 $(SAM_VENV)/.installed: requirements-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
