@@ -21,6 +21,7 @@ from localcloud import patches
 from localcloud.deploy import ROOT, translate
 from localcloud.lambdas import FunctionCode, Runtime
 from localcloud.providers import ProviderSimulator
+from localcloud.queues import QueuePump
 from localcloud.streams import StreamPump
 
 ACCOUNT = "123456789012"
@@ -75,6 +76,7 @@ class LocalCloud:
         self.api_port = api_port  # None: no local HTTP API (0: any free port)
         self.api: Any = None
         self.pump: StreamPump | None = None
+        self.queues: QueuePump | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -131,6 +133,8 @@ class LocalCloud:
             self.api.stop()
         if self.pump:
             self.pump.stop()
+        if self.queues:
+            self.queues.stop()
         if self._moto_server:
             self._moto_server.stop()
         if self._mock:
@@ -196,6 +200,8 @@ class LocalCloud:
                 memory_mb=config.get("MemorySize", 128), timeout_s=config.get("Timeout", 3),
                 environment=config.get("Environment", {}).get("Variables", {})))
         self._attach_receipts()
+        self.queues = QueuePump(self.runtime.invoke)
+        self.queues.attach(ACCOUNT, self.region)
         sender = self.parameters.get("SenderEmail")
         if sender:  # the deploy prerequisite "a verified SES identity", done here for the local account
             for region in self.regions:
@@ -248,7 +254,8 @@ class LocalCloud:
                 parked = self.waiting_on_people()
                 running = [arn for arn in running if arn.rsplit(":", 1)[1] not in parked]
             settled = self.providers.pending == 0 and self.runtime is not None and self.runtime.active == 0
-            if not running and settled and all(p.idle() for p in self.pump.pollers):
+            if (not running and settled and all(p.idle() for p in self.pump.pollers)
+                    and (self.queues is None or self.queues.idle())):
                 return
             if time.monotonic() > deadline:
                 detail = f"{running[0]}: {self.last_events(running[0])}" if running else "receipts pending"

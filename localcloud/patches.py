@@ -31,10 +31,15 @@ What is patched, and why:
    most one clause of each kind and no overlapping paths, neither has any part of it. And moto lists a
    response class's methods with `inspect.getmembers` on every request (`method_names_from_class`): cached
    per class.
-8. CloudFormation gaps: `localcloud.cfn_models` adds AWS::SNS::Subscription, AWS::SNS::TopicPolicy,
+8. Atomic conditional writes (`DynamoDBBackend.update_item/put_item/delete_item/transact_write_items`): moto
+   reads the item, checks the condition and writes it back with no lock, so two threads can both pass a
+   condition (96 concurrent pacer takes got 21 tokens of 20). One lock around writes makes every conditional
+   write here as atomic as DynamoDB's.
+9. CloudFormation gaps: `localcloud.cfn_models` adds AWS::SNS::Subscription, AWS::SNS::TopicPolicy,
    AWS::SES::ConfigurationSet and AWS::SecretsManager::Secret to moto's model map (`get_model_map` cache
    cleared so it sees them).
-9. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
+10. Time compression: SQS visibility timeouts (`Message.change_visibility`) and the pacer's clock
+   (`loan_notify.clock.wall`) run on the time scale too, so provider rates hold per simulated second. Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
    sleep `seconds * time_scale` (0 skips them, 1 is faithful). Task timeouts (`Timeout._eval_body`, e.g. a
    `.waitForTaskToken` deadline) are scaled too when time_scale > 0; at 0 they stay real, since a zero
    deadline would expire before any receipt could arrive.
@@ -74,6 +79,15 @@ INTERNALS = [
      "WaitFunction._wait_interval"),
     ("moto.stepfunctions.parser.backend.execution", "Execution.exec_status"),
     ("moto.stepfunctions.parser.backend.execution", "Execution.execution_arn"),
+    ("moto.dynamodb.models", "DynamoDBBackend.update_item"),
+    ("moto.dynamodb.models", "DynamoDBBackend.put_item"),
+    ("moto.dynamodb.models", "DynamoDBBackend.delete_item"),
+    ("moto.dynamodb.models", "DynamoDBBackend.transact_write_items"),
+    ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_success"),
+    ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_failure"),
+    ("moto.sqs.models", "Message.change_visibility"),
+    ("moto.sqs.models", "Queue.lambda_event_source_mappings"),
+    ("loan_notify.clock", "wall"),
     ("moto.sns.models", "SNSBackend.sms_messages"),
     ("moto.sns.models", "SNSBackend.publish"),
     ("moto.ses.models", "SESBackend.send_email"),
@@ -298,6 +312,36 @@ def _ses_send(original: Callable[..., Any], hooks: ProviderHooks, receipts: bool
     return send
 
 
+def _scaled_visibility(self: Any, visibility_timeout: int) -> None:
+    """SQS visibility timeouts (the queue's, and those a consumer sets to put a message back) on the time scale."""
+    from moto.core.utils import unix_time_millis
+
+    self.visible_at = unix_time_millis() + float(visibility_timeout) * 1000 * (clock.scale or 0.001)
+
+
+class _CompressedWall:
+    """Epoch seconds for the pacer, running 1/time_scale times faster than the wall clock (as simulated time)."""
+
+    def __init__(self, scale: float) -> None:
+        self._speed = 1 / (scale or 0.001)
+        self._origin = _real_time.time()
+
+    def time(self) -> float:
+        return self._origin + (_real_time.time() - self._origin) * self._speed
+
+
+_dynamodb_write_lock = threading.RLock()
+
+
+def _atomic(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def write(*args: Any, **kwargs: Any) -> Any:
+        with _dynamodb_write_lock:
+            return original(*args, **kwargs)
+
+    return write
+
+
 def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
           on_stream_record: Callable[[Any, dict[str, Any]], None], time_scale: float,
           providers: ProviderHooks | None = None) -> None:
@@ -338,6 +382,16 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
             _set(parser_models.StepFunctionsParserBackend, name,
                  _sfn_callback(getattr(parser_models.StepFunctionsParserBackend, name), providers))
     _set(Timeout, "_eval_body", _scaled_timeout)
+    from moto.sqs.models import Message
+
+    _set(Message, "change_visibility", _scaled_visibility)
+    import loan_notify.clock as domain_clock
+
+    _set(domain_clock, "wall", _CompressedWall(time_scale))
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("update_item", "put_item", "delete_item", "transact_write_items"):
+        _set(DynamoDBBackend, name, _atomic(getattr(DynamoDBBackend, name)))
     from moto.core import responses as core_responses
     from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
 

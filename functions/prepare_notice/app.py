@@ -18,6 +18,7 @@ tracer = Tracer()
 _dynamodb = boto3.resource("dynamodb")
 borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
 ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
+OUTBOXES = {"critical": os.environ["CRITICAL_OUTBOX_URL"], "bulk": os.environ["BULK_OUTBOX_URL"]}
 
 
 @logger.inject_lambda_context
@@ -25,6 +26,7 @@ ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
 @event_parser(model=PrepareRequest)
 def lambda_handler(event: PrepareRequest, context: LambdaContext) -> dict:
     logger.append_keys(notification_id=event.notification_id)
-    plan = prepare(event.ref, borrowers=borrowers, ledger=ledger, waited_until=event.waited_until)
+    plan = prepare(event.ref, borrowers=borrowers, ledger=ledger, waited_until=event.waited_until,
+                   outboxes=OUTBOXES)
     logger.info("notice prepared", extra={k: plan[k] for k in ("channels", "wait_until", "superseded_by")})
     return plan

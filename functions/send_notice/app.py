@@ -1,68 +1,106 @@
-"""State machine step: send one notice on one channel and record the attempt in the ledger."""
+"""Outbox consumer: send each queued notice at its provider's pace and tell the waiting execution how it went.
 
+SQS event source (one queue for critical notices, one for the rest), partial batch responses. A send that has to
+wait (no token yet, a throttle, a provider outage) is put back with a visibility delay, never failed over.
+"""
+
+import functools
+import json
 import os
+import time
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loan_notify import clock
 from loan_notify.borrowers import Borrowers
 from loan_notify.channels import PROVIDER_CLIENT_CONFIG, AppInbox, SesEmail, SnsPush, SnsSms
 from loan_notify.deliveries import Deliveries
-from loan_notify.errors import PermanentChannelError, ProviderThrottled, SendOutcomeUnknown, TransientChannelError
 from loan_notify.executions import TaskCallbacks
 from loan_notify.ledger import Ledger
 from loan_notify.models import SendRequest
 from loan_notify.notify import send
+from loan_notify.outbox import Requeue, deliver
+from loan_notify.pacing import DynamoSlotStore, Pacer
 from loan_notify.vocabulary import Channel
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
 
-_dynamodb = boto3.resource("dynamodb")
-ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
-borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
-deliveries = Deliveries(_dynamodb.Table(os.environ["DELIVERIES_TABLE"]))
-callbacks = TaskCallbacks(boto3.client("stepfunctions"))
-# Each channel has a provider in this region and a backup in BACKUP_REGION, tried in that order.
-_regions = [r for r in (os.environ["AWS_REGION"], os.environ.get("BACKUP_REGION", "")) if r]
-_regions = list(dict.fromkeys(_regions))
-senders = {
-    Channel.SMS: [SnsSms(boto3.client("sns", region_name=region, config=PROVIDER_CLIENT_CONFIG),
-                         sender_id=os.environ.get("SMS_SENDER_ID", "")) for region in _regions],
-    # The configuration set (event publishing) exists in the stack's region only.
-    Channel.EMAIL: [SesEmail(boto3.client("sesv2", region_name=region, config=PROVIDER_CLIENT_CONFIG),
-                             from_address=os.environ.get("SENDER_EMAIL", ""),
-                             configuration_set=os.environ.get("EMAIL_CONFIGURATION_SET", "") if i == 0 else "")
-                    for i, region in enumerate(_regions)],
-    # A platform endpoint lives in one region: push has no backup provider.
-    Channel.PUSH: [SnsPush(boto3.client("sns", config=PROVIDER_CLIENT_CONFIG))],
-    Channel.INBOX: [AppInbox(_dynamodb.Table(os.environ["INBOX_TABLE"]))],
-}
+
+class PutBack(Exception):
+    """Not a failure: the message goes back to the queue for the visibility delay already set."""
+
+
+@functools.cache
+def ports() -> dict:
+    """Built once per cold start, on first use (an import of this module builds no client)."""
+    dynamodb = boto3.resource("dynamodb")
+    # Each channel has a provider in this region and a backup in BACKUP_REGION, tried in that order.
+    regions = list(dict.fromkeys(r for r in (os.environ["AWS_REGION"], os.environ.get("BACKUP_REGION", "")) if r))
+    configuration_sets = [os.environ.get("EMAIL_CONFIGURATION_SET", ""),
+                          os.environ.get("BACKUP_EMAIL_CONFIGURATION_SET", "")]
+    senders = {
+        Channel.SMS: [SnsSms(boto3.client("sns", region_name=region, config=PROVIDER_CLIENT_CONFIG),
+                             sender_id=os.environ.get("SMS_SENDER_ID", "")) for region in regions],
+        Channel.EMAIL: [SesEmail(boto3.client("sesv2", region_name=region, config=PROVIDER_CLIENT_CONFIG),
+                                 from_address=os.environ.get("SENDER_EMAIL", ""),
+                                 configuration_set=configuration_sets[min(i, 1)])
+                        for i, region in enumerate(regions)],
+        # A platform endpoint lives in one region: push has no backup provider.
+        Channel.PUSH: [SnsPush(boto3.client("sns", config=PROVIDER_CLIENT_CONFIG))],
+        Channel.INBOX: [AppInbox(dynamodb.Table(os.environ["INBOX_TABLE"]))],
+    }
+    rates = {"sns-sms": float(os.environ["SMS_SEND_RATE"]), "ses-v2": float(os.environ["EMAIL_SEND_RATE"]),
+             "sns-push": float(os.environ["PUSH_SEND_RATE"])}
+    ledger = Ledger(dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
+    pacer = Pacer(DynamoSlotStore(dynamodb.Table(os.environ["PACING_TABLE"])), rates, clock=clock.epoch_seconds)
+    return {
+        "ledger": ledger, "senders": senders,
+        "send": functools.partial(_send, ledger=ledger, senders=senders, pacer=pacer,
+                                  borrowers=Borrowers(dynamodb.Table(os.environ["BORROWERS_TABLE"])),
+                                  deliveries=Deliveries(dynamodb.Table(os.environ["DELIVERIES_TABLE"]))),
+        "callbacks": TaskCallbacks(boto3.client("stepfunctions")),
+        "sqs": boto3.client("sqs"),
+    }
+
+
+def _send(request: SendRequest, channel: Channel, **kwargs) -> dict:
+    return send(request, channel, plan=[c.value for c in request.plan] if request.plan is not None else None,
+                **kwargs)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    request = SendRequest.model_validate(json.loads(record.body))
+    logger.append_keys(notification_id=request.notification_id, channel=request.channel.value)
+    p = ports()
+    outcome = deliver(request, send=p["send"], callbacks=p["callbacks"], ledger=p["ledger"],
+                      providers_per_channel=len(p["senders"].get(request.channel, [])))
+    if isinstance(outcome, Requeue):
+        metrics.add_metric(name=f"SendPutBack_{outcome.why}", unit=MetricUnit.Count, value=1)
+        queue_url = p["sqs"].get_queue_url(QueueName=record.event_source_arn.rsplit(":", 1)[1])["QueueUrl"]
+        p["sqs"].change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record.receipt_handle,
+                                           VisibilityTimeout=max(0, min(43_200, round(outcome.seconds + 0.499))))
+        raise PutBack(outcome.why)
+    metrics.add_metric(name=f"Send_{outcome['told']}", unit=MetricUnit.Count, value=1)
+    logger.info("send settled", extra={"told": outcome["told"], "provider": outcome.get("provider"),
+                                       "message_id": outcome.get("message_id")})
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=SendRequest)
-def lambda_handler(event: SendRequest, context: LambdaContext) -> dict:
-    logger.append_keys(notification_id=event.notification_id, channel=event.channel.value)
-    metrics.add_dimension(name="channel", value=event.channel.value)
-    try:
-        result = send(event, event.channel, ledger=ledger, borrowers=borrowers, senders=senders,
-                      deliveries=deliveries, callbacks=callbacks, task_token=event.task_token,
-                      plan=[c.value for c in event.plan] if event.plan is not None else None)
-    except (PermanentChannelError, TransientChannelError, ProviderThrottled, SendOutcomeUnknown) as err:
-        metrics.add_metric(name=type(err).__name__, unit=MetricUnit.Count, value=1)
-        logger.warning("send failed", extra={"error": type(err).__name__, "reason": err.reason})
-        raise
-    except Exception:
-        metrics.add_metric(name="UnexpectedSendError", unit=MetricUnit.Count, value=1)
-        logger.exception("send failed unexpectedly")
-        raise
-    metrics.add_metric(name="NoticeSent", unit=MetricUnit.Count, value=1)
-    logger.info("notice sent", extra={"provider": result["provider"], "message_id": result["message_id"]})
-    return result
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    started = time.monotonic()
+    response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                        context=context)
+    metrics.add_metric(name="OutboxBatchMs", unit=MetricUnit.Milliseconds,
+                       value=(time.monotonic() - started) * 1000)
+    return response

@@ -1,12 +1,10 @@
 """The pacer's shared state in the template's PacingTable: the limit holds across concurrent takers."""
 
-import functools
 import threading
 import time
 import uuid
 
 import pytest
-from moto.dynamodb.models import DynamoDBBackend
 
 from loan_notify.pacing import DynamoSlotStore, Pacer
 
@@ -22,32 +20,11 @@ class FixedClock:
 
 
 @pytest.fixture
-def atomic_writes(monkeypatch):
-    """Make moto's conditional writes atomic, as DynamoDB's are.
-
-    moto 5.2.5 reads the item, checks the condition and writes it back (DynamoDBBackend.update_item / put_item)
-    with no lock, so two threads can both pass `taken < limit`: unpatched, 96 concurrent asks here took 21 tokens
-    of 20. That is the emulator, not the pacer. This belongs with the other moto workarounds in
-    localcloud.patches (it makes every conditional write in the local cloud trustworthy under concurrency);
-    until it moves there, the concurrency test installs it for itself.
-    """
-    lock = threading.RLock()
-    for name in ("update_item", "put_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(*args, _original=original, **kwargs):
-            with lock:
-                return _original(*args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
-
-
-@pytest.fixture
 def provider():
     return f"sns-sms@flow-{uuid.uuid4().hex[:8]}"  # a provider of its own: no other test shares its slots
 
 
-def test_concurrent_senders_never_take_more_than_the_limit_of_a_second(cloud, provider, atomic_writes):
+def test_concurrent_senders_never_take_more_than_the_limit_of_a_second(cloud, provider):
     # GIVEN 8 senders, each with its own Pacer and table resource (like separate Lambda instances), at 20/s
     clock = FixedClock(int(time.time()) + 0.25)
     pacers = [Pacer(DynamoSlotStore(cloud.table("PacingTableName")), {"sns-sms": 20}, clock=clock)

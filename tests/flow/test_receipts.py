@@ -104,7 +104,7 @@ def test_no_receipt_by_the_deadline_moves_on_and_a_late_receipt_is_still_recorde
     assert sms_attempt["delivery_status"] == "SENT" and email_attempt["delivery_status"] == "DELIVERED"
     history = cloud.history(notice["notification_id"])
     assert any(e["type"] == "TaskTimedOut" for e in history)
-    assert entered_states(cloud, notice["notification_id"]).count("Send and wait for confirmation") == 2
+    assert entered_states(cloud, notice["notification_id"]).count("Wait for the delivery receipt") == 2
     # WHEN the carrier's receipt for the SMS turns up after the execution moved on
     late = providers.sms_status_event("us-east-1", sms_attempt["message_id"], borrower["phone"], "SUCCESS",
                                       "Message has been accepted by phone carrier")

@@ -53,7 +53,7 @@ def test_everything_fails_then_ops_correct_the_contact_and_the_resend_is_deliver
     (execution,) = executions_for(cloud, loan_id)
     assert execution["status"] == "SUCCEEDED"
     states = entered_states(cloud, execution["name"])
-    assert states.count("Prepare notice") == 2 and states[-1] == "Notice delivered"
+    assert states.count("Prepare notice") == 2 and states[-1] == "Wait for the delivery receipt"
     # AND the reviewer's note never entered the execution's history
     assert "borrower called in" not in json.dumps(cloud.history(execution["name"]), default=str)
     case = cloud.table("ReviewCasesTableName").get_item(Key={"case_id": case_id})["Item"]

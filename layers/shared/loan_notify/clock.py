@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -12,3 +13,17 @@ def utc_now() -> datetime:
 
 def iso(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Wall:
+    """Where epoch seconds come from for pacing (slots are aligned on them across processes). The local cloud
+    swaps in its compressed clock so provider rates hold in simulated seconds."""
+
+    time = staticmethod(time.time)
+
+
+wall = _Wall()
+
+
+def epoch_seconds() -> float:
+    return wall.time()

@@ -70,6 +70,13 @@ class Deliveries:
             Key={"message_id": message_id}, UpdateExpression=expression, ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=values, ReturnValues="ALL_NEW")["Attributes"]
 
+    def arm(self, message_id: str, task_token: str) -> dict[str, Any]:
+        """The execution waits for this message's receipt on `task_token` from now on. Returns the item."""
+        return self._table.update_item(
+            Key={"message_id": message_id}, UpdateExpression="SET task_token = :t, callback = :w",
+            ConditionExpression="attribute_exists(notification_id)",
+            ExpressionAttributeValues={":t": task_token, ":w": WAITING}, ReturnValues="ALL_NEW")["Attributes"]
+
     def get(self, message_id: str) -> dict[str, Any] | None:
         return self._table.get_item(Key={"message_id": message_id}, ConsistentRead=True).get("Item")
 

@@ -58,3 +58,20 @@ class SendOutcomeUnknown(LoanNotifyError):
     between "about to send" and its record). Never retried blindly: the notice goes to a person."""
 
     reason = "send_outcome_unknown"
+
+
+class NoticeAlreadySettled(LoanNotifyError):
+    """The notice reached a final state meanwhile (a late receipt delivered it, a reviewer closed it): no send."""
+
+    reason = "already_settled"
+
+
+class PaceWait(LoanNotifyError):
+    """No send token for this provider yet: put the send back for `seconds` (nothing was attempted)."""
+
+    reason = "paced"
+
+    def __init__(self, seconds: float, provider: str) -> None:
+        super().__init__(f"{provider}: next send token in {seconds:.3f}s")
+        self.seconds = seconds
+        self.provider = provider

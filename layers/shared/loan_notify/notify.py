@@ -9,8 +9,10 @@ from loan_notify.borrowers import Borrowers, contact_ref
 from loan_notify.clock import iso, utc_now
 from loan_notify.deliveries import Deliveries, settled
 from loan_notify.errors import (
+    NoticeAlreadySettled,
     NoticeNotFound,
     NoticeSuperseded,
+    PaceWait,
     PermanentChannelError,
     ProviderThrottled,
     SendOutcomeUnknown,
@@ -51,7 +53,7 @@ def _render(notice: dict[str, Any], borrower: Borrower) -> RenderedMessage:
 
 
 def prepare(ref: NoticeRef, *, borrowers: Borrowers, ledger: Ledger | None = None, clock=utc_now,
-            waited_until: datetime | None = None) -> dict[str, Any]:
+            waited_until: datetime | None = None, outboxes: dict[str, str] | None = None) -> dict[str, Any]:
     """Decide, for the borrower as they are now: go, wait for the send window, or stand down (superseded).
 
     `waited_until` is the instant a Wait state has just waited for: Step Functions guarantees it has passed,
@@ -75,7 +77,9 @@ def prepare(ref: NoticeRef, *, borrowers: Borrowers, ledger: Ledger | None = Non
     return {"channels": plan, "count": len(plan), "template_id": template_id(ref.status),
             "template_version": TEMPLATE_VERSION, "policy_version": POLICY_VERSION,
             "confirm_within": policy.confirm_within_s, "superseded_by": superseded_by, "opted_out": opted_out,
-            "wait_until": iso(opening) if opening else None}
+            "wait_until": iso(opening) if opening else None,
+            # the outbox queue: critical notices never wait behind a backlog of interim ones
+            "outbox": (outboxes or {}).get("critical" if policy.critical else "bulk")}
 
 
 
@@ -93,61 +97,44 @@ def _in_round(attempt: dict[str, Any], notice: dict[str, Any]) -> bool:
     return attempt.get("started_at", "") > corrected
 
 
-def _settled_already(notice: dict[str, Any], callbacks: Callbacks | None, task_token: str | None
-                     ) -> dict[str, Any] | None:
+def _settled_already(notice: dict[str, Any]) -> None:
     """A notice already delivered (a late receipt overtook the deadline) or stood down goes no further."""
     state = NoticeState(notice.get("state", NoticeState.STARTED.value))
     if state is NoticeState.SUPERSEDED:
         raise NoticeSuperseded(f"superseded by {notice.get('superseded_by')}")
-    if state not in FINAL_STATES:
-        return None
-    result = {"status": state.value, "already": True}
-    if callbacks and task_token:
-        callbacks.success(task_token, result)
-    return result
+    if state in FINAL_STATES:
+        raise NoticeAlreadySettled(f"the notice is already {state.value}", reason=state.value.lower())
+
+
+class Pace(Protocol):
+    def acquire(self, provider: str, *, critical: bool = False) -> float: ...
+
+    def throttled(self, provider: str) -> None: ...
+
+    def succeeded(self, provider: str) -> None: ...
 
 
 def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowers,
-         senders: dict[Channel, list[Sender]], deliveries: Deliveries | None = None,
-         callbacks: Callbacks | None = None, task_token: str | None = None, plan: list[str] | None = None,
-         clock=utc_now) -> dict[str, Any]:
+         senders: dict[Channel, list[Sender]], deliveries: Deliveries | None = None, pacer: Pace | None = None,
+         plan: list[str] | None = None, clock=utc_now) -> dict[str, Any]:
     """Send the notice on one channel, through its providers in order, each try recorded before and after.
 
     Before anything goes out the notice is read: delivered meanwhile (a late receipt) or stood down, it ends here.
-    Each provider call is preceded by a "pending attempt" record: a retried step that finds one cannot know
-    whether the provider took the message, so it records OUTCOME_UNKNOWN and hands the notice to a person instead
-    of sending again. A provider that is down (5xx, unreachable) hands over to the next provider of the channel;
-    a throttle is a wait (raised as ProviderThrottled, no failover, nothing recorded but a count); a permanent
-    failure (the contact itself is bad) is raised at once.
+    Each provider call waits for the provider's pace (PaceWait: put the send back for that long) and is preceded
+    by a "pending attempt" record: a retried send that finds one cannot know whether the provider took the
+    message, so it records OUTCOME_UNKNOWN and hands the notice to a person instead of sending again. A provider
+    that is down (5xx, unreachable) hands over to the next provider of the channel; a throttle is a wait
+    (ProviderThrottled, no failover, nothing recorded but a count, the shared rate lowered); a permanent failure
+    (the contact itself is bad) is raised at once.
 
-    With a task token the execution waits for the delivery receipt, found through the message id. A provider that
-    can send no receipt cannot confirm: a critical notice moves on to its next channel, another one ends
-    SENT_UNCONFIRMED. Idempotent: a step retried after its send finds the attempt and waits on the same message.
+    Returns the message's ids and whether its provider can confirm delivery. The message is recorded under its
+    provider message id, with any receipt that got there first. Idempotent: a send retried after its message
+    went out returns that message again ("replayed").
     """
-    notice = _notice(ledger, ref.notification_id)
-    done = _settled_already(notice, callbacks, task_token)
-    if done is not None:
-        return done
+    notice, replay = _before_sending(ref, channel, ledger, clock)
+    if replay is not None:
+        return replay
     policy = POLICIES[ref.status]
-    pending = notice.get("pending_attempt")
-    if pending:  # an earlier try of this step stopped between "about to send" and its record
-        ledger.append_attempt(ref.notification_id, {
-            **pending, "result": AttemptResult.OUTCOME_UNKNOWN.value, "error": "step_interrupted",
-            "finished_at": iso(clock())})
-        notice = _notice(ledger, ref.notification_id)
-    this_round = [a for a in notice.get("attempts", []) if _in_round(a, notice)]
-    if any(a.get("result") == AttemptResult.OUTCOME_UNKNOWN.value for a in this_round):
-        raise SendOutcomeUnknown("a provider may already have this notice; a person decides",
-                                 reason="send_outcome_unknown")
-    for attempt in this_round:
-        if attempt.get("channel") == channel.value and attempt.get("result") == AttemptResult.SENT.value:
-            return _replay(ref, attempt, ledger, deliveries, callbacks, task_token, policy.critical)
-    if notice.get("attempts") and policy.supersedable:
-        # Retrying or falling back: if the loan has moved on meanwhile, this notice stands down.
-        newer = ledger.newer_notice(ref.loan_id, ref.version)
-        if newer:
-            ledger.mark_superseded(ref.notification_id, newer)
-            raise NoticeSuperseded(f"superseded by {newer}")
     borrower = borrowers.get(ref.borrower_id)
     message = _render(notice, borrower)
     address = destination(channel, borrower)
@@ -157,6 +144,10 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
     attempt_no = len(notice.get("attempts", []))
     last_error: TransientChannelError | None = None
     for sender in senders.get(channel, []):
+        if pacer is not None:
+            wait = pacer.acquire(sender.provider, critical=policy.critical)
+            if wait > 0:
+                raise PaceWait(wait, sender.provider)
         attempt_no += 1
         attempt: dict[str, Any] = {
             "attempt": attempt_no, "round": _round(notice), "channel": channel.value, "provider": sender.provider,
@@ -167,6 +158,8 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
             delivery = sender.send(address, message)
         except ProviderThrottled:
             ledger.drop_pending(ref.notification_id, attempt_no, throttled=True)
+            if pacer is not None:
+                pacer.throttled(sender.provider)
             raise
         except (PermanentChannelError, SendOutcomeUnknown) as err:
             result = (AttemptResult.FAILED_PERMANENT if isinstance(err, PermanentChannelError)
@@ -179,6 +172,8 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
             ledger.append_attempt(ref.notification_id, attempt, pinned=pinned)
             last_error = err
             continue
+        if pacer is not None:
+            pacer.succeeded(sender.provider)
         attempt.update(result=AttemptResult.SENT.value, message_id=delivery.message_id,
                        destination=delivery.destination, finished_at=iso(clock()),
                        delivery_status=DeliveryStatus.SENT.value, delivery_rank=DeliveryStatus.SENT.rank,
@@ -186,51 +181,66 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
         unconfirmed = not sender.confirms and not policy.critical
         ledger.append_attempt(ref.notification_id, attempt, pinned=pinned,
                               state=NoticeState.SENT_UNCONFIRMED if unconfirmed else NoticeState.SENT)
-        contact = contact_ref(ref.borrower_id, address if channel is not Channel.INBOX else None)
-        return _await(ref, attempt, contact, ledger, deliveries, callbacks, task_token, policy.critical,
-                      replayed=False)
+        if deliveries is not None:
+            item = deliveries.record_sent(
+                delivery.message_id, notification_id=ref.notification_id, attempt=attempt_no,
+                channel=channel.value, provider=delivery.provider, task_token=None, confirms=sender.confirms,
+                borrower_id=ref.borrower_id,
+                contact_ref=contact_ref(ref.borrower_id, address if channel is not Channel.INBOX else None))
+            _apply_early_receipts(ref, attempt_no, item, ledger)
+        return _result(attempt, replayed=False)
     if last_error is None:
         raise PermanentChannelError(f"no provider configured for {channel.value}", reason="channel_not_configured")
     raise TransientChannelError(f"every {channel.value} provider failed: {last_error}", reason=last_error.reason)
 
 
-def _replay(ref: NoticeRef, attempt: dict[str, Any], ledger: Ledger, deliveries: Deliveries | None,
-            callbacks: Callbacks | None, task_token: str | None, critical: bool) -> dict[str, Any]:
-    """A retried step found its message already sent: wait on the same message with the new token."""
-    existing = deliveries.get(attempt["message_id"]) if deliveries else None
-    contact = (existing or {}).get("contact_ref", "")
-    return _await(ref, attempt, contact, ledger, deliveries, callbacks, task_token, critical, replayed=True)
+def _before_sending(ref: NoticeRef, channel: Channel, ledger: Ledger, clock: Any
+                    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Read the notice and settle what earlier tries left: the notice (re-read if needed) and, when this channel
+    already sent in this round, the result to replay. Raises when nothing may be sent."""
+    notice = _notice(ledger, ref.notification_id)
+    _settled_already(notice)
+    pending = notice.get("pending_attempt")
+    if pending:  # an earlier try stopped between "about to send" and its record
+        ledger.append_attempt(ref.notification_id, {
+            **pending, "result": AttemptResult.OUTCOME_UNKNOWN.value, "error": "step_interrupted",
+            "finished_at": iso(clock())})
+        notice = _notice(ledger, ref.notification_id)
+    this_round = [a for a in notice.get("attempts", []) if _in_round(a, notice)]
+    if any(a.get("result") == AttemptResult.OUTCOME_UNKNOWN.value for a in this_round):
+        raise SendOutcomeUnknown("a provider may already have this notice; a person decides",
+                                 reason="send_outcome_unknown")
+    for attempt in this_round:
+        if attempt.get("channel") == channel.value and attempt.get("result") == AttemptResult.SENT.value:
+            return notice, _result(attempt, replayed=True)
+    if notice.get("attempts") and POLICIES[ref.status].supersedable:
+        # Retrying or falling back: if the loan has moved on meanwhile, this notice stands down.
+        newer = ledger.newer_notice(ref.loan_id, ref.version)
+        if newer:
+            ledger.mark_superseded(ref.notification_id, newer)
+            raise NoticeSuperseded(f"superseded by {newer}")
+    return notice, None
 
 
-def _await(ref: NoticeRef, attempt: dict[str, Any], contact: str, ledger: Ledger, deliveries: Deliveries | None,
-           callbacks: Callbacks | None, task_token: str | None, critical: bool, *, replayed: bool
-           ) -> dict[str, Any]:
-    """Hand the waiting token to the message's record, and answer at once what is already known: a receipt that
-    came before this record, or a provider that will never send one."""
-    result = {"channel": attempt["channel"], "provider": attempt["provider"], "message_id": attempt["message_id"],
-              "replayed": replayed}
-    confirms = bool(attempt.get("confirms", True))
-    if deliveries is None:
-        return result
-    item = deliveries.record_sent(attempt["message_id"], notification_id=ref.notification_id,
-                                  attempt=int(attempt["attempt"]), channel=attempt["channel"],
-                                  provider=attempt["provider"], task_token=task_token, confirms=confirms,
-                                  borrower_id=ref.borrower_id, contact_ref=contact)
-    if not task_token or callbacks is None:
-        return result
-    if item.get("receipts"):  # receipts were here before this record (or before this retry): apply them
-        status = DeliveryStatus(item["status"])
-        for kind, receipt in sorted(item["receipts"].items(), key=lambda kv: kv[1].get("at", "")):
-            stored = {k: v for k, v in receipt.items() if k != "rid"}
-            ledger.record_receipt(ref.notification_id, int(attempt["attempt"]), kind, stored, status)
-    if settled(item):
-        answer_waiting(item, deliveries=deliveries, callbacks=callbacks)
-    elif not confirms:
-        # No receipt will ever come from this provider.
-        if critical:
-            callbacks.failure(task_token, "UnconfirmableChannel",
-                              f"{attempt['provider']} cannot confirm delivery; trying the next channel")
-        else:
-            callbacks.failure(task_token, "SentUnconfirmed", f"{attempt['provider']} cannot confirm delivery")
-        deliveries.answered(attempt["message_id"], task_token)
-    return result
+def _result(attempt: dict[str, Any], *, replayed: bool) -> dict[str, Any]:
+    return {"channel": attempt["channel"], "provider": attempt["provider"], "message_id": attempt["message_id"],
+            "attempt": int(attempt["attempt"]), "confirms": bool(attempt.get("confirms", True)),
+            "replayed": replayed}
+
+
+def _apply_early_receipts(ref: NoticeRef, attempt_no: int, item: dict[str, Any], ledger: Ledger) -> None:
+    """Receipts that reached us before the send's record (kept on the message): into the ledger now."""
+    if not item.get("receipts"):
+        return
+    status = DeliveryStatus(item["status"])
+    for kind, receipt in sorted(item["receipts"].items(), key=lambda kv: kv[1].get("at", "")):
+        ledger.record_receipt(ref.notification_id, attempt_no, kind, {k: v for k, v in receipt.items() if k != "rid"},
+                              status)
+
+
+def await_receipt(message_id: str, task_token: str, *, deliveries: Deliveries, callbacks: Callbacks) -> str:
+    """The execution now waits for this message's receipt on `task_token` (its deadline counts from here, just
+    after the send). A receipt that already came answers it at once."""
+    item = deliveries.arm(message_id, task_token)
+    outcome = answer_waiting(item, deliveries=deliveries, callbacks=callbacks) if settled(item) else None
+    return outcome.value if outcome else "waiting"

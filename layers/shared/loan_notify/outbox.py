@@ -1,0 +1,78 @@
+"""The outbox: the state machine queues each send (SQS, `.waitForTaskToken`); a paced consumer sends it and tells
+the waiting execution how it went. While a send waits in the queue it costs no state transitions.
+
+One queued send, one of three endings:
+- put back (`Requeue`): no send token yet (the provider's pace), the provider throttled (the shared rate goes
+  down), or every provider of the channel is down and the outage budget is not spent. Nothing is failed over,
+  no channel is skipped, no retry of the notice is spent;
+- told: the message went out (success, with its message id: the execution then waits for the receipt), or it
+  cannot (failure with the error class the state machine catches: the next channel, a person, or an end);
+- raised: anything unexpected. The message returns to the queue by its visibility timeout and the send is
+  retried; the pending-attempt record makes that retry safe (no blind second message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from loan_notify.errors import (
+    NoticeAlreadySettled,
+    NoticeSuperseded,
+    PaceWait,
+    PermanentChannelError,
+    ProviderThrottled,
+    SendOutcomeUnknown,
+    TransientChannelError,
+)
+from loan_notify.models import SendRequest
+from loan_notify.policy import POLICIES
+from loan_notify.receipts import Callbacks
+from loan_notify.vocabulary import AttemptResult
+
+OUTAGE_TRIES_PER_PROVIDER = 5  # 1 try + 4 retries, spread by backoff, before the channel counts as failed
+THROTTLE_BACKOFF_S = 1.0
+OUTAGE_BACKOFF_S = (2, 4, 8, 16, 32, 60)
+
+
+@dataclass(frozen=True)
+class Requeue:
+    seconds: float
+    why: str  # paced | throttled | provider_down
+
+
+def _outage_tries(notice: dict[str, Any], channel: str) -> int:
+    return sum(1 for a in notice.get("attempts", []) if a.get("channel") == channel
+               and a.get("result") == AttemptResult.FAILED_TRANSIENT.value
+               and int(a.get("round", 0)) == int(notice.get("resend_round", 0)))
+
+
+def deliver(request: SendRequest, *, send: Callable[..., dict[str, Any]], callbacks: Callbacks,
+            ledger: Any, providers_per_channel: int) -> Requeue | dict[str, Any]:
+    """Send one queued notice and answer its execution, or say how long to put it back for."""
+    token = request.task_token
+    assert token, "an outbox message always carries the waiting execution's token"
+    try:
+        result = send(request, request.channel)
+    except PaceWait as wait:
+        return Requeue(wait.seconds, "paced")
+    except ProviderThrottled:
+        return Requeue(THROTTLE_BACKOFF_S, "throttled")
+    except TransientChannelError as err:
+        tries = _outage_tries(ledger.get(request.notification_id) or {}, request.channel.value)
+        if tries < OUTAGE_TRIES_PER_PROVIDER * max(1, providers_per_channel):
+            step = min(tries // max(1, providers_per_channel), len(OUTAGE_BACKOFF_S) - 1)
+            return Requeue(float(OUTAGE_BACKOFF_S[step]), "provider_down")
+        callbacks.failure(token, "TransientChannelError", err.reason)
+        return {"told": "TransientChannelError"}
+    except (PermanentChannelError, SendOutcomeUnknown, NoticeSuperseded, NoticeAlreadySettled) as err:
+        callbacks.failure(token, type(err).__name__, f"{err.reason}: {err}"[:250])
+        return {"told": type(err).__name__}
+    if not result["confirms"]:
+        # No receipt will ever come from this provider: a critical notice moves on, another one ends unconfirmed.
+        error = "UnconfirmableChannel" if POLICIES[request.status].critical else "SentUnconfirmed"
+        callbacks.failure(token, error, f"{result['provider']} cannot confirm delivery")
+        return {"told": error, **result}
+    callbacks.success(token, {k: result[k] for k in ("message_id", "channel", "provider", "attempt")})
+    return {"told": "sent", **result}

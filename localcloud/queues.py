@@ -1,0 +1,116 @@
+"""SQS -> Lambda delivery with the semantics of a real event source mapping.
+
+moto invokes a queue's function synchronously inside SendMessage, once, all or nothing. Here each mapping gets
+poller threads (ScalingConfig.MaximumConcurrency of them, 2 by default) that, like Lambda's:
+- receive up to BatchSize visible messages, hiding them for the queue's visibility timeout;
+- invoke the function with an SQS event (receipt handles, ApproximateReceiveCount, the queue ARN);
+- with ReportBatchItemFailures delete the messages that did not fail; on a function error delete none;
+- leave failed messages to reappear when their visibility timeout (or the one the function set) ends, and the
+  queue's redrive policy moves a message received maxReceiveCount times to its dead-letter queue (moto does).
+Visibility timeouts run on the local cloud's time scale (see `localcloud.patches`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+Invoke = Callable[[str, dict[str, Any]], tuple[str, bool, str]]
+
+
+class QueuePoller:
+    def __init__(self, backend: Any, queue: Any, esm: Any, invoke: Invoke) -> None:
+        self._backend = backend
+        self.queue = queue
+        self.esm = esm
+        self.function_name = esm.function_arn.split(":function:")[1].split(":")[0]
+        self._invoke = invoke
+        self._stop = False
+        self._busy = 0
+        self._lock = threading.Lock()
+        self.invocations = 0
+        concurrency = int((esm.scaling_config or {}).get("MaximumConcurrency", 2))
+        self._threads = [threading.Thread(target=self._run, name=f"sqs-poller-{self.function_name}-{n}",
+                                          daemon=True) for n in range(concurrency)]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.esm.batch_size or 10)
+
+    def _record(self, message: Any) -> dict[str, Any]:
+        return {
+            "messageId": message.id, "receiptHandle": message.receipt_handle, "body": message.body,
+            "attributes": {"ApproximateReceiveCount": str(message.approximate_receive_count),
+                           "SentTimestamp": str(message.sent_timestamp),
+                           "ApproximateFirstReceiveTimestamp": str(message.approximate_first_receive_timestamp)},
+            "messageAttributes": {}, "md5OfBody": message.body_md5, "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue.queue_arn, "awsRegion": self.queue.region,
+        }
+
+    def _run(self) -> None:
+        while not self._stop:
+            messages: list[Any] = []
+            with self._lock:
+                self._busy += 1
+            try:
+                messages = self._backend.receive_message(self.queue.name, self.batch_size, 0,
+                                                         int(self.queue.visibility_timeout))
+                if messages:
+                    self._deliver(messages)
+            finally:
+                with self._lock:
+                    self._busy -= 1
+            if not messages:
+                time.sleep(0.005)
+
+    def _deliver(self, messages: list[Any]) -> None:
+        self.invocations += 1
+        payload, is_error, _logs = self._invoke(self.function_name, {"Records": [self._record(m)
+                                                                                  for m in messages]})
+        if is_error:
+            return  # every message reappears after its visibility timeout
+        try:
+            failed = {f["itemIdentifier"] for f in (json.loads(payload or "{}") or {}).get("batchItemFailures", [])}
+        except (ValueError, AttributeError):
+            failed = {m.id for m in messages}
+        for message in messages:
+            if message.id not in failed:
+                self._backend.delete_message(self.queue.name, message.receipt_handle)
+
+    def idle(self) -> bool:
+        with self._lock:
+            busy = self._busy
+        return busy == 0 and not any(True for m in self.queue._messages)
+
+    def stop(self) -> None:
+        self._stop = True
+
+
+class QueuePump:
+    """Takes the SQS event source mappings away from moto's synchronous delivery and polls them instead."""
+
+    def __init__(self, invoke: Invoke) -> None:
+        self._invoke = invoke
+        self.pollers: list[QueuePoller] = []
+
+    def attach(self, account: str, region: str) -> None:
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[account][region]
+        for queue in list(backend.queues.values()):
+            mappings = dict(queue.lambda_event_source_mappings)
+            queue.lambda_event_source_mappings.clear()
+            for esm in mappings.values():
+                self.pollers.append(QueuePoller(backend, queue, esm, self._invoke))
+
+    def idle(self) -> bool:
+        return all(p.idle() for p in self.pollers)
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
