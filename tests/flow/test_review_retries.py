@@ -348,3 +348,34 @@ def test_human_actions_are_recorded_once_per_case_and_contact_corrected_counts_r
     item = platform.ledger.get(nid)
     assert rounds == [1, 1, 2] and item["resend_round"] == 2
     assert [(a["case_id"], a["round"]) for a in item["human_actions"]] == [(f"{nid}-case1", 1), (f"{nid}-case2", 2)]
+
+
+@pytest.mark.parametrize("final", ["DELIVERED", "DELIVERED_BY_PERSON", "CLOSED", "SUPERSEDED", "OPTED_OUT",
+                                   "REJECTED"])
+def test_standing_down_never_overwrites_a_final_state(cloud, platform, final):
+    from loan_notify.vocabulary import NoticeState
+
+    nid = unique("N")
+    cloud.table("NotificationsTableName").put_item(Item={"notification_id": nid, "state": final, "attempts": []})
+    assert platform.ledger.mark_superseded(nid, "newer") is False
+    assert platform.ledger.stand_down(nid, NoticeState.OPTED_OUT, "opted_out_non_critical") is False
+    assert platform.ledger.get(nid)["state"] == final
+
+
+def test_a_borrower_report_whose_alert_failed_is_alerted_by_the_next_watchdog_run(cloud, platform):
+    from loan_notify.review import report_not_notified
+
+    # GIVEN a borrower's "I was never notified" report while the ops topic fails
+    table = cloud.table("ReviewCasesTableName")
+    loan_id = unique("L")
+    with pytest.raises(ClientError):
+        report_not_notified("B-1", loan_id, ledger=platform.ledger, cases=ReviewCases(table),
+                            alerts=RecordingAlerts(fail_first=1), answer_within_s=3600)
+    (case,) = [c for c in ReviewCases(table).open_cases() if c["loan_id"] == loan_id]
+    assert case["alerts"] == 0
+    # WHEN the watchdog runs, though the case is not yet overdue
+    alerts = RecordingAlerts()
+    realert_overdue(cases=ListedEarlier(table, [case]), alerts=alerts)
+    # THEN the alert the case never had goes out, counted as its first
+    assert [(a["case_id"], a["alerts"]) for a in alerts.published] == [(case["case_id"], 1)]
+    assert table.get_item(Key={"case_id": case["case_id"]})["Item"]["alerts"] == 1

@@ -212,15 +212,16 @@ def alert_message(case: dict[str, Any], *, overdue: bool = False) -> tuple[str, 
     return subject[:100], body
 
 
+_CONFIRMING = {s.value for s in DeliveryStatus if s.confirms}
+
+
 def _confirmed_at(notice: dict[str, Any]) -> str | None:
     """When a receipt (or the app) confirmed the notice, if one did: the state says so, or an attempt does."""
     if notice.get("state") == NoticeState.DELIVERED.value:
         return str(notice.get("delivered_at") or notice.get("updated_at") or "")
     for attempt in notice.get("attempts", []):
-        status = attempt.get("delivery_status")
-        if status in DeliveryStatus.__members__ and DeliveryStatus(status).confirms:
-            receipts = [r for r in attempt.get("receipts", []) if r.get("status") in DeliveryStatus.__members__
-                        and DeliveryStatus(r["status"]).confirms]
+        if attempt.get("delivery_status") in _CONFIRMING:
+            receipts = [r for r in attempt.get("receipts", []) if r.get("status") in _CONFIRMING]
             return str(receipts[0].get("at")) if receipts else str(attempt.get("finished_at", ""))
     return None
 
