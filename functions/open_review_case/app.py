@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loan_notify.alerts import SnsAlerts
 from loan_notify.executions import TaskCallbacks
 from loan_notify.ledger import Ledger
-from loan_notify.review import ReviewCases, ReviewStep, open_case
+from loan_notify.review import ReviewAlertNotSent, ReviewCases, ReviewStep, open_case
 
 logger = Logger()
 tracer = Tracer()
@@ -30,8 +30,12 @@ ANSWER_WITHIN_S = int(os.environ.get("REVIEW_ANSWER_WITHIN_SECONDS", "14400"))
 @metrics.log_metrics
 @event_parser(model=ReviewStep)
 def lambda_handler(event: ReviewStep, context: LambdaContext) -> dict:
-    opened = open_case(event, reason=event.reason, task_token=event.task_token, ledger=ledger, cases=cases,
-                       alerts=alerts, callbacks=callbacks, answer_within_s=ANSWER_WITHIN_S)
+    try:
+        opened = open_case(event, reason=event.reason, task_token=event.task_token, ledger=ledger, cases=cases,
+                           alerts=alerts, callbacks=callbacks, answer_within_s=ANSWER_WITHIN_S)
+    except ReviewAlertNotSent:
+        metrics.add_metric(name="ReviewAlertFailed", unit=MetricUnit.Count, value=1)
+        raise  # the state machine retries the step: it finds the case and publishes again
     if opened.get("case_id") and "due_at" in opened:
         metrics.add_metric(name="ReviewCaseOpened", unit=MetricUnit.Count, value=1)
         logger.warning("review case opened", extra={"notification_id": event.notification_id, **opened,
