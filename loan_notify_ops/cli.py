@@ -19,12 +19,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from loan_notify.borrowers import Borrowers
 from loan_notify.evidence import as_table, export
-from loan_notify.executions import TaskCallbacks
+from loan_notify.executions import StepFunctionsStarter, TaskCallbacks
 from loan_notify.ledger import Ledger
-from loan_notify.review import CaseNotOpen, Decision, ReviewCases, resolve_case
+from loan_notify.review import CaseNotOpen, Decision, DecisionConflict, ReviewCases, resolve_case
 from loan_notify.vocabulary import Channel
 
 _CORRECTED = {"phone": Channel.SMS, "email": Channel.EMAIL}
@@ -70,8 +71,8 @@ def _parser() -> argparse.ArgumentParser:
 def _list(stack: Stack, as_json: bool) -> int:
     cases = ReviewCases(stack.table("ReviewCasesTableName")).open_cases()
     now = datetime.now(timezone.utc).isoformat()
-    rows = [{k: c.get(k) for k in ("case_id", "loan_id", "status", "reason", "opened_at", "due_at", "alerts")}
-            for c in cases]
+    rows = [{**{k: c.get(k) for k in ("case_id", "loan_id", "status", "reason", "opened_at", "due_at", "alerts")},
+             "resolving": c.get("pending", {}).get("decision")} for c in cases]
     if as_json:
         print(json.dumps(rows, default=str, indent=2))
         return 0
@@ -81,23 +82,29 @@ def _list(stack: Stack, as_json: bool) -> int:
     for row in rows:
         overdue = " OVERDUE" if row["due_at"] <= now else ""
         print(f"{row['case_id']}  loan {row['loan_id']} {row['status']}  {row['reason']}  opened {row['opened_at']}"
-              f"  due {row['due_at']}{overdue}  alerts {row['alerts']}")
+              f"  due {row['due_at']}{overdue}  alerts {row['alerts']}"
+              + (f"  RESOLVING as {row['resolving']}: run that resolve again to finish it" if row["resolving"] else ""))
     return 0
 
 
 def _resolve(stack: Stack, args: argparse.Namespace) -> int:
+    """Exit 0 only when the decision took effect (the execution resumed, a resend started, the state recorded)."""
+    sfn = stack.client("stepfunctions")
     try:
         result = resolve_case(
             args.case_id, decision=Decision(args.decision), note=args.note, by=args.by,
             corrected=[_CORRECTED[c] for c in args.corrected], cases=ReviewCases(stack.table("ReviewCasesTableName")),
             ledger=Ledger(stack.table("NotificationsTableName")), contacts=Borrowers(stack.table("BorrowersTableName")),
-            callbacks=TaskCallbacks(stack.client("stepfunctions")))
-    except (CaseNotOpen, ValueError) as err:
+            callbacks=TaskCallbacks(sfn), executions=StepFunctionsStarter(sfn, stack.outputs["NotifyStateMachineArn"]))
+    except (CaseNotOpen, DecisionConflict, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (ClientError, BotoCoreError) as err:
+        print(f"error: {err}\nThe decision is kept on the case as pending: run the same command again to finish it.",
+              file=sys.stderr)
+        return 1
     print(json.dumps(result))
-    if not result["execution_resumed"]:
-        print("warning: the execution was no longer waiting; the decision is recorded", file=sys.stderr)
+    print(("already resolved: " if result["already_resolved"] else "") + result["outcome"], file=sys.stderr)
     return 0
 
 

@@ -9,9 +9,9 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loan_notify.alerts import SnsAlerts
+from loan_notify.executions import TaskCallbacks
 from loan_notify.ledger import Ledger
-from loan_notify.models import ReviewRequest
-from loan_notify.review import ReviewCases, open_case
+from loan_notify.review import ReviewAlertNotSent, ReviewCases, ReviewStep, open_case
 
 logger = Logger()
 tracer = Tracer()
@@ -21,17 +21,25 @@ _dynamodb = boto3.resource("dynamodb")
 ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
 cases = ReviewCases(_dynamodb.Table(os.environ["REVIEW_CASES_TABLE"]))
 alerts = SnsAlerts(boto3.client("sns"), os.environ["OPS_ALERTS_TOPIC_ARN"])
+callbacks = TaskCallbacks(boto3.client("stepfunctions"))
 ANSWER_WITHIN_S = int(os.environ.get("REVIEW_ANSWER_WITHIN_SECONDS", "14400"))
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=ReviewRequest)
-def lambda_handler(event: ReviewRequest, context: LambdaContext) -> dict:
-    opened = open_case(event, reason=event.reason, task_token=event.task_token, ledger=ledger, cases=cases,
-                       alerts=alerts, answer_within_s=ANSWER_WITHIN_S)
-    metrics.add_metric(name="ReviewCaseOpened", unit=MetricUnit.Count, value=1)
-    logger.warning("review case opened", extra={"notification_id": event.notification_id, **opened,
-                                                 "reason": event.reason})
+@event_parser(model=ReviewStep)
+def lambda_handler(event: ReviewStep, context: LambdaContext) -> dict:
+    try:
+        opened = open_case(event, reason=event.reason, task_token=event.task_token, ledger=ledger, cases=cases,
+                           alerts=alerts, callbacks=callbacks, answer_within_s=ANSWER_WITHIN_S)
+    except ReviewAlertNotSent:
+        metrics.add_metric(name="ReviewAlertFailed", unit=MetricUnit.Count, value=1)
+        raise  # the state machine retries the step: it finds the case and publishes again
+    if opened.get("case_id") and "due_at" in opened:
+        metrics.add_metric(name="ReviewCaseOpened", unit=MetricUnit.Count, value=1)
+        logger.warning("review case opened", extra={"notification_id": event.notification_id, **opened,
+                                                     "reason": event.reason})
+    else:
+        logger.info("no review case needed", extra={"notification_id": event.notification_id, **opened})
     return opened

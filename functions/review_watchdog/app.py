@@ -1,4 +1,4 @@
-"""Every 15 minutes: open review cases past their deadline alert the ops topic again."""
+"""Every 15 minutes: open review cases past their deadline (or whose first alert failed) alert the ops topic."""
 
 import os
 
@@ -22,8 +22,14 @@ alerts = SnsAlerts(boto3.client("sns"), os.environ["OPS_ALERTS_TOPIC_ARN"])
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    realerted = realert_overdue(cases=cases, alerts=alerts)
+    failed: list[str] = []
+
+    def on_error(case_id: str, err: Exception) -> None:
+        failed.append(case_id)
+        logger.exception("review case alert failed; the next run tries again", extra={"case_id": case_id})
+
+    realerted = realert_overdue(cases=cases, alerts=alerts, on_error=on_error)
     metrics.add_metric(name="ReviewCaseOverdue", unit=MetricUnit.Count, value=len(realerted))
     if realerted:
         logger.warning("overdue review cases re-alerted", extra={"case_ids": realerted})
-    return {"realerted": realerted}
+    return {"realerted": realerted, "failed": failed}

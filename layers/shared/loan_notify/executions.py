@@ -23,6 +23,16 @@ class StepFunctionsStarter:
                 return False
             raise
 
+    def status(self, name: str) -> str | None:
+        """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED; None if no execution of that name exists."""
+        arn = self._arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        try:
+            return str(self._client.describe_execution(executionArn=arn)["status"])
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return None
+            raise
+
 
 _GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 

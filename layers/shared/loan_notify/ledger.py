@@ -19,6 +19,12 @@ from loan_notify.vocabulary import FINAL_STATES, DeliveryStatus, NoticeState
 BY_LOAN_INDEX = "ByLoan"
 BY_BORROWER_INDEX = "ByBorrower"
 
+# A notice in one of these states is settled: nothing moves it again (no case, no stand-down, no resend).
+FINAL_STATES = frozenset({NoticeState.DELIVERED, NoticeState.DELIVERED_BY_PERSON, NoticeState.CLOSED,
+                          NoticeState.SUPERSEDED, NoticeState.OPTED_OUT, NoticeState.REJECTED})
+_FINAL_VALUES = {f":final{n}": state.value for n, state in enumerate(sorted(FINAL_STATES))}
+_FINAL_KEYS = ", ".join(_FINAL_VALUES)
+
 
 _FINAL_VALUES = {f":final{n}": state.value for n, state in enumerate(sorted(FINAL_STATES))}
 _FINAL_PLACEHOLDERS = ", ".join(_FINAL_VALUES)
@@ -231,52 +237,124 @@ class Ledger:
                 return item["notification_id"]
         return None
 
-    def mark_superseded(self, notification_id: str, by: str) -> None:
-        self.stand_down(notification_id, NoticeState.SUPERSEDED, "superseded", superseded_by=by)
+    def mark_superseded(self, notification_id: str, by: str) -> bool:
+        return self.stand_down(notification_id, NoticeState.SUPERSEDED, "superseded", superseded_by=by)
 
-    def stand_down(self, notification_id: str, state: NoticeState, reason: str, **fields: Any) -> None:
-        """The notice will not be sent, on purpose (superseded, opted out): recorded as such."""
+    def stand_down(self, notification_id: str, state: NoticeState, reason: str, **fields: Any) -> bool:
+        """The notice will not be sent, on purpose (superseded, opted out): recorded as such.
+
+        From any state that is not final (STARTED, SENT, NEEDS_REVIEW, ...); False, and nothing written, when the
+        notice already reached a final state (it is never overwritten)."""
         names = {"#state": "state"}
         values: dict[str, Any] = {":state": state.value, ":reason": reason, ":now": iso(self._clock()),
-                                  ":started": NoticeState.STARTED.value, ":sent": NoticeState.SENT.value}
+                                  **_FINAL_VALUES}
         expression = "SET #state = :state, reason = :reason, updated_at = :now"
         for n, (key, value) in enumerate(sorted(fields.items())):
             names[f"#f{n}"] = key
             values[f":f{n}"] = value
             expression += f", #f{n} = :f{n}"
-        self._table.update_item(
-            Key={"notification_id": notification_id}, UpdateExpression=expression,
-            ConditionExpression="#state IN (:started, :sent)", ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values)
+        return self._forward(notification_id, expression, names, values)
 
-    def count_review(self, notification_id: str) -> int:
-        """Number the next review case of this notice (1, 2, ...)."""
-        item = self._table.update_item(
-            Key={"notification_id": notification_id}, UpdateExpression="ADD review_cases :one",
-            ConditionExpression="attribute_exists(notification_id)", ExpressionAttributeValues={":one": 1},
-            ReturnValues="UPDATED_NEW")["Attributes"]
-        return int(item["review_cases"])
+    def _forward(self, notification_id: str, expression: str, names: dict[str, str], values: dict[str, Any]
+                 ) -> bool:
+        """One update that only moves a notice forward: it applies unless the notice is already final."""
+        try:
+            self._table.update_item(
+                Key={"notification_id": notification_id}, UpdateExpression=expression,
+                ConditionExpression=f"attribute_exists(notification_id) AND NOT #state IN ({_FINAL_KEYS})",
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+            return True
+        except ClientError as err:
+            if _conditional_failed(err):
+                return False
+            raise
 
-    def mark_needs_review(self, notification_id: str, case_id: str, reason: str) -> None:
-        self._table.update_item(
-            Key={"notification_id": notification_id},
-            UpdateExpression="SET #state = :state, case_id = :case, reason = :reason, updated_at = :now",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":state": NoticeState.NEEDS_REVIEW.value, ":case": case_id,
-                                       ":reason": reason, ":now": iso(self._clock())})
+    def count_review(self, notification_id: str, wait_key: str | None = None) -> int:
+        """Number the review case of this notice (1, 2, ...) for one wait of its execution.
 
-    def record_human_action(self, notification_id: str, action: dict[str, Any], state: NoticeState | None) -> None:
-        """A reviewer's decision, with their note: kept here and in the case, never in the execution."""
-        expression = "SET human_actions = list_append(if_not_exists(human_actions, :empty), :a), updated_at = :now"
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {":a": [action], ":empty": [], ":now": iso(self._clock())}
+        `wait_key` names the wait (the execution and the instant it entered the review step): a retried step
+        with the same key gets the same number, so it finds the case it already opened instead of a second one."""
+        if wait_key is None:
+            item = self._table.update_item(
+                Key={"notification_id": notification_id}, UpdateExpression="ADD review_cases :one",
+                ConditionExpression="attribute_exists(notification_id)", ExpressionAttributeValues={":one": 1},
+                ReturnValues="UPDATED_NEW")["Attributes"]
+            return int(item["review_cases"])
+        try:
+            item = self._table.update_item(
+                Key={"notification_id": notification_id},
+                UpdateExpression="SET review_wait = :key ADD review_cases :one",
+                ConditionExpression="attribute_exists(notification_id) AND "
+                                    "(attribute_not_exists(review_wait) OR review_wait <> :key)",
+                ExpressionAttributeValues={":one": 1, ":key": wait_key}, ReturnValues="UPDATED_NEW")["Attributes"]
+            return int(item["review_cases"])
+        except ClientError as err:
+            if not _conditional_failed(err):
+                raise
+        current = self.get(notification_id)
+        if current is None or current.get("review_wait") != wait_key:
+            raise RuntimeError(f"notice {notification_id} has no review wait {wait_key}")
+        return int(current["review_cases"])
+
+    def mark_needs_review(self, notification_id: str, case_id: str, reason: str) -> bool:
+        """NEEDS_REVIEW, forward only: False when the notice reached a final state meanwhile (a late receipt)."""
+        return self._forward(
+            notification_id, "SET #state = :state, case_id = :case, reason = :reason, updated_at = :now",
+            {"#state": "state"}, {":state": NoticeState.NEEDS_REVIEW.value, ":case": case_id, ":reason": reason,
+                                  ":now": iso(self._clock()), **_FINAL_VALUES})
+
+    def settle_delivered(self, notification_id: str, at: str) -> bool:
+        """DELIVERED after a confirming receipt that arrived while a case was open (forward only)."""
+        return self._forward(
+            notification_id, "SET #state = :state, delivered_at = if_not_exists(delivered_at, :at), updated_at = :now",
+            {"#state": "state"}, {":state": NoticeState.DELIVERED.value, ":at": at, ":now": iso(self._clock()),
+                                  **_FINAL_VALUES})
+
+    def record_human_action(self, notification_id: str, action: dict[str, Any], state: NoticeState | None
+                            ) -> int | None:
+        """A reviewer's decision, with their note: kept here and in the case, never in the execution.
+
+        Once per case (`action["case_id"]`): a retried resolve finds its action recorded and writes nothing again.
+        `contact_corrected` starts a new resend round: `resend_round` is counted in the same write and the action
+        carries it as `round`, so the sender tells this round's sends from earlier ones without comparing clocks.
+        Returns that round (None for other decisions). `state` moves the notice forward only: a final state stays.
+        """
+        case_id = action["case_id"]
+        corrects = action.get("decision") == "contact_corrected"
+        while True:
+            current = self.get(notification_id)
+            if current is None:
+                raise KeyError(f"notice {notification_id} is not in the ledger")
+            if case_id in current.get("resolved_cases", set()):
+                recorded = next((a for a in current.get("human_actions", []) if a.get("case_id") == case_id), {})
+                rnd = recorded.get("round")
+                break
+            rnd = int(current.get("resend_round", 0)) + 1 if corrects else None
+            values: dict[str, Any] = {":a": [{**action, "round": rnd} if corrects else action], ":empty": [],
+                                      ":now": iso(self._clock()), ":case": {case_id}, ":c": case_id}
+            expression = ("SET human_actions = list_append(if_not_exists(human_actions, :empty), :a), "
+                          "updated_at = :now")
+            condition = "attribute_exists(notification_id) AND NOT contains(resolved_cases, :c)"
+            if corrects:
+                expression += ", resend_round = :round"
+                values[":round"] = rnd
+                if "resend_round" in current:
+                    condition += " AND resend_round = :previous"
+                    values[":previous"] = current["resend_round"]
+                else:
+                    condition += " AND attribute_not_exists(resend_round)"
+            try:
+                self._table.update_item(Key={"notification_id": notification_id},
+                                        UpdateExpression=expression + " ADD resolved_cases :case",
+                                        ConditionExpression=condition, ExpressionAttributeValues=values)
+                break
+            except ClientError as err:
+                if not _conditional_failed(err):
+                    raise  # a lost race (another round, the same case recorded meanwhile): read again
         if state is not None:
-            expression += ", #state = :state"
-            names["#state"] = "state"
-            values[":state"] = state.value
-        self._table.update_item(Key={"notification_id": notification_id}, UpdateExpression=expression,
-                                ExpressionAttributeValues=values, **({"ExpressionAttributeNames": names}
-                                                                     if names else {}))
+            self._forward(notification_id, "SET #state = :state, updated_at = :now", {"#state": "state"},
+                          {":state": state.value, ":now": iso(self._clock()), **_FINAL_VALUES})
+        return int(rnd) if rnd is not None else None
 
     def by_borrower(self, borrower_id: str, *, limit: int, start: dict[str, Any] | None = None
                     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:

@@ -2,10 +2,19 @@
 
 The execution waits on the case's task token. Ops resolve it (`python -m loan_notify_ops cases resolve`) with
 one of three decisions; the note stays in the case and the ledger, never in the execution's history.
+
+Every effect here happens once and survives a partial failure, because each is guarded by a record a retry reads:
+- opening a case: the case id derives from the execution's wait (`Ledger.count_review` with a wait key), so a retried
+  step finds the case it wrote, re-arms its task token and publishes the alert if that had not gone out (`alerts`
+  counts published alerts; 0 means "still to send", which the watchdog also picks up);
+- resolving: the decision is first stored on the OPEN case as `pending`; the ledger action (once per case), the
+  resume (or, when nobody waits any more, a fresh execution) follow, and only then is the case RESOLVED. A retry of
+  the same decision finishes the work; a different decision on a case being resolved is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from enum import StrEnum
@@ -15,17 +24,25 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from loan_notify.clock import iso, utc_now
-from loan_notify.ledger import Ledger
-from loan_notify.models import NoticeRef
-from loan_notify.vocabulary import Channel, NoticeState
+from loan_notify.errors import LoanNotifyError
+from loan_notify.ledger import FINAL_STATES, Ledger
+from loan_notify.models import NoticeRef, ReviewRequest
+from loan_notify.vocabulary import Channel, DeliveryStatus, NoticeState
 
 OPEN_INDEX = "ByState"
+SYSTEM = "loan-notify"  # `resolved_by` of the cases the system closes itself
+MAX_EXECUTION_NAME = 80
 
 
 class Decision(StrEnum):
     REACHED_BY_PHONE = "reached_by_phone"  # a person told the borrower: the notice is delivered
     CONTACT_CORRECTED = "contact_corrected"  # the borrower's contact was fixed: send again, normal path
     CLOSED = "closed"  # closed with a reason (e.g. loan withdrawn, borrower unreachable after N tries)
+
+
+# What the system answers a waiting execution on its own (the state machine routes them to a success end).
+DELIVERED_MEANWHILE = "delivered"  # a receipt confirmed the notice after all
+SETTLED_MEANWHILE = "settled"  # the notice reached another final state (superseded, ...) before a case was needed
 
 
 class CaseState(StrEnum):
@@ -37,23 +54,67 @@ class CaseNotOpen(Exception):
     pass
 
 
+class DecisionConflict(Exception):
+    """Another decision is being applied to this case: finish that one (run it again) rather than contradict it."""
+
+
+class ReviewAlertNotSent(LoanNotifyError):
+    """The case is written but its alert did not go out: the step is retried (the case is found, not reopened)."""
+
+    reason = "review_alert_not_sent"
+
+
+class ReviewStep(ReviewRequest):
+    """The review step's input, with the wait it belongs to: the execution and the instant it entered the step."""
+
+    execution_name: str | None = None
+    entered_at: str | None = None
+
+    @property
+    def wait_key(self) -> str | None:
+        return f"{self.execution_name}@{self.entered_at}" if self.execution_name and self.entered_at else None
+
+
+def _conditional_failed(err: ClientError) -> bool:
+    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
 class ReviewCases:
     def __init__(self, table: Any, clock=utc_now) -> None:
         self._table = table
         self._clock = clock
 
-    def open(self, ref: NoticeRef, *, number: int, reason: str, task_token: str, answer_within_s: int
-             ) -> dict[str, Any]:
+    def open(self, ref: NoticeRef, *, number: int, reason: str, task_token: str, answer_within_s: int,
+             execution_name: str | None = None) -> dict[str, Any]:
+        """Write case `number` of the notice; if it exists already (a retried step), re-arm its task token."""
         now = self._clock()
         case = {
             "case_id": f"{ref.notification_id}-case{number}", "notification_id": ref.notification_id,
             "loan_id": ref.loan_id, "borrower_id": ref.borrower_id, "status": ref.status.value,
             "reason": reason, "state": CaseState.OPEN.value, "opened_at": iso(now),
             "due_at": iso(now + timedelta(seconds=answer_within_s)), "answer_within_s": answer_within_s,
-            "alerts": 1, "task_token": task_token,
+            "alerts": 0, "task_token": task_token,
         }
-        self._table.put_item(Item=case, ConditionExpression="attribute_not_exists(case_id)")
-        return case
+        if execution_name:
+            case["execution_name"] = execution_name
+        try:
+            self._table.put_item(Item=case, ConditionExpression="attribute_not_exists(case_id)")
+            return case
+        except ClientError as err:
+            if not _conditional_failed(err):
+                raise
+        try:
+            return self._table.update_item(
+                Key={"case_id": case["case_id"]}, UpdateExpression="SET task_token = :token",
+                ConditionExpression="#s = :open", ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={":token": task_token, ":open": CaseState.OPEN.value},
+                ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as err:
+            if not _conditional_failed(err):
+                raise
+        existing = self.get(case["case_id"])
+        assert existing is not None
+        return existing  # resolved already: the caller answers the new token with its decision
 
     def put(self, case: dict[str, Any]) -> None:
         self._table.put_item(Item=case, ConditionExpression="attribute_not_exists(case_id)")
@@ -71,29 +132,71 @@ class ReviewCases:
                 return sorted(items, key=lambda c: c["opened_at"])
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def resolve(self, case_id: str, *, decision: Decision, note: str, by: str) -> dict[str, Any]:
+    def alerted(self, case_id: str) -> dict[str, Any] | None:
+        """Count one published alert; None if the case was resolved meanwhile (nothing written)."""
+        try:
+            return self._table.update_item(
+                Key={"case_id": case_id}, UpdateExpression="SET last_alert_at = :now ADD alerts :one",
+                ConditionExpression="#s = :open", ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={":now": iso(self._clock()), ":one": 1, ":open": CaseState.OPEN.value},
+                ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as err:
+            if _conditional_failed(err):
+                return None
+            raise
+
+    def begin_resolve(self, case_id: str, action: dict[str, Any]) -> dict[str, Any]:
+        """Store the decision on the OPEN case as `pending` (the first try's action wins on a retry).
+
+        Returns the case; a RESOLVED case with the same decision is returned as is (the work is done)."""
+        try:
+            return self._table.update_item(
+                Key={"case_id": case_id}, UpdateExpression="SET pending = if_not_exists(pending, :action)",
+                ConditionExpression="#s = :open AND (attribute_not_exists(pending) OR pending.decision = :d)",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={":action": action, ":d": action["decision"],
+                                           ":open": CaseState.OPEN.value},
+                ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as err:
+            if not _conditional_failed(err):
+                raise
+        case = self.get(case_id)
+        if case is None:
+            raise CaseNotOpen(f"case {case_id} does not exist")
+        if case["state"] == CaseState.OPEN.value:
+            pending = case.get("pending", {})
+            raise DecisionConflict(f"case {case_id} is being resolved as {pending.get('decision')} by "
+                                   f"{pending.get('by')}: run that decision again to finish it")
+        if case.get("decision") != action["decision"]:
+            raise CaseNotOpen(f"case {case_id} is not open (resolved as {case.get('decision')})")
+        return case
+
+    def progress(self, case_id: str, step: str) -> None:
+        """Note a finished step of a pending resolve (e.g. "resumed"), so a retry does not repeat it."""
+        self._table.update_item(Key={"case_id": case_id}, UpdateExpression="SET pending.#step = :true",
+                                ConditionExpression="attribute_exists(pending)",
+                                ExpressionAttributeNames={"#step": step}, ExpressionAttributeValues={":true": True})
+
+    def finish_resolve(self, case_id: str, action: dict[str, Any], outcome: str) -> dict[str, Any]:
+        """RESOLVED, with the decision, its note and what was done: written last, once the work is done."""
         try:
             return self._table.update_item(
                 Key={"case_id": case_id},
-                UpdateExpression="SET #s = :resolved, decision = :d, note = :n, resolved_by = :by, resolved_at = :at",
-                ConditionExpression="#s = :open",
+                UpdateExpression="SET #s = :resolved, decision = :d, note = :n, resolved_by = :by, resolved_at = :at, "
+                                 "outcome = :outcome REMOVE pending",
+                ConditionExpression="#s = :open AND pending.decision = :d",
                 ExpressionAttributeNames={"#s": "state"},
                 ExpressionAttributeValues={":resolved": CaseState.RESOLVED.value, ":open": CaseState.OPEN.value,
-                                           ":d": decision.value, ":n": note, ":by": by,
-                                           ":at": iso(self._clock())},
+                                           ":d": action["decision"], ":n": action["note"], ":by": action["by"],
+                                           ":at": iso(self._clock()), ":outcome": outcome},
                 ReturnValues="ALL_NEW")["Attributes"]
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise CaseNotOpen(f"case {case_id} is not open") from err
-            raise
-
-    def realert(self, case: dict[str, Any]) -> dict[str, Any]:
-        due = self._clock() + timedelta(seconds=int(case.get("answer_within_s", 3600)))
-        return self._table.update_item(
-            Key={"case_id": case["case_id"]}, UpdateExpression="SET due_at = :due ADD alerts :one",
-            ConditionExpression="#s = :open", ExpressionAttributeNames={"#s": "state"},
-            ExpressionAttributeValues={":due": iso(due), ":one": 1, ":open": CaseState.OPEN.value},
-            ReturnValues="ALL_NEW")["Attributes"]
+            if not _conditional_failed(err):
+                raise
+        case = self.get(case_id)
+        if case and case["state"] == CaseState.RESOLVED.value and case.get("decision") == action["decision"]:
+            return case  # a concurrent retry finished it
+        raise CaseNotOpen(f"case {case_id} is not being resolved as {action['decision']}")
 
 
 def alert_message(case: dict[str, Any], *, overdue: bool = False) -> tuple[str, str]:
@@ -102,61 +205,205 @@ def alert_message(case: dict[str, Any], *, overdue: bool = False) -> tuple[str, 
     body = json.dumps({
         "case_id": case["case_id"], "loan_id": case["loan_id"], "status": case["status"],
         "reason": case["reason"], "opened_at": case["opened_at"], "due_at": case["due_at"],
-        "alerts": int(case.get("alerts", 1)),
+        "alerts": int(case.get("alerts", 0)) + 1,
         "resolve_with": f"python -m loan_notify_ops cases resolve {case['case_id']} "
                         "--decision reached_by_phone|contact_corrected|closed --note '...' --by <you>",
     }, indent=2)
     return subject[:100], body
 
 
-def open_case(ref: NoticeRef, *, reason: str, task_token: str, ledger: Ledger, cases: ReviewCases,
-              alerts: Any, answer_within_s: int) -> dict[str, Any]:
-    number = ledger.count_review(ref.notification_id)
-    case = cases.open(ref, number=number, reason=reason, task_token=task_token, answer_within_s=answer_within_s)
-    ledger.mark_needs_review(ref.notification_id, case["case_id"], reason)
-    subject, body = alert_message(case)
-    alerts.publish(subject, body)
+_CONFIRMING = {s.value for s in DeliveryStatus if s.confirms}
+
+
+def _confirmed_at(notice: dict[str, Any]) -> str | None:
+    """When a receipt (or the app) confirmed the notice, if one did: the state says so, or an attempt does."""
+    if notice.get("state") == NoticeState.DELIVERED.value:
+        return str(notice.get("delivered_at") or notice.get("updated_at") or "")
+    for attempt in notice.get("attempts", []):
+        if attempt.get("delivery_status") in _CONFIRMING:
+            receipts = [r for r in attempt.get("receipts", []) if r.get("status") in _CONFIRMING]
+            return str(receipts[0].get("at")) if receipts else str(attempt.get("finished_at", ""))
+    return None
+
+
+def _settled_answer(notice: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer for a waiting execution when the notice needs no person (None: it does)."""
+    if _confirmed_at(notice) is not None:
+        return {"case_id": None, "decision": DELIVERED_MEANWHILE, "delivered": True}
+    if notice.get("state") in FINAL_STATES:
+        return {"case_id": None, "decision": SETTLED_MEANWHILE, "state": notice["state"]}
+    return None
+
+
+def open_case(ref: ReviewStep, *, reason: str, task_token: str, ledger: Ledger, cases: ReviewCases,
+              alerts: Any, callbacks: Any, answer_within_s: int) -> dict[str, Any]:
+    """Open (or, on a retried step, find and re-arm) the case for this wait, mark the notice, alert ops.
+
+    A notice confirmed or otherwise settled meanwhile gets no case: the execution is answered at once.
+    Raises ReviewAlertNotSent when the alert could not be published: the retried step publishes it."""
+    notice = ledger.get(ref.notification_id) or {}
+    answer = _settled_answer(notice)
+    if answer is not None:
+        callbacks.success(task_token, answer)
+        return answer
+    number = ledger.count_review(ref.notification_id, ref.wait_key)
+    case = cases.open(ref, number=number, reason=reason, task_token=task_token, answer_within_s=answer_within_s,
+                      execution_name=ref.execution_name)
+    if case["state"] != CaseState.OPEN.value:  # resolved before this retry ran: hand its decision to the new token
+        callbacks.success(task_token, {"decision": case["decision"], "case_id": case["case_id"]})
+        return {"case_id": case["case_id"], "decision": case["decision"]}
+    if not ledger.mark_needs_review(ref.notification_id, case["case_id"], reason):
+        closed = close_case_if_settled(ref.notification_id, case_id=case["case_id"], ledger=ledger, cases=cases,
+                                       callbacks=callbacks)
+        return {"case_id": case["case_id"], "closed": closed is not None}
+    if int(case.get("alerts", 0)) == 0:
+        subject, body = alert_message(case)
+        try:
+            alerts.publish(subject, body)
+        except Exception as err:
+            raise ReviewAlertNotSent(f"case {case['case_id']} is open but its alert was not published: {err}"
+                                     ) from err
+        cases.alerted(case["case_id"])
     return {"case_id": case["case_id"], "due_at": case["due_at"]}
 
 
-def realert_overdue(*, cases: ReviewCases, alerts: Any, clock=utc_now) -> list[str]:
+def close_case_if_delivered(notification_id: str, *, ledger: Ledger, cases: ReviewCases, callbacks: Any
+                            ) -> str | None:
+    """A receipt confirmed a notice whose case is open: the notice becomes DELIVERED (forward only), the case is
+    resolved by the system with a note, and the waiting execution ends as delivered. Idempotent; returns the id of
+    the case it closed, or None (no open case, or not confirmed, or a person is resolving it right now)."""
+    notice = ledger.get(notification_id)
+    if not notice or _confirmed_at(notice) is None:
+        return None
+    return close_case_if_settled(notification_id, case_id=notice.get("case_id"), ledger=ledger, cases=cases,
+                                 callbacks=callbacks)
+
+
+def close_case_if_settled(notification_id: str, *, case_id: str | None, ledger: Ledger, cases: ReviewCases,
+                          callbacks: Any) -> str | None:
+    notice = ledger.get(notification_id) or {}
+    answer = _settled_answer(notice)
+    case = cases.get(case_id) if case_id else None
+    if answer is None or case is None or case["state"] != CaseState.OPEN.value:
+        return None
+    confirmed = _confirmed_at(notice)
+    if confirmed is not None and notice.get("state") != NoticeState.DELIVERED.value:
+        ledger.settle_delivered(notification_id, confirmed)
+    note = ("a receipt confirmed the notice after the case opened" if confirmed is not None
+            else f"the notice became {notice.get('state')} before anyone decided")
+    action = {"case_id": case["case_id"], "decision": answer["decision"], "note": note, "by": SYSTEM,
+              "at": iso(utc_now())}
+    try:
+        case = cases.begin_resolve(case["case_id"], action)
+    except (DecisionConflict, CaseNotOpen):
+        return None  # a person's decision is being applied: it wins
+    if case["state"] == CaseState.OPEN.value:
+        if not case["pending"].get("resumed"):
+            callbacks.success(case["task_token"], {"decision": answer["decision"], "case_id": case["case_id"]})
+        cases.finish_resolve(case["case_id"], case["pending"], "closed by the system: " + note)
+    return str(case["case_id"])
+
+
+def realert_overdue(*, cases: ReviewCases, alerts: Any, clock=utc_now, on_error: Any = None) -> list[str]:
+    """Every run: alert again each open case past its deadline, and each whose first alert never went out.
+
+    Publish first, then count it: a failed publish leaves the case due for the next run. A case resolved meanwhile
+    is skipped; one failing case does not stop the others (`on_error(case_id, err)` hears of it)."""
     now = iso(clock())
     realerted = []
-    for case in cases.open_cases():
-        if case["due_at"] <= now:
-            updated = cases.realert(case)
-            subject, body = alert_message(updated, overdue=True)
+    for listed in cases.open_cases():
+        if listed["due_at"] > now and int(listed.get("alerts", 0)) > 0:
+            continue
+        try:
+            case = cases.get(listed["case_id"])
+            if case is None or case["state"] != CaseState.OPEN.value:
+                continue
+            subject, body = alert_message(case, overdue=case["due_at"] <= now)
             alerts.publish(subject, body)
-            realerted.append(case["case_id"])
+            if cases.alerted(case["case_id"]) is not None:
+                realerted.append(case["case_id"])
+        except Exception as err:  # noqa: BLE001 - one case's failure must not hide the others
+            if on_error is None:
+                raise
+            on_error(listed["case_id"], err)
     return realerted
 
 
 _STATE_AFTER = {
-    Decision.REACHED_BY_PHONE: NoticeState.DELIVERED_BY_PERSON,
-    Decision.CLOSED: NoticeState.CLOSED,
-    Decision.CONTACT_CORRECTED: None,  # stays NEEDS_REVIEW until the resend settles it
+    Decision.REACHED_BY_PHONE.value: NoticeState.DELIVERED_BY_PERSON,
+    Decision.CLOSED.value: NoticeState.CLOSED,
+    Decision.CONTACT_CORRECTED.value: None,  # stays NEEDS_REVIEW until the resend settles it
 }
 
 
+def resend_execution_name(execution_name: str, round_: int) -> str:
+    """The fresh execution of resend round N: "<original name>-r<N>", hashed to fit Step Functions' 80 characters."""
+    suffix = f"-r{round_}"
+    if len(execution_name) + len(suffix) <= MAX_EXECUTION_NAME:
+        return execution_name + suffix
+    digest = hashlib.sha256(execution_name.encode()).hexdigest()[:8]
+    return f"{execution_name[:MAX_EXECUTION_NAME - len(suffix) - 9]}-{digest}{suffix}"
+
+
 def resolve_case(case_id: str, *, decision: Decision, note: str, by: str, corrected: list[Channel],
-                 cases: ReviewCases, ledger: Ledger, contacts: Any, callbacks: Any, clock=utc_now
-                 ) -> dict[str, Any]:
+                 cases: ReviewCases, ledger: Ledger, contacts: Any, callbacks: Any, executions: Any,
+                 clock=utc_now) -> dict[str, Any]:
     """A person's decision on a case: recorded with its note in the case and the ledger, then handed to the
-    waiting execution as the decision alone (ids, no note, no personal data)."""
+    waiting execution as the decision alone (ids, no note, no personal data).
+
+    When no execution waits any more (the 14-day timeout, or the case's alert failed and the execution ended),
+    the decision still takes effect: contact_corrected starts a fresh execution for the notice (resend round N,
+    `resend_execution_name`), the other decisions are recorded in the ledger. Safe to run again: a retry of the
+    same decision finishes what the first try left; `outcome` says what was done."""
     if decision is Decision.CONTACT_CORRECTED and not corrected:
         raise ValueError("contact_corrected needs the corrected channel(s): phone and/or email")
-    case = cases.resolve(case_id, decision=decision, note=note, by=by)
-    action = {"case_id": case_id, "decision": decision.value, "note": note, "by": by, "at": iso(clock())}
+    action: dict[str, Any] = {"case_id": case_id, "decision": decision.value, "note": note, "by": by,
+                              "at": iso(clock())}
     if corrected:
         action["corrected"] = [c.value for c in corrected]
-        for channel in corrected:
-            contacts.reset(case["borrower_id"], channel)
-    resumed = False
+    case = cases.begin_resolve(case_id, action)
+    if case["state"] == CaseState.RESOLVED.value:
+        return _result(case, already=True)
+    action = {k: v for k, v in case["pending"].items() if k != "resumed"}  # the first try's decision and note
+    for channel in action.get("corrected", []):
+        contacts.reset(case["borrower_id"], Channel(channel))
+    outcome = "recorded"
     if case.get("notification_id"):  # a borrower's report is not tied to one waiting execution
-        ledger.record_human_action(case["notification_id"], action, _STATE_AFTER[decision])
-        resumed = callbacks.success(case["task_token"], {"decision": decision.value, "case_id": case_id})
-    return {"case_id": case_id, "notification_id": case.get("notification_id"), "decision": decision.value,
-            "execution_resumed": resumed}
+        outcome = _apply(case, action, ledger=ledger, cases=cases, callbacks=callbacks, executions=executions)
+    return _result(cases.finish_resolve(case_id, action, outcome))
+
+
+def _apply(case: dict[str, Any], action: dict[str, Any], *, ledger: Ledger, cases: ReviewCases, callbacks: Any,
+           executions: Any) -> str:
+    notification_id = case["notification_id"]
+    decision = action["decision"]
+    round_ = ledger.record_human_action(notification_id, action, _STATE_AFTER[decision])
+    if case["pending"].get("resumed") or callbacks.success(case["task_token"],
+                                                          {"decision": decision, "case_id": case["case_id"]}):
+        cases.progress(case["case_id"], "resumed")
+        return "execution resumed"
+    # Nobody waits on the token. Resumed by an earlier try whose record was lost? Then the execution moved on.
+    waited = case.get("execution_name")
+    if waited and executions.status(waited) in ("RUNNING", "SUCCEEDED"):
+        return "execution resumed"
+    if decision != Decision.CONTACT_CORRECTED.value:
+        return f"recorded as {_STATE_AFTER[decision]}; no execution was waiting"
+    notice = ledger.get(notification_id) or {}
+    if notice.get("state") in FINAL_STATES:
+        return f"nothing resent: the notice is already {notice['state']}"
+    name = resend_execution_name(str(notice.get("execution_name") or notification_id), int(round_ or 1))
+    ref = NoticeRef(notification_id=notification_id, loan_id=notice["loan_id"], borrower_id=notice["borrower_id"],
+                    status=notice["status"], version=int(notice["version"]))
+    started = executions(name, json.dumps(ref.model_dump(mode="json"), separators=(",", ":")))
+    return f"resent: {'started' if started else 'already started'} execution {name}"
+
+
+def _result(case: dict[str, Any], *, already: bool = False) -> dict[str, Any]:
+    outcome = str(case.get("outcome", ""))
+    return {"case_id": case["case_id"], "notification_id": case.get("notification_id"),
+            "decision": case.get("decision"), "outcome": outcome,
+            "execution_resumed": outcome == "execution resumed",
+            "already_resolved": already}
 
 
 class LoanNotYours(Exception):
@@ -180,12 +427,13 @@ def report_not_notified(borrower_id: str, loan_id: str, *, ledger: Ledger, cases
         "loan_id": loan_id, "borrower_id": borrower_id, "status": "-",
         "reason": "borrower_reports_not_notified" if history else "borrower_reports_not_notified_no_notice_on_record",
         "state": CaseState.OPEN.value, "opened_at": iso(now),
-        "due_at": iso(now + timedelta(seconds=answer_within_s)), "answer_within_s": answer_within_s, "alerts": 1,
+        "due_at": iso(now + timedelta(seconds=answer_within_s)), "answer_within_s": answer_within_s, "alerts": 0,
         "history": json.loads(json.dumps(history, default=str)),
     }
     cases.put(case)
     subject, body = alert_message(case)
-    alerts.publish(subject, body)
+    alerts.publish(subject, body)  # if this fails, the case is written with no alert: the watchdog sends it
+    cases.alerted(case["case_id"])
     return {"case_id": case["case_id"], "due_at": case["due_at"], "notices_on_record": len(history),
             "next": "A member of our team will look at this loan's notices and contact you before "
                     f"{case['due_at']} (UTC)."}
