@@ -200,7 +200,7 @@ class LocalCloud:
                 memory_mb=config.get("MemorySize", 128), timeout_s=config.get("Timeout", 3),
                 environment=config.get("Environment", {}).get("Variables", {})))
         self._attach_receipts()
-        self.queues = QueuePump(self.runtime.invoke)
+        self.queues = QueuePump(self.runtime.invoke, self.time_scale)
         self.queues.attach(ACCOUNT, self.region)
         sender = self.parameters.get("SenderEmail")
         if sender:  # the deploy prerequisite "a verified SES identity", done here for the local account

@@ -38,11 +38,12 @@ What is patched, and why:
 9. CloudFormation gaps: `localcloud.cfn_models` adds AWS::SNS::Subscription, AWS::SNS::TopicPolicy,
    AWS::SES::ConfigurationSet and AWS::SecretsManager::Secret to moto's model map (`get_model_map` cache
    cleared so it sees them).
-10. Time compression: SQS visibility timeouts (`Message.change_visibility`) and the pacer's clock
-   (`loan_notify.clock.wall`) run on the time scale too, so provider rates hold per simulated second. Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
+10. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
    sleep `seconds * time_scale` (0 skips them, 1 is faithful). Task timeouts (`Timeout._eval_body`, e.g. a
    `.waitForTaskToken` deadline) are scaled too when time_scale > 0; at 0 they stay real, since a zero
-   deadline would expire before any receipt could arrive.
+   deadline would expire before any receipt could arrive. SQS visibility timeouts (`Message.change_visibility`)
+   and the pacer's clock (`loan_notify.clock.wall`) run on the time scale too, so provider rates hold per
+   simulated second.
 """
 
 from __future__ import annotations

@@ -19,11 +19,14 @@ from collections.abc import Callable
 from typing import Any
 
 Invoke = Callable[[str, dict[str, Any]], tuple[str, bool, str]]
+_RECEIVE_LOCK = threading.Lock()
 
 
 class QueuePoller:
-    def __init__(self, backend: Any, queue: Any, esm: Any, invoke: Invoke) -> None:
+    def __init__(self, backend: Any, queue: Any, esm: Any, invoke: Invoke, time_scale: float) -> None:
         self._backend = backend
+        # moto's visibility timeouts run on the time scale (localcloud.patches): this one stays in real seconds
+        self._real_visibility_timeout = int(int(queue.visibility_timeout) / (time_scale or 0.001))
         self.queue = queue
         self.esm = esm
         self.function_name = esm.function_arn.split(":function:")[1].split(":")[0]
@@ -58,8 +61,11 @@ class QueuePoller:
             with self._lock:
                 self._busy += 1
             try:
-                messages = self._backend.receive_message(self.queue.name, self.batch_size, 0,
-                                                         int(self.queue.visibility_timeout))
+                with _RECEIVE_LOCK:  # moto's receive is not thread-safe: two pollers could get one message
+                    # Hidden for the visibility timeout in real seconds while the function runs (its run time is
+                    # real, not simulated); a failed batch reappears after the scaled timeout (below).
+                    messages = self._backend.receive_message(self.queue.name, self.batch_size, 0,
+                                                             self._real_visibility_timeout)
                 if messages:
                     self._deliver(messages)
             finally:
@@ -72,8 +78,11 @@ class QueuePoller:
         self.invocations += 1
         payload, is_error, _logs = self._invoke(self.function_name, {"Records": [self._record(m)
                                                                                   for m in messages]})
-        if is_error:
-            return  # every message reappears after its visibility timeout
+        if is_error:  # every message reappears after the queue's visibility timeout
+            for message in messages:
+                self._backend.change_message_visibility(self.queue.name, message.receipt_handle,
+                                                        int(self.queue.visibility_timeout))
+            return
         try:
             failed = {f["itemIdentifier"] for f in (json.loads(payload or "{}") or {}).get("batchItemFailures", [])}
         except (ValueError, AttributeError):
@@ -94,8 +103,9 @@ class QueuePoller:
 class QueuePump:
     """Takes the SQS event source mappings away from moto's synchronous delivery and polls them instead."""
 
-    def __init__(self, invoke: Invoke) -> None:
+    def __init__(self, invoke: Invoke, time_scale: float) -> None:
         self._invoke = invoke
+        self._scale = time_scale
         self.pollers: list[QueuePoller] = []
 
     def attach(self, account: str, region: str) -> None:
@@ -106,7 +116,7 @@ class QueuePump:
             mappings = dict(queue.lambda_event_source_mappings)
             queue.lambda_event_source_mappings.clear()
             for esm in mappings.values():
-                self.pollers.append(QueuePoller(backend, queue, esm, self._invoke))
+                self.pollers.append(QueuePoller(backend, queue, esm, self._invoke, self._scale))
 
     def idle(self) -> bool:
         return all(p.idle() for p in self.pollers)

@@ -12,6 +12,7 @@ from loan_notify.deliveries import Deliveries
 from loan_notify.executions import TaskCallbacks
 from loan_notify.ledger import Ledger
 from loan_notify.receipts import apply_receipt, parse_event
+from loan_notify.review import ReviewCases, close_case_if_delivered
 
 logger = Logger()
 tracer = Tracer()
@@ -22,6 +23,13 @@ ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
 deliveries = Deliveries(_dynamodb.Table(os.environ["DELIVERIES_TABLE"]))
 contacts = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
 callbacks = TaskCallbacks(boto3.client("stepfunctions"))
+cases = ReviewCases(_dynamodb.Table(os.environ["REVIEW_CASES_TABLE"]))
+
+
+def close_case(notification_id: str) -> None:
+    closed = close_case_if_delivered(notification_id, ledger=ledger, cases=cases, callbacks=callbacks)
+    if closed:
+        logger.info("review case closed by a late receipt", extra={"case_id": closed})
 
 
 @logger.inject_lambda_context
@@ -31,7 +39,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     outcomes: dict[str, int] = {}
     for receipt in parse_event(event):
         outcome = apply_receipt(receipt, deliveries=deliveries, ledger=ledger, callbacks=callbacks,
-                                contacts=contacts)
+                                contacts=contacts, on_late_delivery=close_case)
         outcomes[outcome.value] = outcomes.get(outcome.value, 0) + 1
         metrics.add_metric(name=f"Receipt_{outcome.value}", unit=MetricUnit.Count, value=1)
         logger.info("receipt applied", extra={"message_id": receipt.message_id, "source": receipt.source,

@@ -268,7 +268,7 @@ def test_a_notice_delivered_before_its_case_opens_gets_no_case(cloud, platform):
 def test_a_case_whose_notice_got_delivered_closes_itself_and_the_execution_ends_delivered(cloud, platform):
     # GIVEN an open case, and then a receipt confirming one of the notice's attempts after all
     _, loan_id, notice = _undeliverable(cloud, platform)
-    platform.ledger.record_receipt(notice["notification_id"], 1, {"at": "2026-11-29T09:00:00.000Z",
+    platform.ledger.record_receipt(notice["notification_id"], 1, "test:Delivery", {"at": "2026-11-29T09:00:00.000Z",
                                                                    "status": "DELIVERED", "source": "test"},
                                    DeliveryStatus.DELIVERED)
     # WHEN the receipt path asks to close the case

@@ -18,6 +18,10 @@ def load_handler(monkeypatch):
                     "NOTIFICATIONS_TABLE": "notifications", "BORROWERS_TABLE": "borrowers",
                     "DELIVERIES_TABLE": "deliveries", "INBOX_TABLE": "inbox", "REVIEW_CASES_TABLE": "cases",
                     "OPS_ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+                    "CRITICAL_OUTBOX_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/critical",
+                    "BULK_OUTBOX_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bulk",
+                    "PACING_TABLE": "pacing", "SMS_SEND_RATE": "20", "EMAIL_SEND_RATE": "14",
+                    "PUSH_SEND_RATE": "50",
                     "NOTIFY_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:notify",
                     "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "LoanNotify",
                     "POWERTOOLS_SERVICE_NAME": name}

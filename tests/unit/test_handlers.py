@@ -2,13 +2,12 @@
 
 import json
 
-import pytest
 from botocore.exceptions import ClientError
 
-from loan_notify.errors import PermanentChannelError
+from loan_notify.errors import PaceWait, PermanentChannelError
 from loan_notify.models import Borrower, LoanImage
 from loan_notify.vocabulary import Channel
-from tests.unit.fakes import FakeBorrowers, FakeLedger, FakeStarter, RecordingSender
+from tests.unit.fakes import FakeBorrowers, FakeLedger, FakeStarter
 from tests.unit.images import loan_image, stream_record
 
 
@@ -57,19 +56,65 @@ def test_prepare_handler_parses_the_execution_input(load_handler, context, monke
     plan = app.lambda_handler({"notification_id": loan.notification_id, "loan_id": "L-1", "borrower_id": "B-1",
                                "status": "REJECTED", "version": 4}, context)
     assert plan["channels"] == ["EMAIL"]
+    assert plan["outbox"].endswith("/critical")  # a REJECTED notice never queues behind interim ones
 
 
-def test_send_handler_raises_the_class_the_state_machine_catches(load_handler, context, monkeypatch):
+class RecordingCallbacks:
+    def __init__(self) -> None:
+        self.told: list[tuple] = []
+
+    def success(self, token, output):
+        self.told.append(("success", token, output))
+        return True
+
+    def failure(self, token, error, cause):
+        self.told.append(("failure", token, error))
+        return True
+
+
+class RecordingSqs:
+    def __init__(self) -> None:
+        self.visibility: list[tuple[str, int]] = []
+
+    def get_queue_url(self, QueueName):  # noqa: N803 - boto3's argument name
+        return {"QueueUrl": f"https://sqs.us-east-1.amazonaws.com/123456789012/{QueueName}"}
+
+    def change_message_visibility(self, QueueUrl, ReceiptHandle, VisibilityTimeout):  # noqa: N803
+        self.visibility.append((ReceiptHandle, VisibilityTimeout))
+
+
+def _outbox_event(*bodies):
+    return {"Records": [{
+        "messageId": f"m-{n}", "receiptHandle": f"rh-{n}", "body": json.dumps(body),
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bulk",
+        "awsRegion": "us-east-1"} for n, body in enumerate(bodies)]}
+
+
+def test_outbox_consumer_tells_the_execution_and_puts_back_what_must_wait(load_handler, context, monkeypatch):
+    # GIVEN two queued sends: one whose contact is invalid, one whose provider has no send token yet
     app = load_handler("send_notice", SENDER_EMAIL="notices@example.com")
-    loan = LoanImage.model_validate({"loan_id": "L-1", "borrower_id": "B-1", "status": "APPROVED",
-                                     "updated_at": "2026-11-29T08:00:00Z", "version": 1})
+    loans = [LoanImage.model_validate({"loan_id": f"L-{n}", "borrower_id": "B-1", "status": "APPROVED",
+                                       "updated_at": "2026-11-29T08:00:00Z", "version": 1}) for n in (1, 2)]
     ledger = FakeLedger()
-    ledger.open_notice(loan, loan.notification_id)
-    monkeypatch.setattr(app, "ledger", ledger)
-    monkeypatch.setattr(app, "borrowers", FakeBorrowers(Borrower(borrower_id="B-1", phone="+1555")))
-    monkeypatch.setattr(app, "senders", {Channel.SMS: [RecordingSender(
-        "sns-sms", fail_with=PermanentChannelError("invalid", reason="invalid_phone"))]})
-    with pytest.raises(PermanentChannelError):
-        app.lambda_handler({"notification_id": loan.notification_id, "loan_id": "L-1", "borrower_id": "B-1",
-                            "status": "APPROVED", "version": 1, "channel": "SMS"}, context)
-    assert ledger.items[loan.notification_id]["attempts"][0]["error"] == "invalid_phone"
+    for loan in loans:
+        ledger.open_notice(loan, loan.notification_id)
+    callbacks, sqs = RecordingCallbacks(), RecordingSqs()
+
+    def send(request, channel):
+        if request.loan_id == "L-1":
+            raise PermanentChannelError("invalid", reason="invalid_phone")
+        raise PaceWait(2.4, "sns-sms@us-east-1")
+
+    monkeypatch.setattr(app, "ports", lambda: {"ledger": ledger, "senders": {Channel.SMS: [object()]},
+                                               "send": send, "callbacks": callbacks, "sqs": sqs})
+    bodies = [{"notification_id": loan.notification_id, "loan_id": loan.loan_id, "borrower_id": "B-1",
+               "status": "APPROVED", "version": 1, "channel": "SMS", "task_token": f"t-{loan.loan_id}"}
+              for loan in loans]
+    # WHEN the consumer gets the batch
+    response = app.lambda_handler(_outbox_event(*bodies), context)
+    # THEN the invalid contact is told to the execution (the error class its Catch matches) and deleted,
+    # and the paced one goes back to the queue for its wait, rounded up to whole seconds
+    assert callbacks.told == [("failure", "t-L-1", "PermanentChannelError")]
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert sqs.visibility == [("rh-1", 3)]

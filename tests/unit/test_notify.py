@@ -1,6 +1,7 @@
 import pytest
 
 from loan_notify.errors import (
+    NoticeAlreadySettled,
     NoticeSuperseded,
     PermanentChannelError,
     ProviderThrottled,
@@ -140,19 +141,10 @@ def test_a_notice_delivered_meanwhile_is_not_sent_on_the_next_channel(ledger, bo
     # GIVEN a late receipt made the notice DELIVERED after the execution had moved on
     ledger.items[REF.notification_id]["state"] = "DELIVERED"
     email = RecordingSender("ses-v2")
-    told = []
-
-    class Callbacks:
-        def success(self, token, output):
-            told.append((token, output))
-            return True
-
-    # WHEN the next channel's step runs
-    result = send(REF, Channel.EMAIL, ledger=ledger, borrowers=borrowers, senders={Channel.EMAIL: [email]},
-                  callbacks=Callbacks(), task_token="t-1")
-    # THEN nothing is sent and the execution is told the notice is already delivered
-    assert email.sent == [] and result["already"] is True
-    assert told == [("t-1", {"status": "DELIVERED", "already": True})]
+    # WHEN the next channel's send runs THEN nothing is sent: the execution is told the notice is settled
+    with pytest.raises(NoticeAlreadySettled):
+        send(REF, Channel.EMAIL, ledger=ledger, borrowers=borrowers, senders={Channel.EMAIL: [email]})
+    assert email.sent == []
 
 
 def test_a_superseded_notice_stands_down_before_any_send(ledger, borrowers):

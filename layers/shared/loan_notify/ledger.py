@@ -16,16 +16,13 @@ from loan_notify.errors import NoticeNotFound
 from loan_notify.models import LoanImage
 from loan_notify.vocabulary import FINAL_STATES, DeliveryStatus, NoticeState
 
+__all__ = ["FINAL_STATES", "Ledger"]
+
 BY_LOAN_INDEX = "ByLoan"
 BY_BORROWER_INDEX = "ByBorrower"
 
-# A notice in one of these states is settled: nothing moves it again (no case, no stand-down, no resend).
-FINAL_STATES = frozenset({NoticeState.DELIVERED, NoticeState.DELIVERED_BY_PERSON, NoticeState.CLOSED,
-                          NoticeState.SUPERSEDED, NoticeState.OPTED_OUT, NoticeState.REJECTED})
-_FINAL_VALUES = {f":final{n}": state.value for n, state in enumerate(sorted(FINAL_STATES))}
-_FINAL_KEYS = ", ".join(_FINAL_VALUES)
-
-
+# A notice in one of these states (vocabulary.FINAL_STATES) is settled: nothing moves it again (no case, no
+# stand-down, no resend, no state written by a late attempt record).
 _FINAL_VALUES = {f":final{n}": state.value for n, state in enumerate(sorted(FINAL_STATES))}
 _FINAL_PLACEHOLDERS = ", ".join(_FINAL_VALUES)
 
@@ -121,6 +118,7 @@ class Ledger:
         is never overwritten; the attempt is still appended, because it happened. Appending is once only: a
         retried write whose first try landed finds its pending record gone and the attempt already there.
         """
+        attempt = {"receipts": {}, **attempt}  # receipts are kept on the attempt, once per kind
         names: dict[str, str] = {}
         values: dict[str, Any] = {":attempt": [attempt], ":now": iso(self._clock()), ":n": attempt["attempt"]}
         expression = "SET attempts = list_append(attempts, :attempt), updated_at = :now"
@@ -261,7 +259,7 @@ class Ledger:
         try:
             self._table.update_item(
                 Key={"notification_id": notification_id}, UpdateExpression=expression,
-                ConditionExpression=f"attribute_exists(notification_id) AND NOT #state IN ({_FINAL_KEYS})",
+                ConditionExpression=f"attribute_exists(notification_id) AND NOT #state IN ({_FINAL_PLACEHOLDERS})",
                 ExpressionAttributeNames=names, ExpressionAttributeValues=values)
             return True
         except ClientError as err:

@@ -15,7 +15,7 @@ the next step reads the notice first).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -177,7 +177,8 @@ def answer_waiting(item: dict[str, Any], *, deliveries: Deliveries, callbacks: C
 
 
 def apply_receipt(receipt: Receipt, *, deliveries: Deliveries, ledger: Ledger, callbacks: Callbacks,
-                  contacts: ContactHealth, clock=utc_now) -> ReceiptOutcome:
+                  contacts: ContactHealth, clock=utc_now,
+                  on_late_delivery: Callable[[str], Any] | None = None) -> ReceiptOutcome:
     """Store the receipt, bring the ledger forward, write a bounce back to the contact it was sent to, and answer
     the waiting execution. Every step is idempotent, so a redelivered or retried receipt finishes what an
     interrupted one started."""
@@ -192,6 +193,9 @@ def apply_receipt(receipt: Receipt, *, deliveries: Deliveries, ledger: Ledger, c
         contacts.mark(item["borrower_id"], Channel(item["channel"]), receipt.contact_effect,
                       contact_ref=item.get("contact_ref") or None)
     outcome = answer_waiting(item, deliveries=deliveries, callbacks=callbacks)
+    if write.status.confirms and outcome is not ReceiptOutcome.CONFIRMED and on_late_delivery is not None:
+        # Nobody waited on this message any more: the execution moved on, perhaps to a person. Their case closes.
+        on_late_delivery(item["notification_id"])
     if outcome is not None:
         return outcome
     return ReceiptOutcome.RECORDED if write.new else ReceiptOutcome.DUPLICATE
