@@ -98,14 +98,6 @@ class Borrower(BaseModel):
                 raise ValueError(f"unknown time zone {value!r}") from err
         return value
 
-    def awake_hours(self) -> Any:
-        """The complement of the quiet hours, as a send window (None: no quiet hours)."""
-        if self.quiet_hours is None:
-            return None
-        from loan_notify.policy import SendWindow
-
-        return SendWindow(start=self.quiet_hours.end, end=self.quiet_hours.start)
-
     def __repr__(self) -> str:  # keep personal data out of accidental reprs in tracebacks
         return f"Borrower(borrower_id={self.borrower_id!r}, locale={self.locale.value!r})"
 

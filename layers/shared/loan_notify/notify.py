@@ -64,7 +64,8 @@ def prepare(ref: NoticeRef, *, borrowers: Borrowers, ledger: Ledger | None = Non
         ledger.stand_down(ref.notification_id, NoticeState.OPTED_OUT, "opted_out_non_critical")
     plan = [c.value for c in channel_plan(ref.status, borrower)]
     now = max(clock(), waited_until) if waited_until else clock()
-    opening = None if superseded_by or opted_out else next_opening(ref.status, borrower, now)
+    opening = None if superseded_by or opted_out else next_opening(ref.status, borrower, now,
+                                                                              spread_key=ref.notification_id)
     return {"channels": plan, "count": len(plan), "template_id": template_id(ref.status),
             "template_version": TEMPLATE_VERSION, "policy_version": POLICY_VERSION,
             "confirm_within": policy.confirm_within_s, "superseded_by": superseded_by, "opted_out": opted_out,
