@@ -12,7 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from pydantic import ValidationError
 
 from loan_notify.ledger import Ledger
-from loan_notify.models import LoanImage, NoticeRef
+from loan_notify.models import LoanImage, NoticeRef, execution_name
 
 
 class RouteOutcome(StrEnum):
@@ -99,13 +99,13 @@ def route(event_id: str, event_name: str, raw_new: Any, raw_old: Any,
                       {**context, "event_id": event_id})
         return Routed(RouteOutcome.REJECTED, loan.notification_id, "borrower_not_found")
 
-    name = loan.notification_id
+    name = execution_name(loan.notification_id)  # at most 80 characters, the same on every redelivery
     first_delivery = ledger.open_notice(loan, execution_name=name)
-    ref = NoticeRef(notification_id=name, loan_id=loan.loan_id, borrower_id=loan.borrower_id,
+    ref = NoticeRef(notification_id=loan.notification_id, loan_id=loan.loan_id, borrower_id=loan.borrower_id,
                     status=loan.status, version=loan.version)
     # Start even when the ledger item existed: a crash between the two writes must not lose the notice.
     # StartExecution is idempotent by name, so the duplicate never becomes a second execution.
     started = start(name, json.dumps(ref.model_dump(mode="json"), separators=(",", ":")))
     if first_delivery and started:
-        return Routed(RouteOutcome.STARTED, name)
-    return Routed(RouteOutcome.DUPLICATE, name)
+        return Routed(RouteOutcome.STARTED, loan.notification_id)
+    return Routed(RouteOutcome.DUPLICATE, loan.notification_id)

@@ -1,0 +1,42 @@
+"""Execution names stay within Step Functions' 80 characters, whatever the status and version."""
+
+import time
+import uuid
+
+import pytest
+
+from tests.flow.conftest import executions_for
+
+pytestmark = pytest.mark.flow
+
+
+def _failed_records(cloud) -> int:
+    attributes = cloud.client("sqs").get_queue_attributes(QueueUrl=cloud.outputs["StreamFailureQueueUrl"],
+                                                          AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+@pytest.mark.parametrize("status", ["PRELIMINARY_APPROVED", "DOCUMENTS_REQUIRED"])
+def test_a_long_status_with_an_epoch_millisecond_version_is_started_and_delivered(cloud, platform, status):
+    # GIVEN a 36-character loan id and a version in epoch milliseconds: an 83-character notification id
+    borrower = platform.borrower()
+    loan_id = f"L-{uuid.uuid4().hex}{uuid.uuid4().hex}"[:36]
+    version = int(time.time() * 1000)
+    failed_before = _failed_records(cloud)
+    # WHEN the platform writes the status change, and the shard delivers the record a second time
+    platform.status(loan_id, borrower["borrower_id"], status, version)
+    cloud.wait_idle()
+    (record,) = cloud.redeliver_last("LoansTableName")
+    assert record["dynamodb"]["NewImage"]["loan_id"]["S"] == loan_id
+    cloud.wait_idle()
+    # THEN one execution ran, under a name of at most 80 characters that starts with the loan id
+    (execution,) = executions_for(cloud, loan_id)
+    assert len(execution["name"]) <= 80 and execution["status"] == "SUCCEEDED"
+    # AND the ledger item, keyed by the full notification id, names that execution; the notice was delivered once
+    (notice,) = platform.notices(loan_id)
+    assert len(notice["notification_id"]) > 80
+    assert notice["execution_name"] == execution["name"]
+    assert notice["state"] == "DELIVERED" and notice["duplicate_deliveries"] == 1
+    assert len(platform.sms_to(borrower["phone"])) == 1
+    # AND nothing went to the stream's failure queue
+    assert _failed_records(cloud) == failed_before
