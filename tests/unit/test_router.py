@@ -4,15 +4,14 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
-from loan_notify.models import Borrower
 from loan_notify.router import RouteOutcome, route
-from tests.unit.fakes import FakeBorrowers, FakeLedger, FakeStarter
+from tests.unit.fakes import FakeLedger, FakeStarter
 from tests.unit.images import loan_image
 
 
 @pytest.fixture
 def ports():
-    return {"ledger": FakeLedger(), "borrowers": FakeBorrowers(Borrower(borrower_id="B-1")), "start": FakeStarter()}
+    return {"ledger": FakeLedger(), "start": FakeStarter()}
 
 
 def test_status_change_starts_one_execution_with_ids_only(ports):
@@ -47,10 +46,14 @@ def test_bad_records_are_recorded_with_a_reason_and_never_raise(ports, image, re
     assert ports["start"].started == {}
 
 
-def test_unknown_borrower_is_rejected_not_started(ports):
+def test_a_borrower_not_written_yet_does_not_reject_the_change(ports):
+    # GIVEN a loan whose borrower row the platform has not written yet (the router does not look it up)
+    # WHEN its status change is routed
     routed = route("e2", "INSERT", loan_image(borrower_id="B-404"), None, **ports)
-    assert routed.reason == "borrower_not_found"
-    assert ports["ledger"].items[routed.notification_id]["state"] == "REJECTED"
+    # THEN the notice is opened and its execution started: Prepare waits for the borrower, bounded
+    assert routed.outcome is RouteOutcome.STARTED
+    assert ports["ledger"].items[routed.notification_id]["state"] == "STARTED"
+    assert list(ports["start"].started) == [routed.notification_id]
 
 
 def test_unchanged_status_and_removals_are_ignored(ports):

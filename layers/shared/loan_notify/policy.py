@@ -265,3 +265,23 @@ def _usable(channel: Channel, borrower: Borrower, policy: NoticePolicy) -> bool:
         # non-critical notices only.
         return channel is not Channel.SMS and policy.critical
     return True
+
+
+# ---------------------------------------------------------------- a status change whose borrower row is missing
+BORROWER_WAIT_SECONDS = 900  # default of the BorrowerWaitSeconds parameter: then a review case
+BORROWER_RETRY_SECONDS = (10, 120)  # look again after as long as already waited, within these bounds
+
+
+def borrower_retry_at(missing_since: datetime, now: datetime, wait_s: int = BORROWER_WAIT_SECONDS
+                      ) -> datetime | None:
+    """When to look for a missing borrower row again, or None once `wait_s` has passed since it was first missed.
+
+    The platform may write a loan a moment before its borrower: the notice waits (10 s, 20 s, 40 s... at most
+    2 minutes between looks), and the last look is exactly at the limit.
+    """
+    limit = missing_since + timedelta(seconds=wait_s)
+    if now >= limit:
+        return None
+    shortest, longest = BORROWER_RETRY_SECONDS
+    step = min(max((now - missing_since).total_seconds(), shortest), longest)
+    return min(now + timedelta(seconds=step), limit)
