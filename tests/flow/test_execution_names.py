@@ -40,3 +40,19 @@ def test_a_long_status_with_an_epoch_millisecond_version_is_started_and_delivere
     assert len(platform.sms_to(borrower["phone"])) == 1
     # AND nothing went to the stream's failure queue
     assert _failed_records(cloud) == failed_before
+
+
+def test_a_long_named_notice_waiting_on_a_person_is_parked_like_any_other(cloud, platform):
+    # GIVEN a borrower with no contact at all, and an 83-character notification id
+    borrower = platform.borrower(phone=None, email=None)
+    loan_id = f"L-{uuid.uuid4().hex}{uuid.uuid4().hex}"[:36]
+    # WHEN the notice ends waiting on a review case
+    platform.status(loan_id, borrower["borrower_id"], "DOCUMENTS_REQUIRED", int(time.time() * 1000))
+    cloud.wait_idle(timeout=20)  # returns: an execution waiting on a person is not "still running" work
+    # THEN the case names the notification id and the execution, under its shortened name, waits on it
+    (notice,) = platform.notices(loan_id)
+    assert notice["state"] == "NEEDS_REVIEW" and notice["reason"] == "no_channel_delivered"
+    case = cloud.table("ReviewCasesTableName").get_item(Key={"case_id": notice["case_id"]})["Item"]
+    assert case["notification_id"] == notice["notification_id"]
+    (execution,) = executions_for(cloud, loan_id)
+    assert execution["name"] == notice["execution_name"] and execution["status"] == "RUNNING"
