@@ -263,10 +263,12 @@ class LocalCloud:
             time.sleep(0.005)
 
     def waiting_on_people(self) -> set[str]:
-        """Notification ids whose execution waits on an open review case."""
+        """Names of the executions waiting on an open review case (a case names its notification id)."""
+        from loan_notify.models import execution_name
         from loan_notify.review import ReviewCases
 
-        return {c.get("notification_id") for c in ReviewCases(self.table("ReviewCasesTableName")).open_cases()}
+        return {execution_name(c["notification_id"])
+                for c in ReviewCases(self.table("ReviewCasesTableName")).open_cases() if c.get("notification_id")}
 
     def running_executions(self) -> list[str]:
         """ARNs of RUNNING executions, read from moto's backend (ListExecutions serialises every execution)."""

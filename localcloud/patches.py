@@ -44,6 +44,9 @@ What is patched, and why:
    deadline would expire before any receipt could arrive. SQS visibility timeouts (`Message.change_visibility`)
    and the pacer's clock (`loan_notify.clock.wall`) run on the time scale too, so provider rates hold per
    simulated second.
+11. StartExecution names (`StepFunctionsParserBackend.start_execution`): the executing backend accepts any
+   name ("TODO: validate name format"); AWS refuses one over 80 characters or with a forbidden character.
+   moto's own check (`StepFunctionBackend._validate_name`, used for state machine names) is applied first.
 """
 
 from __future__ import annotations
@@ -116,6 +119,8 @@ INTERNALS = [
     ("moto.sns.models", "SNSBackend.set_topic_attribute"),
     ("moto.ses.models", "SESBackend.create_configuration_set"),
     ("moto.secretsmanager.models", "SecretsManagerBackend.create_secret"),
+    ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.start_execution"),
+    ("moto.stepfunctions.models", "StepFunctionBackend._validate_name"),
 ]
 
 _BOTO_CLIENT_MODULES = [m for m, attr in INTERNALS if attr == "boto_client_for"]
@@ -343,6 +348,16 @@ def _atomic(original: Callable[..., Any]) -> Callable[..., Any]:
     return write
 
 
+def _validated_start(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if name is not None:
+            self._validate_name(name)  # InvalidName / ValidationException (over 80 characters), as AWS answers
+        return original(self, state_machine_arn, name, *args, **kwargs)
+
+    return start_execution
+
+
 def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
           on_stream_record: Callable[[Any, dict[str, Any]], None], time_scale: float,
           providers: ProviderHooks | None = None) -> None:
@@ -366,6 +381,8 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     _set(LambdaFunction, "_invoke_lambda", lambda self, event=None: invoke_lambda(self, event))
     _set(StreamShard, "add", _make_stream_add(on_stream_record))
     _set(sfn_models, "stepfunctions_backends", parser_models.stepfunctions_parser_backends)
+    _set(parser_models.StepFunctionsParserBackend, "start_execution",
+         _validated_start(parser_models.StepFunctionsParserBackend.start_execution))
     cached = _make_cached_boto_client_for(boto_client.boto_client_for)
     for module in _BOTO_CLIENT_MODULES:
         _set(importlib.import_module(module), "boto_client_for", cached)

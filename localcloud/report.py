@@ -35,7 +35,7 @@ def timeline(loan_id: str, notices: list[dict[str, Any]], executions: dict[str, 
             attempts_summary(notice),
             notice.get("state", "?") + (f" ({notice['reason']})" if notice.get("reason") else ""),
             str(notice.get("duplicate_deliveries", 0)),
-            executions.get(notice["notification_id"], "-"),
+            executions.get(notice.get("execution_name") or notice["notification_id"], "-"),
         ])
     return f"loan {loan_id}\n" + table(rows, ["time (UTC)", "status change", "attempts", "ledger", "dup",
                                               "execution"])

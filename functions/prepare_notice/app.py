@@ -1,4 +1,4 @@
-"""State machine step: decide the channel plan and pin the template for one notice."""
+"""State machine step: decide the channel plan and send window for one notice, or wait for its borrower row."""
 
 import os
 
@@ -11,6 +11,7 @@ from loan_notify.borrowers import Borrowers
 from loan_notify.ledger import Ledger
 from loan_notify.models import PrepareRequest
 from loan_notify.notify import prepare
+from loan_notify.policy import BORROWER_WAIT_SECONDS
 
 logger = Logger()
 tracer = Tracer()
@@ -19,6 +20,7 @@ _dynamodb = boto3.resource("dynamodb")
 borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
 ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
 OUTBOXES = {"critical": os.environ["CRITICAL_OUTBOX_URL"], "bulk": os.environ["BULK_OUTBOX_URL"]}
+BORROWER_WAIT_S = int(os.environ.get("BORROWER_WAIT_SECONDS", BORROWER_WAIT_SECONDS))
 
 
 @logger.inject_lambda_context
@@ -27,6 +29,7 @@ OUTBOXES = {"critical": os.environ["CRITICAL_OUTBOX_URL"], "bulk": os.environ["B
 def lambda_handler(event: PrepareRequest, context: LambdaContext) -> dict:
     logger.append_keys(notification_id=event.notification_id)
     plan = prepare(event.ref, borrowers=borrowers, ledger=ledger, waited_until=event.waited_until,
-                   outboxes=OUTBOXES)
-    logger.info("notice prepared", extra={k: plan[k] for k in ("channels", "wait_until", "superseded_by")})
+                   borrower_wait_s=BORROWER_WAIT_S, outboxes=OUTBOXES)
+    logger.info("notice prepared", extra={k: plan[k] for k in ("channels", "wait_until", "superseded_by",
+                                                               "borrower_missing")})
     return plan

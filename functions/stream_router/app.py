@@ -1,6 +1,5 @@
 """Loans stream -> one notice execution per borrower-visible status change (partial batch responses)."""
 
-import functools
 import os
 
 import boto3
@@ -10,10 +9,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loan_notify.borrowers import Borrowers, KnownBorrowers
 from loan_notify.executions import StepFunctionsStarter
 from loan_notify.ledger import Ledger
-from loan_notify.router import BorrowerCheck, RouteOutcome, borrower_ids, route
+from loan_notify.router import RouteOutcome, route
 
 logger = Logger()
 tracer = Tracer()
@@ -22,7 +20,6 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 _dynamodb = boto3.resource("dynamodb")
 ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
-borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
 start = StepFunctionsStarter(boto3.client("stepfunctions"), os.environ["NOTIFY_STATE_MACHINE_ARN"])
 
 _METRIC = {
@@ -34,10 +31,10 @@ _METRIC = {
 
 
 @tracer.capture_method
-def record_handler(record: DynamoDBRecord, known: BorrowerCheck = borrowers) -> None:
+def record_handler(record: DynamoDBRecord) -> None:
     raw = record.raw_event.get("dynamodb") or {}
     routed = route(record.event_id, record.raw_event.get("eventName", ""), raw.get("NewImage"), raw.get("OldImage"),
-                   ledger=ledger, borrowers=known, start=start)
+                   ledger=ledger, start=start)
     metrics.add_metric(name=_METRIC[routed.outcome], unit=MetricUnit.Count, value=1)
     log = logger.warning if routed.outcome is RouteOutcome.REJECTED else logger.info
     log("status change routed", extra={"outcome": routed.outcome.value, "notification_id": routed.notification_id,
@@ -48,6 +45,5 @@ def record_handler(record: DynamoDBRecord, known: BorrowerCheck = borrowers) -> 
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    known = KnownBorrowers(borrowers, borrower_ids(event.get("Records", [])))  # one read for the whole batch
-    return process_partial_response(event=event, record_handler=functools.partial(record_handler, known=known),
-                                    processor=processor, context=context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                    context=context)

@@ -32,7 +32,7 @@ def _router_mapping(cloud):
 
 def test_bad_records_never_block_their_batch(cloud, platform):
     good = platform.borrower()
-    ids = {k: unique(f"L-{k}") for k in ("ok1", "unknown_status", "no_borrower_id", "ghost_borrower", "ok2")}
+    ids = {k: unique(f"L-{k}") for k in ("ok1", "unknown_status", "no_borrower_id", "ok2")}
     lam, mapping = _router_mapping(cloud)
     router_calls = cloud.runtime.invocations.get("StreamRouterFunction", 0)
     # GIVEN the mapping is paused, so the next writes reach the router as one batch
@@ -42,12 +42,11 @@ def test_bad_records_never_block_their_batch(cloud, platform):
         platform.status(ids["unknown_status"], good["borrower_id"], "APPROVED_MAYBE", 1)
         platform.loans.put_item(Item={"loan_id": ids["no_borrower_id"], "status": "REJECTED", "version": 1,
                                       "updated_at": "2026-11-29T08:00:00Z"})
-        platform.status(ids["ghost_borrower"], unique("B-nobody"), "APPROVED", 1)
         platform.status(ids["ok2"], good["borrower_id"], "DISBURSED", 1)
     finally:
         lam.update_event_source_mapping(UUID=mapping, Enabled=True)
     cloud.wait_idle()
-    # THEN one router invocation handled all five, and both good notices went out
+    # THEN one router invocation handled all four, and both good notices went out
     assert cloud.runtime.invocations["StreamRouterFunction"] == router_calls + 1
     assert len(platform.sms_to(good["phone"])) == 2
     states = [n["state"] for n in platform.notices(ids["ok1"]) + platform.notices(ids["ok2"])]
@@ -58,14 +57,13 @@ def test_bad_records_never_block_their_batch(cloud, platform):
     assert {i["loan_id"]: i["reason"] for i in rejected} == {
         ids["unknown_status"]: "invalid_status",
         ids["no_borrower_id"]: "missing_borrower_id",
-        ids["ghost_borrower"]: "borrower_not_found",
     }
-    for key in ("unknown_status", "no_borrower_id", "ghost_borrower"):
+    for key in ("unknown_status", "no_borrower_id"):
         assert executions_for(cloud, ids[key]) == []
     # AND the router counted them in its RejectedStatusChange metric
     emf = [json.loads(line.line) for line in cloud.runtime.logs
            if line.function == "StreamRouterFunction" and '"_aws"' in line.line]
-    assert sum(sum(m.get("RejectedStatusChange", [])) for m in emf) >= 3
+    assert sum(sum(m.get("RejectedStatusChange", [])) for m in emf) >= 2
 
 
 def test_nothing_reaches_the_failure_queue_on_a_healthy_run(cloud):

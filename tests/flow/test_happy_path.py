@@ -31,7 +31,7 @@ def test_status_changes_end_in_one_sms_each_and_a_ledger_item(cloud, platform):
     assert sorted(e["name"] for e in executions) == sorted(n["notification_id"] for n in notices)
     assert {e["status"] for e in executions} == {"SUCCEEDED"}
     assert entered_states(cloud, notices[1]["notification_id"]) == [
-        "Prepare notice", "Send now?", "Any channel left?", "Queue the send", "Wait for the delivery receipt"]
+        "Prepare notice", "Send now?", "Queue the send", "Wait for the delivery receipt"]
     assert_no_personal_data(cloud, borrower, [e["name"] for e in executions])
 
 

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from loan_notify.models import Borrower, SendRequest
-from tests.unit.fakes import FakeBorrowers, FakeLedger, FakeStarter
+from loan_notify.models import SendRequest
+from tests.unit.fakes import FakeLedger, FakeStarter
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -17,7 +17,6 @@ def test_stream_samples_route_as_documented(load_handler, context, monkeypatch):
     app = load_handler("stream_router")
     ledger, starter = FakeLedger(), FakeStarter()
     monkeypatch.setattr(app, "ledger", ledger)
-    monkeypatch.setattr(app, "borrowers", FakeBorrowers(Borrower(borrower_id="B-2001")))
     monkeypatch.setattr(app, "start", starter)
     for name in ("dynamodb_status_changed", "dynamodb_new_loan", "dynamodb_bad_records"):
         assert app.lambda_handler(_event(name), context) == {"batchItemFailures": []}

@@ -29,7 +29,6 @@ def test_stream_router_reports_only_the_failed_record_and_records_the_bad_one(lo
     app = load_handler("stream_router")
     ledger, starter = FakeLedger(), FlakyStarter("L-3")
     monkeypatch.setattr(app, "ledger", ledger)
-    monkeypatch.setattr(app, "borrowers", FakeBorrowers(Borrower(borrower_id="B-1")))
     monkeypatch.setattr(app, "start", starter)
     event = {"Records": [
         stream_record(loan_image("L-1"), sequence=101),

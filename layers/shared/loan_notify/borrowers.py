@@ -28,23 +28,6 @@ class Borrowers:
     def __init__(self, table: Any) -> None:
         self._table = table
 
-    def exists(self, borrower_id: str) -> bool:
-        item = self._table.get_item(Key={"borrower_id": borrower_id}, ProjectionExpression="borrower_id").get("Item")
-        return item is not None
-
-    def existing(self, borrower_ids: set[str]) -> set[str]:
-        """Which of these borrowers exist: one BatchGetItem per 100 ids instead of a GetItem each."""
-        ids, found = sorted(borrower_ids), set()
-        client, name = self._table.meta.client, self._table.name
-        for start in range(0, len(ids), 100):
-            request = {name: {"Keys": [{"borrower_id": i} for i in ids[start:start + 100]],
-                              "ProjectionExpression": "borrower_id"}}
-            while request:
-                page = client.batch_get_item(RequestItems=request)
-                found.update(item["borrower_id"] for item in page.get("Responses", {}).get(name, []))
-                request = page.get("UnprocessedKeys") or {}
-        return found
-
     def get(self, borrower_id: str) -> Borrower:
         item = self._table.get_item(Key={"borrower_id": borrower_id}).get("Item")
         if item is None:
@@ -101,17 +84,3 @@ class Borrowers:
             Key={"borrower_id": borrower_id}, UpdateExpression="SET #h = :fresh",
             ConditionExpression="attribute_exists(borrower_id)",
             ExpressionAttributeNames={"#h": _HEALTH[channel]}, ExpressionAttributeValues={":fresh": {}})
-
-
-class KnownBorrowers:
-    """Existence answers for one stream batch, fetched up front; unknown ids fall back to a lookup."""
-
-    def __init__(self, borrowers: Borrowers, borrower_ids: set[str]) -> None:
-        self._borrowers = borrowers
-        self._asked = set(borrower_ids)
-        self._known = borrowers.existing(self._asked) if self._asked else set()
-
-    def exists(self, borrower_id: str) -> bool:
-        if borrower_id in self._asked:
-            return borrower_id in self._known
-        return self._borrowers.exists(borrower_id)

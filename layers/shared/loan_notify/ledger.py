@@ -6,6 +6,7 @@ a notice is created once, an attempt is appended, never rewritten.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -378,3 +379,15 @@ class Ledger:
             if "LastEvaluatedKey" not in page:
                 return sorted(items, key=lambda i: (i.get("version", 0), i.get("created_at", "")))
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def borrower_missing(self, notification_id: str, now: datetime) -> datetime:
+        """Record when the notice first found no borrower row (`borrower_missing_since`, written once) and
+        return that instant: the bound on how long the notice waits for the row."""
+        attributes = self._table.update_item(
+            Key={"notification_id": notification_id},
+            UpdateExpression="SET borrower_missing_since = if_not_exists(borrower_missing_since, :now), "
+                             "updated_at = :updated",
+            ConditionExpression="attribute_exists(notification_id)",
+            ExpressionAttributeValues={":now": iso(now), ":updated": iso(self._clock())},
+            ReturnValues="ALL_NEW")["Attributes"]  # UPDATED_NEW may leave out a value if_not_exists kept
+        return datetime.fromisoformat(attributes["borrower_missing_since"].replace("Z", "+00:00"))

@@ -44,11 +44,26 @@ class LoanImage(BaseModel):
 def notification_id(loan_id: str, status: str, version: int) -> str:
     """Deterministic id of the notice owed for (loan, status, version).
 
-    Readable in the Step Functions console and valid as an execution name (<= 80 chars of [A-Za-z0-9-_]);
-    the hash suffix keeps two loan ids that slug alike apart.
+    Readable in the Step Functions console, made of [A-Za-z0-9-_]; the hash suffix keeps two loan ids that
+    slug alike apart. It can exceed 80 characters (a long status with an epoch-millisecond version): the
+    execution is named by `execution_name`.
     """
     digest = hashlib.sha256(f"{loan_id}\x1f{status}\x1f{version}".encode()).hexdigest()[:10]
     return f"{_SLUG.sub('_', loan_id)[:36]}-{status}-v{version}-{digest}"
+
+
+EXECUTION_NAME_MAX = 80  # Step Functions' limit; [A-Za-z0-9_-] keeps the name valid for CloudWatch Logs too
+_EXECUTION_NAME = re.compile(rf"[A-Za-z0-9_-]{{1,{EXECUTION_NAME_MAX}}}")
+
+
+def execution_name(notification_id: str) -> str:
+    """The execution name of a notice: its notification id when that is a valid name, else a readable prefix of
+    it (the loan id first) and a hash of the whole id. Deterministic, so a redelivered stream record maps to the
+    same name and StartExecution stays idempotent."""
+    if _EXECUTION_NAME.fullmatch(notification_id):
+        return notification_id
+    digest = hashlib.sha256(notification_id.encode()).hexdigest()[:12]
+    return f"{_SLUG.sub('_', notification_id)[:EXECUTION_NAME_MAX - len(digest) - 1]}-{digest}"
 
 
 class ContactHealth(BaseModel):
@@ -97,14 +112,6 @@ class Borrower(BaseModel):
             except (ZoneInfoNotFoundError, ValueError) as err:
                 raise ValueError(f"unknown time zone {value!r}") from err
         return value
-
-    def awake_hours(self) -> Any:
-        """The complement of the quiet hours, as a send window (None: no quiet hours)."""
-        if self.quiet_hours is None:
-            return None
-        from loan_notify.policy import SendWindow
-
-        return SendWindow(start=self.quiet_hours.end, end=self.quiet_hours.start)
 
     def __repr__(self) -> str:  # keep personal data out of accidental reprs in tracebacks
         return f"Borrower(borrower_id={self.borrower_id!r}, locale={self.locale.value!r})"

@@ -9,6 +9,7 @@ from loan_notify.borrowers import Borrowers, contact_ref
 from loan_notify.clock import iso, utc_now
 from loan_notify.deliveries import Deliveries, settled
 from loan_notify.errors import (
+    BorrowerNotFound,
     NoticeAlreadySettled,
     NoticeNotFound,
     NoticeSuperseded,
@@ -20,7 +21,15 @@ from loan_notify.errors import (
 )
 from loan_notify.ledger import Ledger
 from loan_notify.models import Borrower, NoticeRef
-from loan_notify.policy import POLICIES, POLICY_VERSION, channel_plan, destination, next_opening
+from loan_notify.policy import (
+    BORROWER_WAIT_SECONDS,
+    POLICIES,
+    POLICY_VERSION,
+    borrower_retry_at,
+    channel_plan,
+    destination,
+    next_opening,
+)
 from loan_notify.receipts import Callbacks, answer_waiting
 from loan_notify.templates import TEMPLATE_VERSION, RenderedMessage, render, template_id
 from loan_notify.vocabulary import FINAL_STATES, AttemptResult, Channel, DeliveryStatus, LoanStatus, NoticeState
@@ -53,34 +62,50 @@ def _render(notice: dict[str, Any], borrower: Borrower) -> RenderedMessage:
 
 
 def prepare(ref: NoticeRef, *, borrowers: Borrowers, ledger: Ledger | None = None, clock=utc_now,
-            waited_until: datetime | None = None, outboxes: dict[str, str] | None = None) -> dict[str, Any]:
+            waited_until: datetime | None = None, borrower_wait_s: int = BORROWER_WAIT_SECONDS,
+            outboxes: dict[str, str] | None = None) -> dict[str, Any]:
     """Decide, for the borrower as they are now: go, wait for the send window, or stand down (superseded).
 
     `waited_until` is the instant a Wait state has just waited for: Step Functions guarantees it has passed,
     so it counts as "now" even when this machine's clock says otherwise (a time-compressed local run).
+    A borrower row that does not exist yet is waited for (`borrower_missing`, `wait_until` the next look) until
+    `borrower_wait_s` after it was first missed (recorded in the ledger); then BorrowerNotFound is raised and the
+    state machine opens a review case.
     Returns ids, channel names and timestamps only. Nothing is written on the usual path: the send step records
     the plan and the pinned template with its first attempt.
     """
     policy = POLICIES[ref.status]
-    superseded_by = None
-    if policy.supersedable and ledger is not None:
-        superseded_by = ledger.newer_notice(ref.loan_id, ref.version)
-        if superseded_by:
-            ledger.mark_superseded(ref.notification_id, superseded_by)
-    borrower = borrowers.get(ref.borrower_id)
-    opted_out = not superseded_by and borrower.opt_out_non_critical and not policy.critical
-    if opted_out and ledger is not None:
-        ledger.stand_down(ref.notification_id, NoticeState.OPTED_OUT, "opted_out_non_critical")
-    plan = [c.value for c in channel_plan(ref.status, borrower)]
     now = max(clock(), waited_until) if waited_until else clock()
-    opening = None if superseded_by or opted_out else next_opening(ref.status, borrower, now)
-    return {"channels": plan, "count": len(plan), "template_id": template_id(ref.status),
-            "template_version": TEMPLATE_VERSION, "policy_version": POLICY_VERSION,
-            "confirm_within": policy.confirm_within_s, "superseded_by": superseded_by, "opted_out": opted_out,
-            "wait_until": iso(opening) if opening else None,
-            # the outbox queue: critical notices never wait behind a backlog of interim ones
-            "outbox": (outboxes or {}).get("critical" if policy.critical else "bulk")}
-
+    plan: dict[str, Any] = {"channels": [], "count": 0, "template_id": template_id(ref.status),
+                            "template_version": TEMPLATE_VERSION, "policy_version": POLICY_VERSION,
+                            "confirm_within": policy.confirm_within_s, "superseded_by": None, "opted_out": False,
+                            "borrower_missing": False, "wait_until": None,
+                            # the outbox queue: critical notices never wait behind a backlog of interim ones
+                            "outbox": (outboxes or {}).get("critical" if policy.critical else "bulk")}
+    if policy.supersedable and ledger is not None:
+        plan["superseded_by"] = ledger.newer_notice(ref.loan_id, ref.version)
+        if plan["superseded_by"]:
+            ledger.mark_superseded(ref.notification_id, plan["superseded_by"])
+    try:
+        borrower = borrowers.get(ref.borrower_id)
+    except BorrowerNotFound:
+        if plan["superseded_by"]:
+            return plan
+        if ledger is None:
+            raise
+        look_again = borrower_retry_at(ledger.borrower_missing(ref.notification_id, now), now, borrower_wait_s)
+        if look_again is None:
+            raise BorrowerNotFound(f"borrower {ref.borrower_id} still missing after {borrower_wait_s}s") from None
+        return {**plan, "borrower_missing": True, "wait_until": iso(look_again)}
+    plan["opted_out"] = not plan["superseded_by"] and borrower.opt_out_non_critical and not policy.critical
+    if plan["opted_out"] and ledger is not None:
+        ledger.stand_down(ref.notification_id, NoticeState.OPTED_OUT, "opted_out_non_critical")
+    plan["channels"] = [c.value for c in channel_plan(ref.status, borrower)]
+    plan["count"] = len(plan["channels"])
+    if not (plan["superseded_by"] or plan["opted_out"]):
+        opening = next_opening(ref.status, borrower, now, spread_key=ref.notification_id)
+        plan["wait_until"] = iso(opening) if opening else None
+    return plan
 
 
 def _round(notice: dict[str, Any]) -> int:

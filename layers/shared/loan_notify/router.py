@@ -6,13 +6,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from pydantic import ValidationError
 
 from loan_notify.ledger import Ledger
-from loan_notify.models import LoanImage, NoticeRef
+from loan_notify.models import LoanImage, NoticeRef, execution_name
 
 
 class RouteOutcome(StrEnum):
@@ -50,26 +50,13 @@ def _deserialise(image: Any) -> dict[str, Any] | None:
     return {key: _deserializer.deserialize(value) for key, value in image.items()}
 
 
-def borrower_ids(records: list[dict[str, Any]]) -> set[str]:
-    """The borrower ids a batch of stream records names (best effort: bad records are handled one by one)."""
-    ids = set()
-    for record in records:
-        value = (((record.get("dynamodb") or {}).get("NewImage") or {}).get("borrower_id") or {})
-        if isinstance(value, dict) and isinstance(value.get("S"), str) and value["S"]:
-            ids.add(value["S"])
-    return ids
-
-
-class BorrowerCheck(Protocol):
-    def exists(self, borrower_id: str) -> bool: ...
-
-
-def route(event_id: str, event_name: str, raw_new: Any, raw_old: Any,
-          *, ledger: Ledger, borrowers: BorrowerCheck, start: Starter) -> Routed:
+def route(event_id: str, event_name: str, raw_new: Any, raw_old: Any, *, ledger: Ledger, start: Starter) -> Routed:
     """Turn one stream record (images in DynamoDB JSON) into a notice.
 
     Bad input never raises: it is recorded in the ledger with its reason and reported as REJECTED.
     Infrastructure errors do raise, so the batch reports this record as failed and it is retried.
+    The borrower row is not checked here: the platform may write it a moment after the loan, so the execution
+    starts anyway and Prepare waits for the row (bounded) without holding up the shard.
     """
     if event_name == "REMOVE" or raw_new is None:
         return Routed(RouteOutcome.IGNORED, reason="no_new_image")
@@ -94,18 +81,13 @@ def route(event_id: str, event_name: str, raw_new: Any, raw_old: Any,
         ledger.reject(rejected_id, reason, detail, {**context, "event_id": event_id})
         return Routed(RouteOutcome.REJECTED, rejected_id, reason)
 
-    if not borrowers.exists(loan.borrower_id):
-        ledger.reject(loan.notification_id, "borrower_not_found", f"borrower {loan.borrower_id} does not exist",
-                      {**context, "event_id": event_id})
-        return Routed(RouteOutcome.REJECTED, loan.notification_id, "borrower_not_found")
-
-    name = loan.notification_id
+    name = execution_name(loan.notification_id)  # at most 80 characters, the same on every redelivery
     first_delivery = ledger.open_notice(loan, execution_name=name)
-    ref = NoticeRef(notification_id=name, loan_id=loan.loan_id, borrower_id=loan.borrower_id,
+    ref = NoticeRef(notification_id=loan.notification_id, loan_id=loan.loan_id, borrower_id=loan.borrower_id,
                     status=loan.status, version=loan.version)
     # Start even when the ledger item existed: a crash between the two writes must not lose the notice.
     # StartExecution is idempotent by name, so the duplicate never becomes a second execution.
     started = start(name, json.dumps(ref.model_dump(mode="json"), separators=(",", ":")))
     if first_delivery and started:
-        return Routed(RouteOutcome.STARTED, name)
-    return Routed(RouteOutcome.DUPLICATE, name)
+        return Routed(RouteOutcome.STARTED, loan.notification_id)
+    return Routed(RouteOutcome.DUPLICATE, loan.notification_id)
