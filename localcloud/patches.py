@@ -34,7 +34,9 @@ What is patched, and why:
 8. Atomic conditional writes (`DynamoDBBackend.update_item/put_item/delete_item/transact_write_items`): moto
    reads the item, checks the condition and writes it back with no lock, so two threads can both pass a
    condition (96 concurrent pacer takes got 21 tokens of 20). One lock around writes makes every conditional
-   write here as atomic as DynamoDB's.
+   write here as atomic as DynamoDB's. SQS sends, receives, deletes and visibility changes
+   (`SQSBackend.*`) share one lock too: moto's queue is a plain list, and the outbox pollers receive while
+   executions send.
 9. CloudFormation gaps: `localcloud.cfn_models` adds AWS::SNS::Subscription, AWS::SNS::TopicPolicy,
    AWS::SES::ConfigurationSet and AWS::SecretsManager::Secret to moto's model map (`get_model_map` cache
    cleared so it sees them).
@@ -90,6 +92,10 @@ INTERNALS = [
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_success"),
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_failure"),
     ("moto.sqs.models", "Message.change_visibility"),
+    ("moto.sqs.models", "SQSBackend.send_message"),
+    ("moto.sqs.models", "SQSBackend.receive_message"),
+    ("moto.sqs.models", "SQSBackend.delete_message"),
+    ("moto.sqs.models", "SQSBackend.change_message_visibility"),
     ("moto.sqs.models", "Queue.lambda_event_source_mappings"),
     ("loan_notify.clock", "wall"),
     ("moto.sns.models", "SNSBackend.sms_messages"),
@@ -337,12 +343,13 @@ class _CompressedWall:
 
 
 _dynamodb_write_lock = threading.RLock()
+_sqs_lock = threading.RLock()
 
 
-def _atomic(original: Callable[..., Any]) -> Callable[..., Any]:
+def _atomic(original: Callable[..., Any], lock: Any = _dynamodb_write_lock) -> Callable[..., Any]:
     @functools.wraps(original)
     def write(*args: Any, **kwargs: Any) -> Any:
-        with _dynamodb_write_lock:
+        with lock:
             return original(*args, **kwargs)
 
     return write
@@ -400,9 +407,11 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
             _set(parser_models.StepFunctionsParserBackend, name,
                  _sfn_callback(getattr(parser_models.StepFunctionsParserBackend, name), providers))
     _set(Timeout, "_eval_body", _scaled_timeout)
-    from moto.sqs.models import Message
+    from moto.sqs.models import Message, SQSBackend
 
     _set(Message, "change_visibility", _scaled_visibility)
+    for name in ("send_message", "receive_message", "delete_message", "change_message_visibility"):
+        _set(SQSBackend, name, _atomic(getattr(SQSBackend, name), _sqs_lock))
     import loan_notify.clock as domain_clock
 
     _set(domain_clock, "wall", _CompressedWall(time_scale))

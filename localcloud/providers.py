@@ -64,6 +64,31 @@ class ProviderThrottled(ServiceException):
     message = "Rate exceeded (local simulator)"
 
 
+def simulated_now() -> float:
+    """Epoch seconds on the local cloud's time scale: the clock the pacer runs on."""
+    from loan_notify import clock
+
+    return clock.epoch_seconds()
+
+
+@dataclass
+class _Bucket:
+    rate: float
+    burst: float
+    tokens: float = -1.0
+    at: float = 0.0
+
+    def take(self, now: float) -> bool:
+        if self.tokens < 0:
+            self.tokens, self.at = self.burst, now
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
 @dataclass
 class _Fault:
     mode: str  # "down" | "throttle"
@@ -82,6 +107,9 @@ class ProviderSimulator:
         self._answers_lost: dict[tuple[str, str], int] = {}
         self._receipt_first: set[tuple[str, str]] = set()
         self._callbacks_throttled = 0
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self.throttled: dict[tuple[str, str], int] = {}
+        self.sent_at: dict[str, float] = {}  # phone -> simulated second the provider accepted its first SMS
         self._sms_outcomes: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._pending = 0
@@ -97,6 +125,12 @@ class ProviderSimulator:
     def down(self, service: str, region: str, times: int | None = None) -> None:
         """Every call to `service` in `region` fails with a 5xx (for `times` calls, or until `reset`)."""
         self._set(service, region, _Fault("down", times))
+
+    def rate_limit(self, service: str, region: str, per_second: float, burst: float | None = None) -> None:
+        """The provider's real quota: a token bucket in simulated seconds (the local cloud's time scale). A call
+        with no token left is throttled, as the real service answers past its sending rate."""
+        with self._lock:
+            self._buckets[(service, region)] = _Bucket(per_second, burst if burst is not None else per_second)
 
     def throttle(self, service: str, region: str, times: int | None = 1) -> None:
         self._set(service, region, _Fault("throttle", times))
@@ -153,6 +187,7 @@ class ProviderSimulator:
             self._answers_lost.clear()
             self._receipt_first.clear()
             self._callbacks_throttled = 0
+            self._buckets.clear()
             self._sms_outcomes.clear()
 
     def _set(self, service: str, region: str, fault: _Fault) -> None:
@@ -165,7 +200,12 @@ class ProviderSimulator:
     def check(self, service: str, region: str) -> None:
         with self._lock:
             self.calls[(service, region)] = self.calls.get((service, region), 0) + 1
-            fault = self._faults.get((service, region))
+            bucket = self._buckets.get((service, region))
+            if bucket is not None and not bucket.take(simulated_now()):
+                self.throttled[(service, region)] = self.throttled.get((service, region), 0) + 1
+                fault: _Fault | None = _Fault("throttle", None)
+            else:
+                fault = self._faults.get((service, region))
             if fault is None:
                 return
             if fault.remaining is not None:
@@ -179,6 +219,7 @@ class ProviderSimulator:
 
     def sms_sent(self, region: str, message_id: str, phone: str) -> None:
         with self._lock:
+            self.sent_at.setdefault(phone, simulated_now())
             if ("sns", region) in self._silent or self.deliver_sms_receipt is None:
                 return
             status, response = self._sms_outcomes.get(phone) or (

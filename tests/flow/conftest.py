@@ -26,8 +26,7 @@ def cloud():
         sfn = local.client("stepfunctions")
         names = [e["name"] for page in sfn.get_paginator("list_executions").paginate(
             stateMachineArn=local.outputs["NotifyStateMachineArn"]) for e in page["executions"]]
-        for borrower in BORROWERS_SEEN:
-            assert_no_personal_data(local, borrower, names)
+        assert_no_personal_data_anywhere(local, BORROWERS_SEEN, names)
 
 
 def unique(prefix: str) -> str:
@@ -113,6 +112,26 @@ def receipts_of(attempt: dict[str, Any]) -> list[dict[str, Any]]:
 
 def entered_states(cloud: LocalCloud, name: str) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in cloud.history(name) if "stateEnteredEventDetails" in e]
+
+
+def _execution_texts(cloud: LocalCloud, name: str) -> list[str]:
+    described = cloud.client("stepfunctions").describe_execution(executionArn=cloud.execution_arn(name))
+    return [described.get("input", ""), described.get("output", ""), json.dumps(cloud.history(name), default=str)]
+
+
+def assert_no_personal_data_anywhere(cloud: LocalCloud, borrowers: list[dict[str, Any]],
+                                     execution_names: list[str]) -> None:
+    """The session-end scan: every execution's input, output and history (each fetched once) and every Lambda log
+    line, against every borrower's phone, email and name."""
+    secrets = {v for b in borrowers for v in (b.get("phone"), b.get("email"), b.get("name")) if v}
+    for name in execution_names:
+        for text in _execution_texts(cloud, name):
+            leaked = [s for s in secrets if s in text]
+            assert not leaked, f"personal data in execution {name}: {leaked}"
+    assert cloud.runtime is not None
+    for line in cloud.runtime.logs:
+        leaked = [s for s in secrets if s in line.line]
+        assert not leaked, f"personal data in a {line.function} log line: {leaked}"
 
 
 def assert_no_personal_data(cloud: LocalCloud, borrower: dict[str, Any], execution_names: list[str]) -> None:

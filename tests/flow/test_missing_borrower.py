@@ -48,7 +48,7 @@ def test_a_borrower_written_after_the_loan_gets_the_notice_and_holds_up_no_other
     assert len(platform.sms_to(borrower["phone"])) == 1 and len(platform.sms_to(other["phone"])) == 1
     states = entered_states(cloud, notice["execution_name"])
     assert states[:4] == ["Prepare notice", "Send now?", "Wait for the borrower record", "Prepare notice"]
-    assert states[-1] == "Notice delivered" and "Open a review case" not in states
+    assert states[-1] == "Wait for the delivery receipt" and "Open a review case" not in states
 
 
 def test_a_borrower_still_missing_after_the_limit_becomes_a_review_case(cloud, platform):

@@ -56,6 +56,10 @@ class FakeLedger:
         if reason is not None:
             item["reason"] = reason
 
+    def note_window_missed(self, notification_id: str, closed_at: str) -> None:
+        item = self.items[notification_id]
+        item.update(window_missed_at=closed_at, windows_missed=item.get("windows_missed", 0) + 1)
+
     def mark_superseded(self, notification_id: str, by: str) -> None:
         self.items[notification_id].update(state="SUPERSEDED", superseded_by=by)
 

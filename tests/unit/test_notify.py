@@ -1,3 +1,5 @@
+from datetime import datetime, timezone
+
 import pytest
 
 from loan_notify.errors import (
@@ -6,6 +8,7 @@ from loan_notify.errors import (
     PermanentChannelError,
     ProviderThrottled,
     SendOutcomeUnknown,
+    SendWindowClosed,
     TransientChannelError,
 )
 from loan_notify.models import Borrower, LoanImage, NoticeRef
@@ -153,3 +156,22 @@ def test_a_superseded_notice_stands_down_before_any_send(ledger, borrowers):
     with pytest.raises(NoticeSuperseded):
         send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders={Channel.SMS: [sms]})
     assert sms.sent == []
+
+
+def test_a_collection_notice_still_queued_when_its_window_shuts_is_held_for_the_next_one():
+    # GIVEN a REPAYMENT_DUE for a New York borrower, reaching the sender at 22:00 local (the window shut at 21:00)
+    loan = LoanImage.model_validate({"loan_id": "L-9", "borrower_id": "B-9", "status": "REPAYMENT_DUE",
+                                     "updated_at": "2026-11-29T08:00:00Z", "version": 1, "amount": 120,
+                                     "currency": "USD"})
+    ref = NoticeRef(notification_id=loan.notification_id, loan_id="L-9", borrower_id="B-9", status="REPAYMENT_DUE",
+                    version=1)
+    ledger = FakeLedger()
+    ledger.open_notice(loan, loan.notification_id)
+    borrowers = FakeBorrowers(Borrower(borrower_id="B-9", phone="+14155550123", time_zone="America/New_York"))
+    sms = RecordingSender("sns-sms")
+    late = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)  # 22:00 in New York
+    # WHEN the send runs THEN nothing goes out: it is recorded as held, for the state machine to wait again
+    with pytest.raises(SendWindowClosed):
+        send(ref, Channel.SMS, ledger=ledger, borrowers=borrowers, senders={Channel.SMS: [sms]}, clock=lambda: late)
+    assert sms.sent == [] and ledger.items[loan.notification_id]["windows_missed"] == 1
+    assert ledger.items[loan.notification_id]["window_missed_at"] == "2026-11-30T02:00:00.000Z"

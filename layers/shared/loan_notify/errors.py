@@ -75,3 +75,10 @@ class PaceWait(LoanNotifyError):
         super().__init__(f"{provider}: next send token in {seconds:.3f}s")
         self.seconds = seconds
         self.provider = provider
+
+
+class SendWindowClosed(LoanNotifyError):
+    """The notice's legal send window (collection hours) shut while it waited in the outbox: it waits for the
+    next window (the state machine prepares it again), never goes out late."""
+
+    reason = "send_window_closed"

@@ -194,6 +194,14 @@ class Ledger:
         if status.confirms:  # the attempt was already at or past this status, or the notice was final
             self.mark_delivered(notification_id, receipt["at"])
 
+    def note_window_missed(self, notification_id: str, closed_at: str) -> None:
+        """A queued send found its legal window shut: recorded, and the notice waits for the next window."""
+        self._table.update_item(
+            Key={"notification_id": notification_id},
+            UpdateExpression="SET window_missed_at = :at, updated_at = :now ADD windows_missed :one",
+            ConditionExpression="attribute_exists(notification_id)",
+            ExpressionAttributeValues={":at": closed_at, ":now": iso(self._clock()), ":one": 1})
+
     def mark_delivered(self, notification_id: str, at: str) -> bool:
         """The borrower has the notice: DELIVERED from any state that is not final. False if already final."""
         try:

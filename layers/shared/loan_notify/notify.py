@@ -17,6 +17,7 @@ from loan_notify.errors import (
     PermanentChannelError,
     ProviderThrottled,
     SendOutcomeUnknown,
+    SendWindowClosed,
     TransientChannelError,
 )
 from loan_notify.ledger import Ledger
@@ -29,6 +30,7 @@ from loan_notify.policy import (
     channel_plan,
     destination,
     next_opening,
+    window_closes_at,
 )
 from loan_notify.receipts import Callbacks, answer_waiting
 from loan_notify.templates import TEMPLATE_VERSION, RenderedMessage, render, template_id
@@ -158,6 +160,11 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
         return replay
     policy = POLICIES[ref.status]
     borrower = borrowers.get(ref.borrower_id)
+    closes = window_closes_at(ref.status, borrower, clock())
+    if closes is not None and clock() >= closes:
+        # Collection hours are law: a send still queued when its window shut waits for the next one.
+        ledger.note_window_missed(ref.notification_id, iso(closes))
+        raise SendWindowClosed(f"the send window closed at {iso(closes)}")
     message = _render(notice, borrower)
     address = destination(channel, borrower)
     pinned = {"plan": plan if plan is not None else [channel.value], "policy_version": POLICY_VERSION,

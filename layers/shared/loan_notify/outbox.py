@@ -24,6 +24,7 @@ from loan_notify.errors import (
     PermanentChannelError,
     ProviderThrottled,
     SendOutcomeUnknown,
+    SendWindowClosed,
     TransientChannelError,
 )
 from loan_notify.models import SendRequest
@@ -53,6 +54,11 @@ def deliver(request: SendRequest, *, send: Callable[..., dict[str, Any]], callba
     """Send one queued notice and answer its execution, or say how long to put it back for."""
     token = request.task_token
     assert token, "an outbox message always carries the waiting execution's token"
+    budget = OUTAGE_TRIES_PER_PROVIDER * max(1, providers_per_channel)
+    if _outage_tries(ledger.get(request.notification_id) or {}, request.channel.value) >= budget:
+        # A second copy of a send (SQS delivers at least once) whose channel already spent its outage budget.
+        callbacks.failure(token, "TransientChannelError", "every provider of the channel stayed down")
+        return {"told": "TransientChannelError"}
     try:
         result = send(request, request.channel)
     except PaceWait as wait:
@@ -61,12 +67,13 @@ def deliver(request: SendRequest, *, send: Callable[..., dict[str, Any]], callba
         return Requeue(THROTTLE_BACKOFF_S, "throttled")
     except TransientChannelError as err:
         tries = _outage_tries(ledger.get(request.notification_id) or {}, request.channel.value)
-        if tries < OUTAGE_TRIES_PER_PROVIDER * max(1, providers_per_channel):
+        if tries < budget:
             step = min(tries // max(1, providers_per_channel), len(OUTAGE_BACKOFF_S) - 1)
             return Requeue(float(OUTAGE_BACKOFF_S[step]), "provider_down")
         callbacks.failure(token, "TransientChannelError", err.reason)
         return {"told": "TransientChannelError"}
-    except (PermanentChannelError, SendOutcomeUnknown, NoticeSuperseded, NoticeAlreadySettled) as err:
+    except (PermanentChannelError, SendOutcomeUnknown, NoticeSuperseded, NoticeAlreadySettled,
+            SendWindowClosed) as err:
         callbacks.failure(token, type(err).__name__, f"{err.reason}: {err}"[:250])
         return {"told": type(err).__name__}
     if not result["confirms"]:
