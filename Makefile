@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops openapi scale-model
+.PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops openapi scale-model bench-burst fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ flow: install ## flow tests on the local cloud (the real template, in process)
 test: lint ## lint, then every unit and flow test
 	$(BIN)/python -m pytest -q
 
+fuzz: install ## the borrower API fuzz run at full size (200 generated requests per operation)
+	FUZZ_EXAMPLES_PER_OPERATION=200 $(BIN)/python -m pytest tests/flow/test_api_fuzz.py -q
+
 bench: install ## end-to-end throughput on the local cloud (in process)
 	$(BIN)/python -m localcloud.bench
 
@@ -56,6 +59,9 @@ costs: install ## transitions, API calls and list-price cost per notice (happy a
 
 scale-model: install ## model 100,000 notices at the 08:00 window in real AWS, paced by the real Pacer (ARGS="--n ...")
 	$(BIN)/python -m loadtools.scale_model $(ARGS)
+
+bench-burst: install ## a month-end burst against an SMS quota on the local cloud (ARGS="--n 2000 --quota 4")
+	$(BIN)/python -m loadtools.burst_bench $(ARGS)
 
 $(SAM_VENV)/.installed: requirements-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)

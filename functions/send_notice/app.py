@@ -73,7 +73,7 @@ def ports() -> dict:
 
 def _send(request: SendRequest, channel: Channel, **kwargs) -> dict:
     return send(request, channel, plan=[c.value for c in request.plan] if request.plan is not None else None,
-                **kwargs)
+                decided_at=request.decided_at, **kwargs)
 
 
 @tracer.capture_method

@@ -137,6 +137,7 @@ class SendRequest(NoticeRef):
     channel: Channel
     task_token: str | None = None
     plan: list[Channel] | None = None
+    decided_at: datetime | None = None  # the instant the plan was made for (a Wait state's end counts as now)
 
 
 class ReviewRequest(NoticeRef):

@@ -82,6 +82,8 @@ def prepare(ref: NoticeRef, *, borrowers: Borrowers, ledger: Ledger | None = Non
                             "template_version": TEMPLATE_VERSION, "policy_version": POLICY_VERSION,
                             "confirm_within": policy.confirm_within_s, "superseded_by": None, "opted_out": False,
                             "borrower_missing": False, "wait_until": None,
+                            # the instant this plan was made for: a Wait state's end counts as "now" (see above)
+                            "decided_at": iso(now),
                             # the outbox queue: critical notices never wait behind a backlog of interim ones
                             "outbox": (outboxes or {}).get("critical" if policy.critical else "bulk")}
     if policy.supersedable and ledger is not None:
@@ -140,7 +142,7 @@ class Pace(Protocol):
 
 def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowers,
          senders: dict[Channel, list[Sender]], deliveries: Deliveries | None = None, pacer: Pace | None = None,
-         plan: list[str] | None = None, clock=utc_now) -> dict[str, Any]:
+         plan: list[str] | None = None, decided_at: datetime | None = None, clock=utc_now) -> dict[str, Any]:
     """Send the notice on one channel, through its providers in order, each try recorded before and after.
 
     Before anything goes out the notice is read: delivered meanwhile (a late receipt) or stood down, it ends here.
@@ -160,8 +162,9 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
         return replay
     policy = POLICIES[ref.status]
     borrower = borrowers.get(ref.borrower_id)
-    closes = window_closes_at(ref.status, borrower, clock())
-    if closes is not None and clock() >= closes:
+    now = max(clock(), decided_at) if decided_at else clock()  # the plan's instant counts, as in prepare
+    closes = window_closes_at(ref.status, borrower, now)
+    if closes is not None and now >= closes:
         # Collection hours are law: a send still queued when its window shut waits for the next one.
         ledger.note_window_missed(ref.notification_id, iso(closes))
         raise SendWindowClosed(f"the send window closed at {iso(closes)}")
