@@ -6,7 +6,6 @@ sized to keep the suite under two minutes); `make fuzz` sends 200 per operation 
 """
 
 import os
-
 from pathlib import Path
 
 import pytest
