@@ -8,6 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
 from loan_notify.executions import StepFunctionsStarter
 from loan_notify.ledger import Ledger
@@ -20,7 +21,11 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 _dynamodb = boto3.resource("dynamodb")
 ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
-start = StepFunctionsStarter(boto3.client("stepfunctions"), os.environ["NOTIFY_STATE_MACHINE_ARN"])
+# StartExecution throttling is a wait: adaptive retries (client-side rate limiting and backoff) inside the record's
+# budget; a batch that still fails is retried by the stream mapping, and only then reaches the failure queue.
+start = StepFunctionsStarter(boto3.client("stepfunctions", config=Config(retries={"mode": "adaptive",
+                                                                                  "max_attempts": 10})),
+                             os.environ["NOTIFY_STATE_MACHINE_ARN"])
 
 _METRIC = {
     RouteOutcome.STARTED: "NoticeStarted",
