@@ -100,7 +100,7 @@ class LocalCloud:
         self.runtime = Runtime(region=self.region, account=ACCOUNT, base_env=base_env, echo_logs=self.echo_logs)
         self.pump = StreamPump(self.runtime.invoke, self._send_to_destination, self.time_scale)
         patches.apply(invoke_lambda=self.runtime.moto_hook, on_stream_record=self.pump.on_record,
-                      time_scale=self.time_scale, providers=self.providers)
+                      time_scale=self.time_scale, providers=self.providers, pause=self.runtime.pause)
         if self.server:
             from moto.server import ThreadedMotoServer
 

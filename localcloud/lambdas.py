@@ -85,13 +85,15 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self._functions: dict[str, FunctionCode] = {}
-        self._modules: dict[str, Any] = {}
+        self._modules: dict[str, list[Any]] = {}
+        self._busy: set[Any] = set()  # instances running an invocation
         # Environment variables are process-wide: one invocation at a time holds them (and the handler).
         self._lock = threading.RLock()
         self.logs: list[LogLine] = []
         self.invocations: dict[str, int] = {}
         self.active = 0  # invocations started and not finished (waiting for the lock included)
         self._count_lock = threading.Lock()
+        self._current = threading.local()  # this thread's invocation: its environment and nesting depth
         if not isinstance(sys.stdout, _RoutedStdout):
             sys.stdout = _RoutedStdout(sys.stdout)
         self._stdout: _RoutedStdout = sys.stdout  # type: ignore[assignment]
@@ -109,15 +111,23 @@ class Runtime:
         raise KeyError(logical_id)
 
     def _module(self, code: FunctionCode) -> Any:
-        module = self._modules.get(code.name)
-        if module is None:
+        """A free instance of the function (its handler module, with its module-level state). One invocation
+        at a time per instance, as in Lambda: a handler that waits (`pause`) lets another invocation of the same
+        function run, on a second instance (a cold start of its own)."""
+        instances = self._modules.setdefault(code.name, [])
+        for module in instances:
+            if module not in self._busy:
+                break
+        else:
             module_file, _, _ = code.handler.rpartition(".")
             path = code.folder / f"{module_file.replace('.', '/')}.py"
-            spec = importlib.util.spec_from_file_location(f"_lambda_{code.logical_id}_{len(self._modules)}", path)
+            name = f"_lambda_{code.logical_id}_{sum(len(m) for m in self._modules.values())}"
+            spec = importlib.util.spec_from_file_location(name, path)
             assert spec and spec.loader, path
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            self._modules[code.name] = module
+            instances.append(module)
+        self._busy.add(module)
         return module
 
     def invoke(self, function_name: str, event: Any, environment: dict[str, str] | None = None
@@ -147,11 +157,15 @@ class Runtime:
             # Values are restored afterwards; a key the process did not have keeps the last function's value.
             saved = {k: os.environ[k] for k in env if k in os.environ}
             os.environ.update(env)
+            outer_env, self._current.env = getattr(self._current, "env", None), env
+            self._current.depth = getattr(self._current, "depth", 0) + 1
             buffer = self._stdout.begin()
             # print() (powertools Metrics' EMF lines) looks sys.stdout up at call time; test runners swap it.
             outer_stdout, sys.stdout = sys.stdout, self._stdout
+            instance = None
             try:
-                handler = getattr(self._module(code), code.handler.rpartition(".")[2])
+                instance = self._module(code)
+                handler = getattr(instance, code.handler.rpartition(".")[2])
                 result = handler(event if event is not None else {}, LambdaContext(code, self.region, self.account))
                 payload, is_error = json.dumps(result, default=str), False
             except Exception as err:
@@ -164,12 +178,30 @@ class Runtime:
                 sys.stdout = outer_stdout
                 self._stdout.end()
                 os.environ.update(saved)
+                self._current.depth -= 1
+                self._current.env = outer_env
+                self._busy.discard(instance)
             self.invocations[code.logical_id] = self.invocations.get(code.logical_id, 0) + 1
             text = buffer.getvalue()
             self.logs.extend(LogLine(code.logical_id, line) for line in text.splitlines() if line)
         if self.echo_logs and text:
             sys.__stderr__.write(text)
         return payload, is_error, text
+
+    def pause(self, seconds: float) -> None:
+        """A handler waiting (a sender pacing itself): the other functions run meanwhile, as separate Lambda
+        instances would. The lock is let go for the wait and this invocation's environment restored after."""
+        env = getattr(self._current, "env", None)
+        if env is None or getattr(self._current, "depth", 0) != 1:
+            time.sleep(seconds)
+            return
+        self._lock.release()
+        try:
+            time.sleep(seconds)
+        finally:
+            self._lock.acquire()
+            os.environ.update(env)
+            sys.stdout = self._stdout
 
     def moto_hook(self, function: Any, event: Any) -> tuple[str, bool, str]:
         """Replacement for moto's LambdaFunction._invoke_lambda."""

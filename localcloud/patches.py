@@ -91,6 +91,7 @@ INTERNALS = [
     ("moto.dynamodb.models", "DynamoDBBackend.transact_write_items"),
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_success"),
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_failure"),
+    ("moto.core.responses", "get_service_model"),
     ("moto.sqs.models", "Message.change_visibility"),
     ("moto.sqs.models", "SQSBackend.send_message"),
     ("moto.sqs.models", "SQSBackend.receive_message"),
@@ -332,14 +333,39 @@ def _scaled_visibility(self: Any, visibility_timeout: int) -> None:
 
 
 class _CompressedWall:
-    """Epoch seconds for the pacer, running 1/time_scale times faster than the wall clock (as simulated time)."""
+    """Epoch seconds for the pacer, running 1/time_scale times faster than the wall clock (as simulated time);
+    a sender's wait lasts the scaled time, with the other functions free to run meanwhile (`pause`)."""
 
-    def __init__(self, scale: float) -> None:
-        self._speed = 1 / (scale or 0.001)
+    def __init__(self, scale: float, pause: Callable[[float], None] | None) -> None:
+        self._scale = scale or 0.001
+        self._speed = 1 / self._scale
         self._origin = _real_time.time()
+        self._pause = pause or _real_time.sleep
 
     def time(self) -> float:
         return self._origin + (_real_time.time() - self._origin) * self._speed
+
+    def sleep(self, seconds: float) -> None:
+        self._pause(seconds * self._scale)
+
+
+def _locked_cache(load: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Cache a service model per service, loading each once even when a hundred threads ask at the same moment
+    (an unlocked cache lets every one of them miss and read the model from disk: a 30 s stall in a burst)."""
+    models: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(load)
+    def get(service_name: str) -> Any:
+        model = models.get(service_name)
+        if model is None:
+            with lock:
+                model = models.get(service_name)
+                if model is None:
+                    model = models[service_name] = load(service_name)
+        return model
+
+    return get
 
 
 _dynamodb_write_lock = threading.RLock()
@@ -367,7 +393,7 @@ def _validated_start(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
           on_stream_record: Callable[[Any, dict[str, Any]], None], time_scale: float,
-          providers: ProviderHooks | None = None) -> None:
+          providers: ProviderHooks | None = None, pause: Callable[[float], None] | None = None) -> None:
     """Install every patch. `invoke_lambda(function, event)` runs a handler; `on_stream_record(table, record)`
     receives each new stream record."""
     check_internals()
@@ -414,7 +440,7 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
         _set(SQSBackend, name, _atomic(getattr(SQSBackend, name), _sqs_lock))
     import loan_notify.clock as domain_clock
 
-    _set(domain_clock, "wall", _CompressedWall(time_scale))
+    _set(domain_clock, "wall", _CompressedWall(time_scale, pause))
     from moto.dynamodb.models import DynamoDBBackend
 
     for name in ("update_item", "put_item", "delete_item", "transact_write_items"):
@@ -424,6 +450,15 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
 
     _set(ActionCountValidator, "traverse", _check_from_root)
     _set(OverlappingPathsValidator, "traverse", _check_from_root)
+    # moto loads the botocore service model from disk (listing every service directory) on every JSON-protocol
+    # request it parses (SQS, for one): the model of a service never changes, so it is loaded once.
+    from moto.core import errors as core_errors
+    from moto.core import routing as core_routing
+
+    cached_model = _locked_cache(core_responses.get_service_model)
+    for module in (core_responses, core_errors, core_routing):
+        if hasattr(module, "get_service_model"):
+            _set(module, "get_service_model", cached_model)
     _set(core_responses, "method_names_from_class",
          functools.lru_cache(maxsize=None)(core_responses.method_names_from_class))
     _register_local_models()

@@ -35,6 +35,7 @@ class QueuePoller:
         self._busy = 0
         self._lock = threading.Lock()
         self.invocations = 0
+        self.errors: list[str] = []
         concurrency = int((esm.scaling_config or {}).get("MaximumConcurrency", 2))
         self._threads = [threading.Thread(target=self._run, name=f"sqs-poller-{self.function_name}-{n}",
                                           daemon=True) for n in range(concurrency)]
@@ -68,6 +69,8 @@ class QueuePoller:
                                                              self._real_visibility_timeout)
                 if messages:
                     self._deliver(messages)
+            except Exception as err:  # noqa: BLE001 - a poller never dies: the messages reappear and are retried
+                self.errors.append(f"{type(err).__name__}: {err}")
             finally:
                 with self._lock:
                     self._busy -= 1

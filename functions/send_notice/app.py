@@ -31,7 +31,9 @@ from loan_notify.vocabulary import Channel
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every send must wait is not an error: each record goes back with its own delay (an error would hide
+# the whole batch for the queue's visibility timeout).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class PutBack(Exception):
@@ -71,18 +73,32 @@ def ports() -> dict:
     }
 
 
-def _send(request: SendRequest, channel: Channel, **kwargs) -> dict:
+def _send(request: SendRequest, channel: Channel, outage_budget: int | None = None, **kwargs) -> dict:
     return send(request, channel, plan=[c.value for c in request.plan] if request.plan is not None else None,
-                decided_at=request.decided_at, **kwargs)
+                decided_at=request.decided_at, outage_budget=outage_budget, **kwargs)
+
+
+MAX_WAIT_IN_PLACE_S = 5.0  # longer waits put the message back instead
+
+
+def _waiter(context: LambdaContext | None):
+    def wait(seconds: float) -> bool:
+        left_s = context.get_remaining_time_in_millis() / 1000 if context is not None else 60.0
+        if seconds > MAX_WAIT_IN_PLACE_S or seconds > left_s - 5:
+            return False
+        clock.sleep(seconds)
+        return True
+
+    return wait
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, context: LambdaContext | None = None) -> None:
     request = SendRequest.model_validate(json.loads(record.body))
     logger.append_keys(notification_id=request.notification_id, channel=request.channel.value)
     p = ports()
     outcome = deliver(request, send=p["send"], callbacks=p["callbacks"], ledger=p["ledger"],
-                      providers_per_channel=len(p["senders"].get(request.channel, [])))
+                      providers_per_channel=len(p["senders"].get(request.channel, [])), wait=_waiter(context))
     if isinstance(outcome, Requeue):
         metrics.add_metric(name=f"SendPutBack_{outcome.why}", unit=MetricUnit.Count, value=1)
         queue_url = p["sqs"].get_queue_url(QueueName=record.event_source_arn.rsplit(":", 1)[1])["QueueUrl"]
@@ -99,8 +115,9 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     started = time.monotonic()
-    response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                        context=context)
+    response = process_partial_response(event=event, record_handler=functools.partial(record_handler,
+                                                                                         context=context),
+                                        processor=processor, context=context)
     metrics.add_metric(name="OutboxBatchMs", unit=MetricUnit.Milliseconds,
                        value=(time.monotonic() - started) * 1000)
     return response

@@ -100,10 +100,10 @@ def test_outbox_consumer_tells_the_execution_and_puts_back_what_must_wait(load_h
         ledger.open_notice(loan, loan.notification_id)
     callbacks, sqs = RecordingCallbacks(), RecordingSqs()
 
-    def send(request, channel):
+    def send(request, channel, **_options):
         if request.loan_id == "L-1":
             raise PermanentChannelError("invalid", reason="invalid_phone")
-        raise PaceWait(2.4, "sns-sms@us-east-1")
+        raise PaceWait(12.4, "sns-sms@us-east-1")  # longer than a consumer waits in place
 
     monkeypatch.setattr(app, "ports", lambda: {"ledger": ledger, "senders": {Channel.SMS: [object()]},
                                                "send": send, "callbacks": callbacks, "sqs": sqs})
@@ -113,7 +113,7 @@ def test_outbox_consumer_tells_the_execution_and_puts_back_what_must_wait(load_h
     # WHEN the consumer gets the batch
     response = app.lambda_handler(_outbox_event(*bodies), context)
     # THEN the invalid contact is told to the execution (the error class its Catch matches) and deleted,
-    # and the paced one goes back to the queue for its wait, rounded up to whole seconds
+    # and the one with a long wait goes back to the queue for it, rounded up to whole seconds
     assert callbacks.told == [("failure", "t-L-1", "PermanentChannelError")]
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
-    assert sqs.visibility == [("rh-1", 3)]
+    assert sqs.visibility == [("rh-1", 13)]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import time
+import time as _time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -16,10 +16,12 @@ def iso(ts: datetime) -> str:
 
 
 class _Wall:
-    """Where epoch seconds come from for pacing (slots are aligned on them across processes). The local cloud
-    swaps in its compressed clock so provider rates hold in simulated seconds."""
+    """Where epoch seconds come from for pacing (slots are aligned on them across processes), and how a sender
+    waits for its next slot. The local cloud swaps in its compressed clock so provider rates hold in simulated
+    seconds."""
 
-    time = staticmethod(time.time)
+    time = staticmethod(_time.time)
+    sleep = staticmethod(_time.sleep)
 
 
 wall = _Wall()
@@ -27,3 +29,7 @@ wall = _Wall()
 
 def epoch_seconds() -> float:
     return wall.time()
+
+
+def sleep(seconds: float) -> None:
+    wall.sleep(seconds)

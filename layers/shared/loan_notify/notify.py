@@ -142,7 +142,8 @@ class Pace(Protocol):
 
 def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowers,
          senders: dict[Channel, list[Sender]], deliveries: Deliveries | None = None, pacer: Pace | None = None,
-         plan: list[str] | None = None, decided_at: datetime | None = None, clock=utc_now) -> dict[str, Any]:
+         plan: list[str] | None = None, decided_at: datetime | None = None, outage_budget: int | None = None,
+         clock=utc_now) -> dict[str, Any]:
     """Send the notice on one channel, through its providers in order, each try recorded before and after.
 
     Before anything goes out the notice is read: delivered meanwhile (a late receipt) or stood down, it ends here.
@@ -157,10 +158,16 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
     provider message id, with any receipt that got there first. Idempotent: a send retried after its message
     went out returns that message again ("replayed").
     """
+    policy = POLICIES[ref.status]
+    providers = senders.get(channel, [])
+    # The first provider's send token is taken before anything is read: a send that must wait costs one write.
+    held = _take_token(pacer, providers[0].provider, policy.critical) if providers else None
     notice, replay = _before_sending(ref, channel, ledger, clock)
     if replay is not None:
         return replay
-    policy = POLICIES[ref.status]
+    if outage_budget is not None and _outage_tries(notice, channel) >= outage_budget:
+        # A second copy of this send (queues deliver at least once) after the channel spent its outage budget.
+        raise TransientChannelError(f"every {channel.value} provider stayed down", reason="outage_budget_spent")
     borrower = borrowers.get(ref.borrower_id)
     now = max(clock(), decided_at) if decided_at else clock()  # the plan's instant counts, as in prepare
     closes = window_closes_at(ref.status, borrower, now)
@@ -175,11 +182,10 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
               "content_hash": message.content_hash}
     attempt_no = len(notice.get("attempts", []))
     last_error: TransientChannelError | None = None
-    for sender in senders.get(channel, []):
-        if pacer is not None:
-            wait = pacer.acquire(sender.provider, critical=policy.critical)
-            if wait > 0:
-                raise PaceWait(wait, sender.provider)
+    for sender in providers:
+        if sender.provider != held:
+            _take_token(pacer, sender.provider, policy.critical)
+        held = None
         attempt_no += 1
         attempt: dict[str, Any] = {
             "attempt": attempt_no, "round": _round(notice), "channel": channel.value, "provider": sender.provider,
@@ -252,6 +258,22 @@ def _before_sending(ref: NoticeRef, channel: Channel, ledger: Ledger, clock: Any
             ledger.mark_superseded(ref.notification_id, newer)
             raise NoticeSuperseded(f"superseded by {newer}")
     return notice, None
+
+
+def _take_token(pacer: Pace | None, provider: str, critical: bool) -> str | None:
+    """A send token for this provider now, or PaceWait (nothing attempted) with how long until the next one."""
+    if pacer is None:
+        return None
+    wait = pacer.acquire(provider, critical=critical)
+    if wait > 0:
+        raise PaceWait(wait, provider)
+    return provider
+
+
+def _outage_tries(notice: dict[str, Any], channel: Channel) -> int:
+    """Tries of this channel that found every provider down, in the current round."""
+    return sum(1 for a in notice.get("attempts", []) if a.get("channel") == channel.value and _in_round(a, notice)
+               and a.get("result") == AttemptResult.FAILED_TRANSIENT.value)
 
 
 def _result(attempt: dict[str, Any], *, replayed: bool) -> dict[str, Any]:
