@@ -34,7 +34,8 @@ What is patched, and why:
 8. Atomic conditional writes (`DynamoDBBackend.update_item/put_item/delete_item/transact_write_items`): moto
    reads the item, checks the condition and writes it back with no lock, so two threads can both pass a
    condition (96 concurrent pacer takes got 21 tokens of 20). One lock around writes makes every conditional
-   write here as atomic as DynamoDB's. SQS sends, receives, deletes and visibility changes
+   write here as atomic as DynamoDB's; reads take it too (a query iterating an item a write is changing raised
+   "dictionary changed size during iteration"). SQS sends, receives, deletes and visibility changes
    (`SQSBackend.*`) share one lock too: moto's queue is a plain list, and the outbox pollers receive while
    executions send.
 9. CloudFormation gaps: `localcloud.cfn_models` adds AWS::SNS::Subscription, AWS::SNS::TopicPolicy,
@@ -89,6 +90,10 @@ INTERNALS = [
     ("moto.dynamodb.models", "DynamoDBBackend.put_item"),
     ("moto.dynamodb.models", "DynamoDBBackend.delete_item"),
     ("moto.dynamodb.models", "DynamoDBBackend.transact_write_items"),
+    ("moto.dynamodb.models", "DynamoDBBackend.get_item"),
+    ("moto.dynamodb.models", "DynamoDBBackend.query"),
+    ("moto.dynamodb.models", "DynamoDBBackend.scan"),
+    ("moto.dynamodb.models", "DynamoDBBackend.batch_get_item"),
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_success"),
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_failure"),
     ("moto.core.responses", "get_service_model"),
@@ -443,7 +448,8 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     _set(domain_clock, "wall", _CompressedWall(time_scale, pause))
     from moto.dynamodb.models import DynamoDBBackend
 
-    for name in ("update_item", "put_item", "delete_item", "transact_write_items"):
+    for name in ("update_item", "put_item", "delete_item", "transact_write_items", "get_item", "query", "scan",
+                 "batch_get_item"):
         _set(DynamoDBBackend, name, _atomic(getattr(DynamoDBBackend, name)))
     from moto.core import responses as core_responses
     from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
