@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -74,8 +73,9 @@ class QueuePoller:
             finally:
                 with self._lock:
                     self._busy -= 1
-            if not messages:
-                time.sleep(0.005)
+            if not messages:  # woken at once by a new message (moto notifies), else look again shortly
+                with self.queue._messages_lock:
+                    self.queue._messages_lock.wait(0.05)
 
     def _deliver(self, messages: list[Any]) -> None:
         self.invocations += 1
