@@ -92,6 +92,11 @@ def _waiter(context: LambdaContext | None):
     return wait
 
 
+@functools.cache
+def _queue_url(queue_arn: str) -> str:
+    return ports()["sqs"].get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+
+
 @tracer.capture_method
 def record_handler(record: SQSRecord, context: LambdaContext | None = None) -> None:
     request = SendRequest.model_validate(json.loads(record.body))
@@ -101,8 +106,8 @@ def record_handler(record: SQSRecord, context: LambdaContext | None = None) -> N
                       providers_per_channel=len(p["senders"].get(request.channel, [])), wait=_waiter(context))
     if isinstance(outcome, Requeue):
         metrics.add_metric(name=f"SendPutBack_{outcome.why}", unit=MetricUnit.Count, value=1)
-        queue_url = p["sqs"].get_queue_url(QueueName=record.event_source_arn.rsplit(":", 1)[1])["QueueUrl"]
-        p["sqs"].change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record.receipt_handle,
+        p["sqs"].change_message_visibility(QueueUrl=_queue_url(record.event_source_arn),
+                                           ReceiptHandle=record.receipt_handle,
                                            VisibilityTimeout=max(0, min(43_200, round(outcome.seconds + 0.499))))
         raise PutBack(outcome.why)
     metrics.add_metric(name=f"Send_{outcome['told']}", unit=MetricUnit.Count, value=1)

@@ -99,6 +99,17 @@ def platform(cloud):
     return Platform(cloud)
 
 
+@pytest.fixture
+def providers(cloud):
+    """The provider simulator, its knobs reset after the test."""
+    yield cloud.providers
+    cloud.providers.reset()
+
+
+def deliveries_table(cloud: LocalCloud) -> Any:
+    return cloud.table("DeliveriesTableName")
+
+
 def executions_for(cloud: LocalCloud, loan_id: str) -> list[dict[str, Any]]:
     sfn = cloud.client("stepfunctions")
     pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=cloud.outputs["NotifyStateMachineArn"])

@@ -7,19 +7,17 @@ import pytest
 
 from loan_notify.ledger import Ledger
 from loan_notify.vocabulary import NoticeState
-from tests.flow.conftest import BORROWERS_SEEN, entered_states, executions_for, mobile, receipts_of, unique
+from tests.flow.conftest import (
+    BORROWERS_SEEN,
+    deliveries_table,
+    entered_states,
+    executions_for,
+    mobile,
+    receipts_of,
+    unique,
+)
 
 pytestmark = pytest.mark.flow
-
-
-@pytest.fixture
-def providers(cloud):
-    yield cloud.providers
-    cloud.providers.reset()
-
-
-def _deliveries(cloud):
-    return cloud.table("DeliveriesTableName")
 
 
 def test_a_confirmation_whose_callback_failed_is_finished_by_the_receipt_retry(cloud, platform, providers):
@@ -37,7 +35,7 @@ def test_a_confirmation_whose_callback_failed_is_finished_by_the_receipt_retry(c
     (execution,) = executions_for(cloud, loan_id)
     assert execution["status"] == "SUCCEEDED"
     assert "Try the next channel" not in entered_states(cloud, execution["name"])
-    delivery = _deliveries(cloud).get_item(Key={"message_id": notice["attempts"][0]["message_id"]})["Item"]
+    delivery = deliveries_table(cloud).get_item(Key={"message_id": notice["attempts"][0]["message_id"]})["Item"]
     assert delivery["callback"] == "DONE"
     assert cloud.async_errors == []
 
@@ -126,7 +124,7 @@ def test_a_delivery_status_never_falls_behind_and_a_final_state_is_never_overwri
     attempt = notice["attempts"][0]
     assert attempt["delivery_status"] == "READ" and notice["state"] == "DELIVERED"
     assert sorted(r["status"] for r in receipts_of(attempt)) == ["DELIVERED", "READ"]
-    assert _deliveries(cloud).get_item(Key={"message_id": message_id})["Item"]["status"] == "READ"
+    assert deliveries_table(cloud).get_item(Key={"message_id": message_id})["Item"]["status"] == "READ"
     # AND a late attempt record (a retried step's write) cannot move the DELIVERED notice back to SENT
     ledger = Ledger(cloud.table("NotificationsTableName"))
     ledger.begin_attempt(notice["notification_id"], {"attempt": 9, "channel": "EMAIL", "provider": "ses-v2"})

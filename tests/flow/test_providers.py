@@ -5,12 +5,6 @@ from tests.flow.conftest import entered_states, executions_for, unique
 pytestmark = pytest.mark.flow
 
 
-@pytest.fixture
-def providers(cloud):
-    yield cloud.providers
-    cloud.providers.reset()
-
-
 def test_a_throttle_is_a_wait_never_a_failover_a_fallback_or_a_spent_retry(cloud, platform, providers):
     borrower = platform.borrower()
     loan_id = unique("L")

@@ -5,19 +5,9 @@ import json
 import pytest
 
 from localcloud.providers import SMS_SIMULATOR_NUMBERS
-from tests.flow.conftest import entered_states, executions_for, receipts_of, unique
+from tests.flow.conftest import deliveries_table, entered_states, executions_for, receipts_of, unique
 
 pytestmark = pytest.mark.flow
-
-
-@pytest.fixture
-def providers(cloud):
-    yield cloud.providers
-    cloud.providers.reset()
-
-
-def _deliveries(cloud):
-    return cloud.table("DeliveriesTableName")
 
 
 def test_sms_receipt_confirms_the_notice(cloud, platform):
@@ -113,7 +103,7 @@ def test_no_receipt_by_the_deadline_moves_on_and_a_late_receipt_is_still_recorde
     (notice,) = platform.notices(loan_id)
     assert notice["attempts"][0]["delivery_status"] == "DELIVERED"
     assert executions_for(cloud, loan_id)[0]["status"] == "SUCCEEDED"
-    delivery = _deliveries(cloud).get_item(Key={"message_id": sms_attempt["message_id"]})["Item"]
+    delivery = deliveries_table(cloud).get_item(Key={"message_id": sms_attempt["message_id"]})["Item"]
     assert delivery["status"] == "DELIVERED" and delivery["callback"] == "DONE"
 
 
@@ -137,7 +127,7 @@ def test_duplicate_and_out_of_order_receipts_never_move_a_status_back(cloud, pla
     assert attempt["delivery_status"] == "DELIVERED" and notice["state"] == "DELIVERED"
     # AND the receipts stay bounded: the first of each kind is kept, every one is counted
     assert [r["status"] for r in receipts_of(attempt)] == ["DELIVERED", "UNKNOWN"]
-    delivery = _deliveries(cloud).get_item(Key={"message_id": message_id})["Item"]
+    delivery = deliveries_table(cloud).get_item(Key={"message_id": message_id})["Item"]
     assert delivery["receipt_count"] == 4 and len(delivery["receipts"]) == 2
     assert len(platform.sms_to(borrower["phone"])) == 1
     assert cloud.async_errors == []

@@ -165,7 +165,7 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
     notice, replay = _before_sending(ref, channel, ledger, clock)
     if replay is not None:
         return replay
-    if outage_budget is not None and _outage_tries(notice, channel) >= outage_budget:
+    if outage_budget is not None and outage_tries(notice, channel) >= outage_budget:
         # A second copy of this send (queues deliver at least once) after the channel spent its outage budget.
         raise TransientChannelError(f"every {channel.value} provider stayed down", reason="outage_budget_spent")
     borrower = borrowers.get(ref.borrower_id)
@@ -270,7 +270,7 @@ def _take_token(pacer: Pace | None, provider: str, critical: bool) -> str | None
     return provider
 
 
-def _outage_tries(notice: dict[str, Any], channel: Channel) -> int:
+def outage_tries(notice: dict[str, Any], channel: Channel) -> int:
     """Tries of this channel that found every provider down, in the current round."""
     return sum(1 for a in notice.get("attempts", []) if a.get("channel") == channel.value and _in_round(a, notice)
                and a.get("result") == AttemptResult.FAILED_TRANSIENT.value)

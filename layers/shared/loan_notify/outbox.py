@@ -28,9 +28,9 @@ from loan_notify.errors import (
     TransientChannelError,
 )
 from loan_notify.models import SendRequest
+from loan_notify.notify import outage_tries
 from loan_notify.policy import POLICIES
 from loan_notify.receipts import Callbacks
-from loan_notify.vocabulary import AttemptResult
 
 OUTAGE_TRIES_PER_PROVIDER = 5  # 1 try + 4 retries, spread by backoff, before the channel counts as failed
 THROTTLE_BACKOFF_S = 1.0
@@ -41,12 +41,6 @@ OUTAGE_BACKOFF_S = (2, 4, 8, 16, 32, 60)
 class Requeue:
     seconds: float
     why: str  # paced | throttled | provider_down
-
-
-def _outage_tries(notice: dict[str, Any], channel: str) -> int:
-    return sum(1 for a in notice.get("attempts", []) if a.get("channel") == channel
-               and a.get("result") == AttemptResult.FAILED_TRANSIENT.value
-               and int(a.get("round", 0)) == int(notice.get("resend_round", 0)))
 
 
 def deliver(request: SendRequest, *, send: Callable[..., dict[str, Any]], callbacks: Callbacks,
@@ -78,7 +72,7 @@ def _settle_failure(err: Exception, request: SendRequest, token: str, callbacks:
     if isinstance(err, ProviderThrottled):
         return Requeue(THROTTLE_BACKOFF_S, "throttled")
     if isinstance(err, TransientChannelError):
-        tries = _outage_tries(ledger.get(request.notification_id) or {}, request.channel.value)
+        tries = outage_tries(ledger.get(request.notification_id) or {}, request.channel)
         if tries < budget and err.reason != "outage_budget_spent":
             step = min(tries // max(1, providers_per_channel), len(OUTAGE_BACKOFF_S) - 1)
             return Requeue(float(OUTAGE_BACKOFF_S[step]), "provider_down")
