@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from loan_notify.clock import iso, utc_now
+from loan_notify.errors import conditional_check_failed
 from loan_notify.vocabulary import DeliveryStatus
 
 WAITING, DONE = "WAITING", "DONE"
@@ -30,10 +31,6 @@ class ReceiptWrite:
     item: dict[str, Any]
     status: DeliveryStatus  # the message's status after this write (forward-only)
     new: bool  # the first receipt of its kind for this message
-
-
-def _conditional_failed(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def settled(item: dict[str, Any]) -> bool:
@@ -102,7 +99,7 @@ class Deliveries:
                 return ReceiptWrite(ReceiptWrite.STORED, item, DeliveryStatus(item["status"]),
                                     item["receipts"][kind].get("rid") == receipt["rid"])
             except ClientError as err:
-                if not _conditional_failed(err):
+                if not conditional_check_failed(err):
                     raise
         return self._keep_early(message_id, kind, receipt, status)
 
@@ -117,7 +114,7 @@ class Deliveries:
             }, ConditionExpression="attribute_not_exists(message_id)")
             return ReceiptWrite(ReceiptWrite.EARLY, {}, status, True)
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
         # a second early receipt, or the send's record landed meanwhile: go round again
         item = self.get(message_id) or {}
@@ -132,7 +129,7 @@ class Deliveries:
                 ExpressionAttributeNames={"#s": "status", "#k": kind},
                 ExpressionAttributeValues={":r": receipt, ":s": status.value, ":rank": status.rank, ":one": 1})
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             self._table.update_item(
                 Key={"message_id": message_id},
@@ -147,5 +144,5 @@ class Deliveries:
                 Key={"message_id": message_id}, UpdateExpression="SET callback = :done",
                 ConditionExpression="task_token = :t", ExpressionAttributeValues={":done": DONE, ":t": token})
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise

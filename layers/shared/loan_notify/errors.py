@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def conditional_check_failed(err: Any) -> bool:
+    """A DynamoDB ClientError saying a write's condition did not hold (the outcome a conditional write expects)."""
+    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
 
 class LoanNotifyError(Exception):
     """Base class; `reason` is a stable machine-readable code recorded in the ledger."""

@@ -13,7 +13,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from loan_notify.clock import iso, utc_now
-from loan_notify.errors import NoticeNotFound
+from loan_notify.errors import NoticeNotFound, conditional_check_failed
 from loan_notify.models import LoanImage
 from loan_notify.vocabulary import FINAL_STATES, DeliveryStatus, NoticeState
 
@@ -26,10 +26,6 @@ BY_BORROWER_INDEX = "ByBorrower"
 # stand-down, no resend, no state written by a late attempt record).
 _FINAL_VALUES = {f":final{n}": state.value for n, state in enumerate(sorted(FINAL_STATES))}
 _FINAL_PLACEHOLDERS = ", ".join(_FINAL_VALUES)
-
-
-def _conditional_failed(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 class Ledger:
@@ -62,7 +58,7 @@ class Ledger:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(notification_id)")
             return True
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
         self._table.update_item(
             Key={"notification_id": loan.notification_id},
@@ -80,7 +76,7 @@ class Ledger:
         try:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(notification_id)")
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
 
     def get(self, notification_id: str) -> dict[str, Any] | None:
@@ -107,7 +103,7 @@ class Ledger:
                 ExpressionAttributeValues={":n": attempt_no, ":now": iso(self._clock()),
                                            **({":one": 1} if throttled else {})})
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
 
     def append_attempt(self, notification_id: str, attempt: dict[str, Any], *, state: NoticeState | None = None,
@@ -146,7 +142,7 @@ class Ledger:
                     **({"ExpressionAttributeNames": extra_names} if extra_names else {}))
                 return
             except ClientError as err:
-                if not _conditional_failed(err):
+                if not conditional_check_failed(err):
                     raise
             item = self.get(notification_id) or {}
             attempts = item.get("attempts", [])
@@ -187,7 +183,7 @@ class Ledger:
                     return
                 break
             except ClientError as err:
-                if not _conditional_failed(err):
+                if not conditional_check_failed(err):
                     raise
                 if number == len(options) - 1:
                     raise NoticeNotFound(f"attempt {attempt} of {notification_id} is not in the ledger") from err
@@ -215,7 +211,7 @@ class Ledger:
                                            ":now": iso(self._clock()), **_FINAL_VALUES})
             return True
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             return False
 
@@ -233,7 +229,7 @@ class Ledger:
                 ExpressionAttributeNames={"#state": "state"}, ExpressionAttributeValues=values)
             return True
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             return False
 
@@ -272,7 +268,7 @@ class Ledger:
                 ExpressionAttributeNames=names, ExpressionAttributeValues=values)
             return True
         except ClientError as err:
-            if _conditional_failed(err):
+            if conditional_check_failed(err):
                 return False
             raise
 
@@ -296,7 +292,7 @@ class Ledger:
                 ExpressionAttributeValues={":one": 1, ":key": wait_key}, ReturnValues="UPDATED_NEW")["Attributes"]
             return int(item["review_cases"])
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
         current = self.get(notification_id)
         if current is None or current.get("review_wait") != wait_key:
@@ -356,7 +352,7 @@ class Ledger:
                                         ConditionExpression=condition, ExpressionAttributeValues=values)
                 break
             except ClientError as err:
-                if not _conditional_failed(err):
+                if not conditional_check_failed(err):
                     raise  # a lost race (another round, the same case recorded meanwhile): read again
         if state is not None:
             self._forward(notification_id, "SET #state = :state, updated_at = :now", {"#state": "state"},

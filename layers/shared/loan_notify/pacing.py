@@ -29,6 +29,8 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from loan_notify.errors import conditional_check_failed
+
 Seconds = Callable[[], float]  # wall-clock epoch seconds: slots are aligned on it across processes
 
 UNPACED = 0.0  # acquire's answer for a provider with no configured rate (the app inbox)
@@ -133,7 +135,7 @@ class DynamoSlotStore:
                 ExpressionAttributeNames={"#taken": "taken", "#expires": "expires_at"},
                 ExpressionAttributeValues={":one": 1, ":limit": limit, ":expires": slot + self._slot_ttl})
         except ClientError as err:
-            if _conditional_failed(err):
+            if conditional_check_failed(err):
                 return False
             raise
         return True
@@ -156,14 +158,10 @@ class DynamoSlotStore:
                 "changed_at": Decimal(str(round(state.changed_at, 3))), "decreased": state.decreased,
                 "expires_at": int(state.changed_at) + self._rate_ttl}, **condition)
         except ClientError as err:
-            if _conditional_failed(err):
+            if conditional_check_failed(err):
                 return False
             raise
         return True
-
-
-def _conditional_failed(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 class Pacer:

@@ -24,7 +24,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from loan_notify.clock import iso, utc_now
-from loan_notify.errors import LoanNotifyError
+from loan_notify.errors import LoanNotifyError, conditional_check_failed
 from loan_notify.ledger import FINAL_STATES, Ledger
 from loan_notify.models import NoticeRef, ReviewRequest
 from loan_notify.vocabulary import Channel, DeliveryStatus, NoticeState
@@ -75,10 +75,6 @@ class ReviewStep(ReviewRequest):
         return f"{self.execution_name}@{self.entered_at}" if self.execution_name and self.entered_at else None
 
 
-def _conditional_failed(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 class ReviewCases:
     def __init__(self, table: Any, clock=utc_now) -> None:
         self._table = table
@@ -101,7 +97,7 @@ class ReviewCases:
             self._table.put_item(Item=case, ConditionExpression="attribute_not_exists(case_id)")
             return case
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
         try:
             return self._table.update_item(
@@ -110,7 +106,7 @@ class ReviewCases:
                 ExpressionAttributeValues={":token": task_token, ":open": CaseState.OPEN.value},
                 ReturnValues="ALL_NEW")["Attributes"]
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
         existing = self.get(case["case_id"])
         assert existing is not None
@@ -141,7 +137,7 @@ class ReviewCases:
                 ExpressionAttributeValues={":now": iso(self._clock()), ":one": 1, ":open": CaseState.OPEN.value},
                 ReturnValues="ALL_NEW")["Attributes"]
         except ClientError as err:
-            if _conditional_failed(err):
+            if conditional_check_failed(err):
                 return None
             raise
 
@@ -158,7 +154,7 @@ class ReviewCases:
                                            ":open": CaseState.OPEN.value},
                 ReturnValues="ALL_NEW")["Attributes"]
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
         case = self.get(case_id)
         if case is None:
@@ -191,7 +187,7 @@ class ReviewCases:
                                            ":at": iso(self._clock()), ":outcome": outcome},
                 ReturnValues="ALL_NEW")["Attributes"]
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
         case = self.get(case_id)
         if case and case["state"] == CaseState.RESOLVED.value and case.get("decision") == action["decision"]:
