@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SAM_VENV ?= .venv-sam
 PORT ?= 4566
+TEST_WORKERS ?= 2
 CONFIG_ENV ?= default
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
@@ -42,8 +43,8 @@ unit: install ## unit tests (no moto, no network)
 flow: install ## flow tests on the local cloud (the real template, in process)
 	$(BIN)/python -m pytest tests/flow -q
 
-test: lint ## lint, then every unit and flow test
-	$(BIN)/python -m pytest -q
+test: lint ## lint, then every unit, flow and browser test (two worker processes, one local cloud each)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 fuzz: install ## the borrower API fuzz run at full size (200 generated requests per operation)
 	FUZZ_EXAMPLES_PER_OPERATION=200 $(BIN)/python -m pytest tests/flow/test_api_fuzz.py -q
