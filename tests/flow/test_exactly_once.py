@@ -164,3 +164,45 @@ def test_a_critical_notice_sent_where_nothing_can_confirm_it_goes_on_to_a_person
     assert notice["state"] == "NEEDS_REVIEW" and notice["reason"] == "no_channel_delivered"
     history = json.dumps(cloud.history(notice["notification_id"]), default=str)
     assert "UnconfirmableChannel" in history
+
+
+class _SendLandsMidReceipt:
+    """A deliveries table whose first refused receipt write lets the send's record land before answering: the
+    moment a receipt and its send race in real Lambda, made to happen every time."""
+
+    def __init__(self, table, land):
+        self._table, self._land, self.landed = table, land, False
+
+    def update_item(self, **kwargs):
+        try:
+            return self._table.update_item(**kwargs)
+        except Exception:
+            if not self.landed and "receipts" in kwargs["UpdateExpression"]:
+                self.landed = True
+                self._land()
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._table, name)
+
+
+def test_a_failure_receipt_racing_its_send_record_still_moves_the_status(cloud):
+    # GIVEN a failure receipt whose first write finds no send recorded, and the send's record lands right then
+    from loan_notify.deliveries import Deliveries
+    from loan_notify.vocabulary import DeliveryStatus
+
+    message_id = unique("race-msg")
+    table = deliveries_table(cloud)
+
+    def land():
+        Deliveries(table).record_sent(message_id, notification_id=unique("N"), attempt=1, channel="SMS",
+                                      provider="sns-sms@us-east-1", task_token=None, confirms=True)
+
+    racing = _SendLandsMidReceipt(table, land)
+    # WHEN the receipt is applied
+    write = Deliveries(racing).add_receipt(message_id, "sns-sms:FAILED", {"status": "FAILED", "at": "t"},
+                                           DeliveryStatus.FAILED)
+    # THEN it is stored against the send and moved the status forward (never "failed" kept beside "sent")
+    assert racing.landed
+    assert write.kind == "stored" and write.status is DeliveryStatus.FAILED
+    assert table.get_item(Key={"message_id": message_id})["Item"]["status"] == "FAILED"

@@ -88,20 +88,28 @@ class Deliveries:
         forward = ("SET receipts.#k = if_not_exists(receipts.#k, :r), updated_at = :now, #s = :s, "
                    "status_rank = :rank ADD receipt_count :one")
         known = "attribute_exists(notification_id)"
-        for update, condition, extra in (
-                (forward, f"{known} AND status_rank < :rank", {":s": status.value, ":rank": status.rank}),
-                (keep, known, {})):
-            try:
-                item = self._table.update_item(
-                    Key={"message_id": message_id}, UpdateExpression=update, ConditionExpression=condition,
-                    ExpressionAttributeNames=names if "#s" in update else {"#k": kind},
-                    ExpressionAttributeValues={**values, **extra}, ReturnValues="ALL_NEW")["Attributes"]
-                return ReceiptWrite(ReceiptWrite.STORED, item, DeliveryStatus(item["status"]),
-                                    item["receipts"][kind].get("rid") == receipt["rid"])
-            except ClientError as err:
-                if not conditional_check_failed(err):
-                    raise
-        return self._keep_early(message_id, kind, receipt, status)
+        # Forward if the receipt ranks higher, else keep it beside the status. Each write states the rank it
+        # expects, so a send recorded, or another receipt applied, between two tries sends us round again
+        # instead of keeping a "failed" next to a status that still reads "sent".
+        tries = (
+            (forward, f"{known} AND status_rank < :rank", {":s": status.value, ":rank": status.rank}, names),
+            (keep, f"{known} AND status_rank >= :rank", {":rank": status.rank}, {"#k": kind}),
+        )
+        for _round in range(5):
+            for update, condition, extra, attribute_names in tries:
+                try:
+                    item = self._table.update_item(
+                        Key={"message_id": message_id}, UpdateExpression=update, ConditionExpression=condition,
+                        ExpressionAttributeNames=attribute_names, ExpressionAttributeValues={**values, **extra},
+                        ReturnValues="ALL_NEW")["Attributes"]
+                    return ReceiptWrite(ReceiptWrite.STORED, item, DeliveryStatus(item["status"]),
+                                        item["receipts"][kind].get("rid") == receipt["rid"])
+                except ClientError as err:
+                    if not conditional_check_failed(err):
+                        raise
+            if not (self.get(message_id) or {}).get("notification_id"):
+                return self._keep_early(message_id, kind, receipt, status)
+        raise RuntimeError(f"receipt for {message_id} kept losing the race with other writes")
 
     def _keep_early(self, message_id: str, kind: str, receipt: dict[str, Any],
                     status: DeliveryStatus) -> ReceiptWrite:
@@ -131,10 +139,17 @@ class Deliveries:
         except ClientError as err:
             if not conditional_check_failed(err):
                 raise
-            self._table.update_item(
-                Key={"message_id": message_id},
-                UpdateExpression="SET receipts.#k = if_not_exists(receipts.#k, :r) ADD receipt_count :one",
-                ExpressionAttributeNames={"#k": kind}, ExpressionAttributeValues={":r": receipt, ":one": 1})
+            try:
+                self._table.update_item(
+                    Key={"message_id": message_id},
+                    UpdateExpression="SET receipts.#k = if_not_exists(receipts.#k, :r) ADD receipt_count :one",
+                    ConditionExpression="attribute_not_exists(notification_id) AND status_rank >= :rank",
+                    ExpressionAttributeNames={"#k": kind},
+                    ExpressionAttributeValues={":r": receipt, ":one": 1, ":rank": status.rank})
+            except ClientError as again:
+                if not conditional_check_failed(again):
+                    raise
+                return self.add_receipt(message_id, kind, receipt, status)  # the send landed meanwhile
         return ReceiptWrite(ReceiptWrite.EARLY, {}, status, True)
 
     def answered(self, message_id: str, token: str) -> None:
