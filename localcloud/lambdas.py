@@ -13,6 +13,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import MutableMapping
 from typing import Any
 
 
@@ -69,6 +70,64 @@ class _RoutedStdout(io.TextIOBase):
         return True
 
 
+class _ThreadEnviron(MutableMapping[str, str]):
+    """os.environ stand-in: a thread running a handler sees its function's variables on top of the process's, as
+    each Lambda instance has its own environment. Other threads (moto's workers, the pollers) see the process's.
+    This is what lets invocations run side by side instead of one at a time under a process-wide lock."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._local = threading.local()
+
+    def overlay(self) -> dict[str, str] | None:
+        return getattr(self._local, "env", None)
+
+    def set_overlay(self, env: dict[str, str] | None) -> None:
+        self._local.env = env
+
+    def __getitem__(self, key: str) -> str:
+        env = self.overlay()
+        if env is not None and key in env:
+            return env[key]
+        return self._real[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        env = self.overlay()
+        if env is not None:
+            env[key] = value
+        else:
+            self._real[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        env = self.overlay()
+        if env is not None and key in env:
+            del env[key]
+            return
+        del self._real[key]
+
+    def __iter__(self) -> Any:
+        env = self.overlay()
+        if env is None:
+            return iter(list(self._real))
+        return iter(list({**dict.fromkeys(self._real), **dict.fromkeys(env)}))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def copy(self) -> dict[str, str]:
+        return dict(self.items())
+
+    # os.environ's own extras some libraries call
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _thread_environ() -> _ThreadEnviron:
+    if not isinstance(os.environ, _ThreadEnviron):
+        os.environ = _ThreadEnviron(os.environ)  # type: ignore[assignment]
+    return os.environ  # type: ignore[return-value]
+
+
 @dataclass
 class LogLine:
     function: str
@@ -87,8 +146,9 @@ class Runtime:
         self._functions: dict[str, FunctionCode] = {}
         self._modules: dict[str, list[Any]] = {}
         self._busy: set[Any] = set()  # instances running an invocation
-        # Environment variables are process-wide: one invocation at a time holds them (and the handler).
+        # Each invocation's environment lives in its own thread (_ThreadEnviron); this lock only guards the pool.
         self._lock = threading.RLock()
+        self._environ = _thread_environ()
         self.logs: list[LogLine] = []
         self.invocations: dict[str, int] = {}
         self.active = 0  # invocations started and not finished (waiting for the lock included)
@@ -112,22 +172,24 @@ class Runtime:
 
     def _module(self, code: FunctionCode) -> Any:
         """A free instance of the function (its handler module, with its module-level state). One invocation
-        at a time per instance, as in Lambda: a handler that waits (`pause`) lets another invocation of the same
-        function run, on a second instance (a cold start of its own)."""
-        instances = self._modules.setdefault(code.name, [])
-        for module in instances:
-            if module not in self._busy:
-                break
-        else:
-            module_file, _, _ = code.handler.rpartition(".")
-            path = code.folder / f"{module_file.replace('.', '/')}.py"
-            name = f"_lambda_{code.logical_id}_{sum(len(m) for m in self._modules.values())}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            assert spec and spec.loader, path
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+        at a time per instance, as in Lambda: a second invocation arriving meanwhile gets a second instance (a
+        cold start of its own, imported outside the pool's lock)."""
+        with self._lock:
+            instances = self._modules.setdefault(code.name, [])
+            for module in instances:
+                if module not in self._busy:
+                    self._busy.add(module)
+                    return module
+            serial = self._serial = getattr(self, "_serial", 0) + 1
+        module_file, _, _ = code.handler.rpartition(".")
+        path = code.folder / f"{module_file.replace('.', '/')}.py"
+        spec = importlib.util.spec_from_file_location(f"_lambda_{code.logical_id}_{serial}", path)
+        assert spec and spec.loader, path
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        with self._lock:
             instances.append(module)
-        self._busy.add(module)
+            self._busy.add(module)
         return module
 
     def invoke(self, function_name: str, event: Any, environment: dict[str, str] | None = None
@@ -151,57 +213,53 @@ class Runtime:
                 self.active -= 1
 
     def _invoke_locked(self, code: FunctionCode, env: dict[str, str], event: Any) -> tuple[str, bool, str]:
-        with self._lock:
-            # Variables are set, never deleted: other threads (moto's Step Functions workers, botocore's proxy
-            # lookup) iterate os.environ concurrently, and a key vanishing mid-iteration raises KeyError there.
-            # Values are restored afterwards; a key the process did not have keeps the last function's value.
-            saved = {k: os.environ[k] for k in env if k in os.environ}
-            os.environ.update(env)
-            outer_env, self._current.env = getattr(self._current, "env", None), env
-            self._current.depth = getattr(self._current, "depth", 0) + 1
-            buffer = self._stdout.begin()
-            # print() (powertools Metrics' EMF lines) looks sys.stdout up at call time; test runners swap it.
-            outer_stdout, sys.stdout = sys.stdout, self._stdout
-            instance = None
-            try:
-                instance = self._module(code)
-                handler = getattr(instance, code.handler.rpartition(".")[2])
-                result = handler(event if event is not None else {}, LambdaContext(code, self.region, self.account))
-                payload, is_error = json.dumps(result, default=str), False
-            except Exception as err:
-                payload = json.dumps({"errorType": type(err).__name__, "errorMessage": str(err),
-                                      "stackTrace": traceback.format_exception(err)[-5:]})
-                is_error = True
-                buffer.write(json.dumps({"level": "ERROR", "message": "handler raised",
-                                         "errorType": type(err).__name__, "errorMessage": str(err)}) + "\n")
-            finally:
-                sys.stdout = outer_stdout
-                self._stdout.end()
-                os.environ.update(saved)
-                self._current.depth -= 1
-                self._current.env = outer_env
+        outer_overlay = self._environ.overlay()
+        self._environ.set_overlay(dict(env))
+        outer_env, self._current.env = getattr(self._current, "env", None), env
+        self._current.depth = getattr(self._current, "depth", 0) + 1
+        self._route_stdout()
+        outer_buffer = getattr(self._stdout._local, "buffer", None)
+        buffer = self._stdout.begin()
+        instance = None
+        try:
+            instance = self._module(code)
+            handler = getattr(instance, code.handler.rpartition(".")[2])
+            result = handler(event if event is not None else {}, LambdaContext(code, self.region, self.account))
+            payload, is_error = json.dumps(result, default=str), False
+        except Exception as err:
+            payload = json.dumps({"errorType": type(err).__name__, "errorMessage": str(err),
+                                  "stackTrace": traceback.format_exception(err)[-5:]})
+            is_error = True
+            buffer.write(json.dumps({"level": "ERROR", "message": "handler raised",
+                                     "errorType": type(err).__name__, "errorMessage": str(err)}) + "\n")
+        finally:
+            self._stdout._local.buffer = outer_buffer
+            self._environ.set_overlay(outer_overlay)
+            self._current.depth -= 1
+            self._current.env = outer_env
+            with self._lock:
                 self._busy.discard(instance)
+        text = buffer.getvalue()
+        with self._count_lock:
             self.invocations[code.logical_id] = self.invocations.get(code.logical_id, 0) + 1
-            text = buffer.getvalue()
             self.logs.extend(LogLine(code.logical_id, line) for line in text.splitlines() if line)
         if self.echo_logs and text:
             sys.__stderr__.write(text)
         return payload, is_error, text
 
+    def _route_stdout(self) -> None:
+        """print() (powertools Metrics' EMF lines) looks sys.stdout up at call time, and test runners swap it: put
+        the router back in front of whatever is there now, so a handler's lines reach its own log buffer and
+        everyone else's reach the stream they were meant for."""
+        with self._lock:
+            current = sys.stdout
+            if current is not self._stdout:
+                self._stdout._real = current
+                sys.stdout = self._stdout
+
     def pause(self, seconds: float) -> None:
-        """A handler waiting (a sender pacing itself): the other functions run meanwhile, as separate Lambda
-        instances would. The lock is let go for the wait and this invocation's environment restored after."""
-        env = getattr(self._current, "env", None)
-        if env is None or getattr(self._current, "depth", 0) != 1:
-            time.sleep(seconds)
-            return
-        self._lock.release()
-        try:
-            time.sleep(seconds)
-        finally:
-            self._lock.acquire()
-            os.environ.update(env)
-            sys.stdout = self._stdout
+        """A handler waiting (a sender pacing itself). Invocations run side by side, so this is a plain sleep."""
+        time.sleep(seconds)
 
     def moto_hook(self, function: Any, event: Any) -> tuple[str, bool, str]:
         """Replacement for moto's LambdaFunction._invoke_lambda."""

@@ -3,7 +3,8 @@
 moto delivers stream records synchronously inside the write and ignores the mapping's settings. Here each
 mapping gets a poller thread that, like Lambda's:
 - applies FilterCriteria (EventBridge pattern language, matched by moto's own matcher) before batching;
-- batches up to BatchSize records, in sequence order, one batch in flight per shard (per-item ordering);
+- batches up to BatchSize records in sequence order; with ParallelizationFactor N, up to N batches of one shard
+  are in flight at once, each record's lane chosen by its item key, so one item's changes stay in order;
 - on a function error retries the batch, bisecting it first when BisectBatchOnFunctionError is set;
 - with ReportBatchItemFailures, checkpoints before the lowest failed sequence number and retries from it;
 - after MaximumRetryAttempts (or when MaximumRecordAgeInSeconds passes) sends an invocation record to the
@@ -16,6 +17,7 @@ import json
 import threading
 import time
 import uuid
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +39,11 @@ class MappingStats:
     batch_sizes: list[int] = field(default_factory=list)
 
 
+def lane_of(keys: dict[str, Any], lanes: int) -> int:
+    """Which of a shard's ParallelizationFactor lanes carries the changes of the item with these keys."""
+    return zlib.crc32(json.dumps(keys, sort_keys=True, default=str).encode()) % lanes
+
+
 @dataclass
 class _Batch:
     records: list[dict[str, Any]]
@@ -56,13 +63,17 @@ class MappingPoller:
         self._scale = time_scale
         filters = (esm.filter_criteria or {}).get("Filters", [])
         self._patterns = [EventPattern.load(f["Pattern"]) for f in filters]
-        self._pending: deque[dict[str, Any]] = deque()
+        lanes = max(1, int(getattr(esm, "parallelization_factor", None) or 1))
+        self._lanes: list[deque[dict[str, Any]]] = [deque() for _ in range(lanes)]
         self._cond = threading.Condition()
-        self._busy = False
+        self._busy = 0
         self._stop = False
         self.stats = MappingStats()
-        self._thread = threading.Thread(target=self._run, name=f"stream-poller-{function_name}", daemon=True)
-        self._thread.start()
+        self._stats_lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(lane,), name=f"stream-poller-{function_name}-{n}",
+                                          daemon=True) for n, lane in enumerate(self._lanes)]
+        for thread in self._threads:
+            thread.start()
 
     # ------------------------------------------------------------ settings, with Lambda's defaults
     @property
@@ -82,14 +93,19 @@ class MappingPoller:
     def on_failure_arn(self) -> str | None:
         return ((self.esm.destination_config or {}).get("OnFailure") or {}).get("Destination")
 
+    def _count(self, name: str, n: int) -> None:
+        with self._stats_lock:
+            setattr(self.stats, name, getattr(self.stats, name) + n)
+
     # ------------------------------------------------------------ feeding
     def enqueue(self, record: dict[str, Any]) -> None:
         event = self._lambda_record(record)
         if self._patterns and not any(p.matches_event(event) for p in self._patterns):
-            self.stats.filtered += 1
+            self._count("filtered", 1)
             return
+        lane = self._lanes[lane_of(event["dynamodb"].get("Keys") or {}, len(self._lanes))]
         with self._cond:
-            self._pending.append(event)
+            lane.append(event)
             self._cond.notify_all()
 
     def _lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -109,32 +125,33 @@ class MappingPoller:
 
     def idle(self) -> bool:
         with self._cond:
-            return not self._pending and not self._busy
+            return not any(self._lanes) and not self._busy
 
     def stop(self) -> None:
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
     # ------------------------------------------------------------ polling
-    def _run(self) -> None:
+    def _run(self, pending: deque[dict[str, Any]]) -> None:
         while True:
             with self._cond:
-                while not self._stop and (not self._pending or not self.esm.enabled):
+                while not self._stop and (not pending or not self.esm.enabled):
                     self._cond.wait(timeout=0.5)
                 if self._stop:
                     return
                 window = float(self.esm.max_batch_window or 0) * self._scale
-                if window and len(self._pending) < self.batch_size:
+                if window and len(pending) < self.batch_size:
                     self._cond.wait(timeout=window)
-                batch = [self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))]
-                self._busy = True
+                batch = [pending.popleft() for _ in range(min(self.batch_size, len(pending)))]
+                self._busy += 1
             try:
                 self._deliver(_Batch(batch))
             finally:
                 with self._cond:
-                    self._busy = False
+                    self._busy -= 1
                     self._cond.notify_all()
 
     def _deliver(self, first: _Batch) -> None:
@@ -144,12 +161,13 @@ class MappingPoller:
             if self._expired(batch):
                 self._give_up(batch, "RecordAgeExceeded")
                 continue
-            self.stats.invocations += 1
-            self.stats.batch_sizes.append(len(batch.records))
+            self._count("invocations", 1)
+            with self._stats_lock:
+                self.stats.batch_sizes.append(len(batch.records))
             payload, is_error, _ = self._invoke(self.function_name, {"Records": batch.records})
             if is_error:
                 if self.esm.bisect_on_error and len(batch.records) > 1:
-                    self.stats.bisections += 1
+                    self._count("bisections", 1)
                     half = len(batch.records) // 2
                     work.extendleft([_Batch(batch.records[half:], batch.attempts + 1),
                                      _Batch(batch.records[:half], batch.attempts + 1)])
@@ -158,9 +176,9 @@ class MappingPoller:
                 continue
             failed_from = self._first_failure(batch, payload)
             if failed_from is None:
-                self.stats.delivered += len(batch.records)
+                self._count("delivered", len(batch.records))
                 continue
-            self.stats.delivered += failed_from
+            self._count("delivered", failed_from)
             self._retry_or_give_up(work, batch, batch.records[failed_from:], "RetryAttemptsExhausted")
 
     def _first_failure(self, batch: _Batch, payload: str) -> int | None:
@@ -189,7 +207,7 @@ class MappingPoller:
         if 0 <= self.max_retry_attempts < attempts:
             self._give_up(_Batch(records, attempts), condition)
             return
-        self.stats.retries += 1
+        self._count("retries", 1)
         if self._scale:
             time.sleep(min(2 ** attempts, 30) * 0.1 * self._scale)
         work.appendleft(_Batch(records, attempts))
@@ -202,7 +220,7 @@ class MappingPoller:
         return (time.time() - float(oldest)) / self._scale > float(max_age)
 
     def _give_up(self, batch: _Batch, condition: str) -> None:
-        self.stats.sent_to_on_failure += len(batch.records)
+        self._count("sent_to_on_failure", len(batch.records))
         if not self.on_failure_arn:
             return
         records = batch.records

@@ -121,3 +121,31 @@ def test_unknown_item_identifier_fails_the_whole_batch():
 
     h = Harness(_esm(), bad_identifier).run(_records(2))
     assert h.calls == [["1000", "1001"], ["1000", "1001"]]
+
+
+def test_parallelization_factor_runs_batches_side_by_side_and_keeps_each_items_order():
+    # GIVEN ParallelizationFactor 4 and a function slow enough that batches overlap
+    in_flight, peak, lock = [0], [0], threading.Lock()
+
+    def slow(sequences):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        threading.Event().wait(0.05)
+        with lock:
+            in_flight[0] -= 1
+        return _ok(sequences)
+
+    # WHEN 8 loans change 3 times each, interleaved (24 records, batches of 2)
+    records = [stream_record(loan_image(f"L-{i % 8}", version=v), sequence=1000 + n)
+               for n, (v, i) in enumerate((v, i) for v in range(3) for i in range(8))]
+    h = Harness(_esm(batch_size=2, parallelization_factor=4), slow).run(records)
+    # THEN several batches were in flight at once, every record was delivered once,
+    assert peak[0] > 1
+    delivered = sum(h.calls, [])
+    assert sorted(delivered) == sorted(r["dynamodb"]["SequenceNumber"] for r in records)
+    # AND each loan's changes arrived in the order they were written
+    loan_of = {r["dynamodb"]["SequenceNumber"]: r["dynamodb"]["Keys"]["loan_id"]["S"] for r in records}
+    for loan in {*loan_of.values()}:
+        seen = [s for s in delivered if loan_of[s] == loan]
+        assert seen == sorted(seen)
