@@ -11,9 +11,9 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import MutableMapping
 from typing import Any
 
 
@@ -124,7 +124,7 @@ class _ThreadEnviron(MutableMapping[str, str]):
 
 def _thread_environ() -> _ThreadEnviron:
     if not isinstance(os.environ, _ThreadEnviron):
-        os.environ = _ThreadEnviron(os.environ)  # type: ignore[assignment]
+        os.environ = _ThreadEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003 - a view, not a reset
     return os.environ  # type: ignore[return-value]
 
 
