@@ -131,8 +131,9 @@ class MappingPoller:
         with self._cond:
             self._stop = True
             self._cond.notify_all()
+        deadline = time.monotonic() + 5  # one budget for every lane: a lane mid-batch is a daemon, left to finish
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     # ------------------------------------------------------------ polling
     def _run(self, pending: deque[dict[str, Any]]) -> None:

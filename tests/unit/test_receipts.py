@@ -55,3 +55,57 @@ def test_status_ranks_only_move_forward():
              DeliveryStatus.DELIVERED, DeliveryStatus.READ, DeliveryStatus.COMPLAINED]
     assert [s.rank for s in order] == sorted(s.rank for s in order)
     assert DeliveryStatus.READ.confirms and DeliveryStatus.BOUNCED.fails and not DeliveryStatus.UNKNOWN.fails
+
+
+def test_a_bounce_that_beats_its_send_record_still_marks_the_contact_once_the_record_lands():
+    # GIVEN a bounce whose first write finds no send recorded; the record lands while the receipt waits for it
+    from loan_notify.deliveries import WAITING, ReceiptWrite
+    from loan_notify.receipts import ReceiptOutcome, apply_receipt
+
+    record = {"message_id": "m-1", "notification_id": "N-1", "attempt": 1, "channel": "EMAIL", "status": "BOUNCED",
+              "borrower_id": "B-1", "contact_ref": "ref-1", "task_token": "tok", "callback": WAITING,
+              "receipts": {"ses:Bounce": {"status": "BOUNCED", "detail": "Permanent bounce General"}}}
+    looks = []
+
+    class Deliveries:
+        def add_receipt(self, *args):
+            return ReceiptWrite(ReceiptWrite.EARLY, {}, DeliveryStatus.BOUNCED, True)
+
+        def get(self, message_id):
+            looks.append(message_id)
+            return record if len(looks) >= 2 else {"message_id": message_id, "early": True}
+
+        def answered(self, message_id, token):
+            record["callback"] = "DONE"
+
+    class Ledger:
+        receipts = []
+
+        def record_receipt(self, *args):
+            self.receipts.append(args)
+
+    marked, failures = [], []
+
+    class Contacts:
+        def mark(self, borrower_id, channel, effect, contact_ref=None):
+            marked.append((borrower_id, channel.value, effect, contact_ref))
+            return True
+
+    class Callbacks:
+        def success(self, token, output):
+            raise AssertionError("a bounce never confirms")
+
+        def failure(self, token, error, cause):
+            failures.append((token, error))
+            return True
+
+    bounce = parse_ses_event({"eventType": "Bounce", "mail": MAIL, "bounce": {
+        "bounceType": "Permanent", "bounceSubType": "General", "timestamp": "t2"}})
+    # WHEN it is applied
+    outcome = apply_receipt(bounce, deliveries=Deliveries(), ledger=Ledger(), callbacks=Callbacks(),
+                            contacts=Contacts(), sleep=lambda s: None)
+    # THEN it waited for the record, marked the contact it was sent to, and answered the waiting execution
+    assert len(looks) == 2
+    assert marked == [("B-1", "EMAIL", "bounced", "ref-1")]
+    assert failures == [("tok", "PermanentChannelError")] and outcome is ReceiptOutcome.FAILED
+    assert record["callback"] == "DONE"

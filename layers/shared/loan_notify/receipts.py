@@ -15,6 +15,7 @@ the next step reads the notice first).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -176,16 +177,35 @@ def answer_waiting(item: dict[str, Any], *, deliveries: Deliveries, callbacks: C
     return ReceiptOutcome.CONFIRMED if status.confirms else ReceiptOutcome.FAILED
 
 
+# How long a receipt that beat its send's record waits for that record (seconds between looks). The record lands
+# a moment after the provider accepted the message, so this is short; a send that never records is not ours.
+EARLY_RECORD_WAITS = (0.05, 0.1, 0.25, 0.5, 1.0)
+
+
 def apply_receipt(receipt: Receipt, *, deliveries: Deliveries, ledger: Ledger, callbacks: Callbacks,
                   contacts: ContactHealth, clock=utc_now,
-                  on_late_delivery: Callable[[str], Any] | None = None) -> ReceiptOutcome:
+                  on_late_delivery: Callable[[str], Any] | None = None,
+                  early_waits: tuple[float, ...] = EARLY_RECORD_WAITS,
+                  sleep: Callable[[float], None] = time.sleep) -> ReceiptOutcome:
     """Store the receipt, bring the ledger forward, write a bounce back to the contact it was sent to, and answer
     the waiting execution. Every step is idempotent, so a redelivered or retried receipt finishes what an
-    interrupted one started."""
+    interrupted one started.
+
+    A receipt that arrives before its send is recorded is kept on the message (the sender applies its status to
+    the ledger when the record lands); it then waits briefly for that record and does the rest itself, since only
+    the receipt knows what it means for the borrower's contact (a bounce, an opt-out)."""
     stored = receipt.as_item(iso(clock()))
     write = deliveries.add_receipt(receipt.message_id, receipt.kind, stored, receipt.status)
     if write.kind == ReceiptWrite.EARLY:
-        return ReceiptOutcome.EARLY
+        item = None
+        for wait in early_waits:
+            sleep(wait)
+            item = deliveries.get(receipt.message_id)
+            if item and item.get("notification_id"):
+                break
+        if not item or not item.get("notification_id"):
+            return ReceiptOutcome.EARLY
+        write = ReceiptWrite(ReceiptWrite.STORED, item, DeliveryStatus(item["status"]), True)
     item = write.item
     ledger.record_receipt(item["notification_id"], int(item["attempt"]), receipt.kind, stored, write.status)
     if receipt.contact_effect and write.new and item.get("borrower_id"):
