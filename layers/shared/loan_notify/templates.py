@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from email.message import EmailMessage
@@ -118,9 +119,10 @@ def _layout() -> Any:
     return _html_env.from_string(LAYOUT_FILE.read_text("utf-8"))
 
 
-def variables_of(tid: str, locale: Locale, part: str) -> set[str]:
+@functools.cache
+def variables_of(tid: str, locale: Locale, part: str) -> frozenset[str]:
     """The variables a template part uses (for the check: no reason in SMS, nothing unknown anywhere)."""
-    return meta.find_undeclared_variables(_text_env.parse(getattr(catalog()[tid].locales[locale], part)))
+    return frozenset(meta.find_undeclared_variables(_text_env.parse(getattr(catalog()[tid].locales[locale], part))))
 
 
 @dataclass(frozen=True)
@@ -164,16 +166,24 @@ def _amount(amount: Decimal | None) -> str:
     return f"{amount:,.2f}" if amount is not None else ""
 
 
-def _name_candidates(name: str, anonymous: str, ellipsis: str):
-    """The borrower's name, then gracefully shorter: the first word, then cut (with an ellipsis) down to
-    NAME_MIN_SHOWN characters, then no name at all (the locale's anonymous greeting)."""
-    yield name, False
+def _shorten_name(name: str, build: Callable[[str], str], fits: Callable[[str], bool], anonymous: str,
+                  ellipsis: str) -> tuple[str, bool]:
+    """The SMS with the borrower's whole name if it fits; else gracefully shorter: the first word, then the longest
+    cut (with an ellipsis) of at least NAME_MIN_SHOWN characters, then the locale's greeting without a name. The
+    loan id and the amount are never touched. When nothing fits, the greeting without a name goes out."""
+    if fits(text := build(name)):
+        return text, False
     words = name.split()
-    if len(words) > 1:
-        yield words[0], True
-    for keep in range(len(name) - 1, NAME_MIN_SHOWN - 1, -1):
-        yield name[:keep].rstrip() + ellipsis, True
-    yield anonymous, True
+    if len(words) > 1 and fits(text := build(words[0])):
+        return text, True
+    low, high, best = NAME_MIN_SHOWN, len(name) - 1, None  # the SMS only grows with the name: bisect the cut
+    while low <= high:
+        keep = (low + high) // 2
+        if fits(text := build(name[:keep].rstrip() + ellipsis)):
+            best, low = text, keep + 1
+        else:
+            high = keep - 1
+    return (best if best is not None else build(anonymous)), True
 
 
 def render_sms(tid: str, locale: Locale, context: dict[str, Any], *, phone: str | None, critical: bool,
@@ -186,14 +196,14 @@ def render_sms(tid: str, locale: Locale, context: dict[str, Any], *, phone: str 
     country_rules = rules.for_country(None if region == carriers.DEFAULT_COUNTRY else region)
     limit = min(budget, country_rules.max_segments or budget)
     template = _compiled(tid, locale, "sms")
-    text, shortened = "", False
-    # An ellipsis is not GSM-7: it would turn a GSM-7 message into UCS-2 (70 characters a part instead of 160).
-    ellipsis = "..." if is_gsm7(template.render(context)) else "…"
-    candidates = _name_candidates(context["name"], _CHROME[locale]["anonymous"], ellipsis)
-    for name, shortened in candidates:  # noqa: B007 - the last candidate tried is the one sent
-        text = carriers.compose(template.render({**context, "name": name}), country_rules, locale, critical=critical)
-        if measure(text).segments <= limit:
-            break
+
+    def build(name: str) -> str:
+        return carriers.compose(template.render({**context, "name": name}), country_rules, locale, critical=critical)
+
+    text, shortened = _shorten_name(context["name"], build, lambda t: measure(t).segments <= limit,
+                                    _CHROME[locale]["anonymous"],
+                                    # an ellipsis is not GSM-7: it would turn a GSM-7 message into UCS-2
+                                    ellipsis="..." if is_gsm7(template.render(context)) else "…")
     size = measure(text)
     served = region if region in rules.countries else carriers.DEFAULT_COUNTRY
     return SmsMessage(text=text, encoding=size.encoding, segments=size.segments, units=size.units, country=served,
