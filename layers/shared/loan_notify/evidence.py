@@ -7,7 +7,8 @@ from typing import Any
 from loan_notify.clock import iso, utc_now
 
 _ATTEMPT_FIELDS = ("attempt", "channel", "provider", "destination", "message_id", "started_at", "finished_at",
-                   "result", "error", "delivery_status", "receipts")
+                   "result", "error", "delivery_status", "receipts", "sms_encoding", "sms_segments", "sms_country",
+                   "sms_template_id")
 
 
 def _plain(value: Any) -> Any:
@@ -71,7 +72,8 @@ def as_table(evidence: dict[str, Any]) -> str:
             lines.append(f"  {a.get('started_at', '')}  #{a.get('attempt')} {a.get('channel')} via "
                          f"{a.get('provider')} to {a.get('destination', '-')}: {a.get('result')}"
                          + (f" ({a['error']})" if a.get("error") else "")
-                         + (f", message {a['message_id']}" if a.get("message_id") else ""))
+                         + (f", message {a['message_id']}" if a.get("message_id") else "")
+                         + (f", {a['sms_segments']} {a.get('sms_encoding')} part(s)" if a.get("sms_segments") else ""))
             for r in a.get("receipts", []):  # the first receipt of each kind, oldest first
                 lines.append(f"      receipt {r.get('at')}: {r.get('status')} ({r.get('source')}) "
                              f"{r.get('detail', '')}")
