@@ -161,3 +161,11 @@ def test_a_new_version_is_recorded_once_and_a_recorded_one_never_rewritten(monke
     assert template_check.record() == []
     failures = [str(f) for f in template_check._check_versions(template_check.read_lock())]
     assert [f.split(":")[0] for f in failures] == ["FAIL loan.approved * version"]
+
+
+def test_the_report_shows_the_worst_case_per_template_locale_and_country():
+    lines = template_check.report()
+    (approved_cn,) = [line.split() for line in lines if line.startswith("approved ") and " zh-CN  CN " in line]
+    assert approved_cn[3:6] == ["UCS-2", "134", "2"] and approved_cn[6].endswith("/64")
+    assert len(lines) == 1 + len(LoanStatus) * sum(
+        len(rules.locales) for _, rules in carriers.rules().served())

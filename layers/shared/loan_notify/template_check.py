@@ -4,6 +4,7 @@ providers require, before anything is deployed. Fails naming the template, the l
     python -m loan_notify.template_check               # check (exit 1 on any failure)
     python -m loan_notify.template_check --segments 1  # against another SmsSegmentBudget
     python -m loan_notify.template_check --record      # record the hash of a new template version in the lock file
+    python -m loan_notify.template_check --report      # the worst-case SMS size per template, locale and country
 
 Rules:
 - catalog: a template for every status in every locale; only the contract's variables; no status_reason in SMS;
@@ -226,12 +227,36 @@ def check(budget: int = DEFAULT_SMS_SEGMENT_BUDGET, lock: dict[str, dict[str, st
     return failures, combinations
 
 
+def report(budget: int = DEFAULT_SMS_SEGMENT_BUDGET) -> list[str]:
+    """The worst case per template, locale and country: the SMS with the longest values and a name in the locale's
+    own alphabet (what `make templates ARGS=--report` prints)."""
+    lines = ["template                   locale country encoding units segments name shown"]
+    for status in LoanStatus:
+        for locale in Locale:
+            name = LONGEST_NAMES[NATIVE_ALPHABET[locale]]
+            for region, country in carriers.rules().served():
+                if locale not in country.locales:
+                    continue
+                sms = render(status, locale, name=name, loan_id=LONGEST_LOAN_ID, amount=LONGEST_AMOUNT,
+                             currency=LONGEST_CURRENCY, sms_segments=budget, phone=_sample_phone(region),
+                             sms_country=region).sms
+                assert sms is not None
+                shown = next((n for n in range(len(name), 0, -1) if name[:n] in sms.text), 0)
+                lines.append(f"{status.value.lower():<26} {locale.value:<6} {region:<7} {sms.encoding.value:<8} "
+                             f"{sms.units:>5} {sms.segments:>8} {shown:>2}/{len(name)}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loan_notify.template_check", description=__doc__.split("\n")[0])
     parser.add_argument("--segments", type=int, default=DEFAULT_SMS_SEGMENT_BUDGET,
                         help="SMS segment budget (the stack's SmsSegmentBudget)")
     parser.add_argument("--record", action="store_true", help="record new template versions in the lock file")
+    parser.add_argument("--report", action="store_true", help="print the worst-case SMS size per template, locale "
+                                                              "and country")
     args = parser.parse_args(argv)
+    if args.report:
+        print("\n".join(report(args.segments)))
     if args.record:
         added = record()
         print("recorded: " + (", ".join(added) if added else "nothing new"))
