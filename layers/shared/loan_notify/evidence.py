@@ -59,6 +59,14 @@ def export(loan_id: str, *, ledger: Any, cases: Any, clock=utc_now) -> dict[str,
     return {"loan_id": loan_id, "generated_at": iso(clock()), "notices": notices}
 
 
+def _sms_size(attempt: dict[str, Any]) -> str:
+    """How a sent SMS went out: its encoding and the parts the carrier sent (and billed)."""
+    if attempt.get("result") != "SENT" or not attempt.get("sms_segments"):
+        return ""
+    parts = int(attempt["sms_segments"])
+    return f", {parts} {attempt.get('sms_encoding')} part{'s' if parts != 1 else ''}"
+
+
 def as_table(evidence: dict[str, Any]) -> str:
     lines = [f"Proof of notice for loan {evidence['loan_id']} (generated {evidence['generated_at']})"]
     for notice in evidence["notices"]:
@@ -73,7 +81,7 @@ def as_table(evidence: dict[str, Any]) -> str:
                          f"{a.get('provider')} to {a.get('destination', '-')}: {a.get('result')}"
                          + (f" ({a['error']})" if a.get("error") else "")
                          + (f", message {a['message_id']}" if a.get("message_id") else "")
-                         + (f", {a['sms_segments']} {a.get('sms_encoding')} part(s)" if a.get("sms_segments") else ""))
+                         + _sms_size(a))
             for r in a.get("receipts", []):  # the first receipt of each kind, oldest first
                 lines.append(f"      receipt {r.get('at')}: {r.get('status')} ({r.get('source')}) "
                              f"{r.get('detail', '')}")
