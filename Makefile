@@ -11,7 +11,8 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops openapi scale-model bench-burst fuzz
+.PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops openapi scale-model bench-burst fuzz \
+	templates previews
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -30,12 +31,18 @@ demo: install ## deploy the local cloud and run the scripted scenario
 local: install ## serve the local cloud on 127.0.0.1:$(PORT) (AWS CLI / boto3 with --endpoint-url)
 	$(BIN)/python -m localcloud.server --port $(PORT)
 
-lint: install ## ruff, cfn-lint, statelint, ASL placeholder check
+lint: install templates ## ruff, cfn-lint, statelint, ASL placeholder check, templates
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/statelint --ignore=FLOAT statemachine/*.asl.json
 	$(BIN)/python -m localcloud.check_asl template.yaml
 	$(BIN)/python -m localcloud.openapi --check
+
+templates: install ## check every template against carrier and mailbox rules and its recorded hash (ARGS="--record")
+	$(BIN)/python -m loan_notify.template_check $(ARGS)
+
+previews: install ## write build/previews/index.html: every template in every locale and channel, emails as PNG
+	$(BIN)/python -m contenttools.previews $(ARGS)
 
 unit: install ## unit tests (no moto, no network)
 	$(BIN)/python -m pytest tests/unit -q

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import email
+import email.policy
 import json
 import logging
 import os
@@ -20,7 +22,7 @@ from botocore.config import Config
 from localcloud import patches
 from localcloud.deploy import ROOT, translate
 from localcloud.lambdas import FunctionCode, Runtime
-from localcloud.providers import ProviderSimulator
+from localcloud.providers import ProviderSimulator, recipients
 from localcloud.queues import QueuePump
 from localcloud.streams import StreamPump
 
@@ -50,6 +52,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _email_content(message: Any) -> dict[str, Any]:
+    """Subject and body of a sent email; for a raw (MIME) send also its text part and headers, decoded. `body` is
+    the HTML part when there is one, as moto keeps it for a simple send."""
+    if not hasattr(message, "raw_data"):
+        return {"subject": message.subject, "body": message.body}
+    parsed = email.message_from_string(message.raw_data, policy=email.policy.default)
+    parts = {p.get_content_type(): p.get_content() for p in parsed.walk() if not p.is_multipart()}
+    return {"subject": str(parsed["Subject"]), "body": parts.get("text/html", parts.get("text/plain", "")),
+            "text": parts.get("text/plain", ""), "headers": {k: str(v) for k, v in parsed.items()},
+            "raw": message.raw_data}
 
 
 class LocalCloud:
@@ -332,8 +346,7 @@ class LocalCloud:
     def emails(self) -> list[dict[str, Any]]:
         from moto.ses.models import ses_backends
 
-        return [{"message_id": m.id, "to": list(m.destinations.get("ToAddresses", [])), "subject": m.subject,
-                 "body": m.body, "region": region}
+        return [{"message_id": m.id, "to": recipients(m), "region": region, **_email_content(m)}
                 for region in self.regions for m in list(ses_backends[ACCOUNT][region].sent_messages)]
 
     # ------------------------------------------------------------------ fault injection for tests and the demo

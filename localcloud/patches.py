@@ -433,7 +433,7 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
 
         _set(SNSBackend, "publish", _sns_publish(SNSBackend.publish, providers))
         _set(SESBackend, "send_email", _ses_send(SESBackend.send_email, providers, receipts=True))
-        _set(SESBackend, "send_raw_email", _ses_send(SESBackend.send_raw_email, providers, receipts=False))
+        _set(SESBackend, "send_raw_email", _ses_send(SESBackend.send_raw_email, providers, receipts=True))
         for name in ("send_task_success", "send_task_failure"):
             _set(parser_models.StepFunctionsParserBackend, name,
                  _sfn_callback(getattr(parser_models.StepFunctionsParserBackend, name), providers))

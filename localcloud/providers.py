@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.utils import parseaddr
 from typing import Any
 
 from moto.core.exceptions import ServiceException
@@ -53,6 +54,15 @@ _SMS_FAILURE_NUMBERS = {failure for _, failure in SMS_SIMULATOR_NUMBERS.values()
 SMS_RECEIPT_DELAY_S = 4.0
 EMAIL_RECEIPT_DELAY_S = 2.0
 
+
+
+def recipients(message: Any) -> list[str]:
+    """The To addresses of a message moto's SES kept: a simple send holds a Destination dict, a raw send a list of
+    addresses (the call's Destination and the MIME To header, so an address may appear twice)."""
+    destinations = message.destinations
+    if isinstance(destinations, dict):
+        return list(destinations.get("ToAddresses", []))
+    return list(dict.fromkeys(parseaddr(d)[1] for d in destinations))
 
 class ProviderDown(ServiceException):
     code = "InternalError"
@@ -254,7 +264,7 @@ class ProviderSimulator:
             if (("ses", region) in self._silent or self.deliver_email_event is None
                     or region != self.email_events_region):  # only the configuration set's region publishes
                 return
-        address = (message.destinations.get("ToAddresses") or [""])[0]
+        address = recipients(message)[0] if recipients(message) else ""
         local, _, domain = address.partition("@")
         scenario = local.split("+")[0] if domain == "simulator.amazonses.com" else "success"
         mail = {"timestamp": _now(), "messageId": message.id, "source": message.source, "destination": [address]}

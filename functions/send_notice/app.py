@@ -26,6 +26,7 @@ from loan_notify.models import SendRequest
 from loan_notify.notify import send
 from loan_notify.outbox import Requeue, deliver
 from loan_notify.pacing import DynamoSlotStore, Pacer
+from loan_notify.templates import DEFAULT_SMS_SEGMENT_BUDGET
 from loan_notify.vocabulary import Channel
 
 logger = Logger()
@@ -66,6 +67,8 @@ def ports() -> dict:
     return {
         "ledger": ledger, "senders": senders,
         "send": functools.partial(_send, ledger=ledger, senders=senders, pacer=pacer,
+                                  sms_segments=int(os.environ.get("SMS_SEGMENT_BUDGET", DEFAULT_SMS_SEGMENT_BUDGET)),
+                                  preferences_url=os.environ.get("PREFERENCES_URL") or None,
                                   borrowers=Borrowers(dynamodb.Table(os.environ["BORROWERS_TABLE"])),
                                   deliveries=Deliveries(dynamodb.Table(os.environ["DELIVERIES_TABLE"]))),
         "callbacks": TaskCallbacks(boto3.client("stepfunctions")),

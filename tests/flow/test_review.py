@@ -103,10 +103,11 @@ def test_evidence_export_tells_the_whole_story(cloud, platform, capsys):
     evidence = json.loads(capsys.readouterr().out)
     (notice,) = evidence["notices"]
     assert notice["status_change"]["status"] == "APPROVED" and notice["policy_version"]
-    assert notice["template"] == {"id": "loan.approved", "version": 1} and len(notice["content_sha256"]) == 64
+    assert notice["template"] == {"id": "loan.approved", "version": 2} and len(notice["content_sha256"]) == 64
     assert [(a["channel"], a["result"]) for a in notice["attempts"]] == [("SMS", "FAILED_PERMANENT"),
                                                                        ("EMAIL", "SENT")]
     assert notice["attempts"][1]["receipts"][0]["status"] == "DELIVERED"
+    assert (notice["attempts"][0]["sms_encoding"], notice["attempts"][0]["sms_segments"]) == ("GSM-7", 1)
     assert notice["outcome"]["state"] == "DELIVERED" and notice["outcome"]["delivered_at"]
     assert borrower["email"] not in json.dumps(evidence)  # destinations are masked
     assert ops(["evidence", loan_id]) == 0

@@ -7,10 +7,11 @@ from botocore.stub import Stubber
 
 from loan_notify.channels import SesEmail, SnsSms, normalise_phone
 from loan_notify.errors import PermanentChannelError, ProviderThrottled, SendOutcomeUnknown, TransientChannelError
-from loan_notify.templates import render
+from loan_notify.templates import mime, render
 from loan_notify.vocabulary import LoanStatus, Locale
 
-MESSAGE = render(LoanStatus.APPROVED, Locale.EN_US, name="Ada", loan_id="L-1")
+MESSAGE = render(LoanStatus.APPROVED, Locale.EN_US, name="Ada", loan_id="L-1", phone="+14155550123")
+SMS = MESSAGE.sms
 
 
 @pytest.fixture
@@ -26,9 +27,9 @@ def sesv2():
 def test_sms_is_sent_transactional_to_the_e164_number(sns):
     with Stubber(sns) as stub:
         stub.add_response("publish", {"MessageId": "m-1"}, {
-            "PhoneNumber": "+14155550123", "Message": MESSAGE.text,
+            "PhoneNumber": "+14155550123", "Message": SMS.text,
             "MessageAttributes": {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}})
-        delivery = SnsSms(sns).send("+1 415-555-0123", MESSAGE)
+        delivery = SnsSms(sns).send("+1 415-555-0123", SMS)
     assert delivery.message_id == "m-1" and delivery.destination == "+14*****0123"
     assert delivery.provider == "sns-sms@us-east-1"
 
@@ -36,7 +37,7 @@ def test_sms_is_sent_transactional_to_the_e164_number(sns):
 @pytest.mark.parametrize("phone", [None, "", "12345", "+1555", "not a phone"])
 def test_invalid_numbers_fail_permanently_without_calling_the_provider(sns, phone):
     with Stubber(sns), pytest.raises(PermanentChannelError):  # no response queued: any call would fail the test
-        SnsSms(sns).send(phone, MESSAGE)
+        SnsSms(sns).send(phone, SMS)
 
 
 @pytest.mark.parametrize("code, status, error", [
@@ -50,7 +51,7 @@ def test_provider_errors_are_classified(sns, code, status, error):
     with Stubber(sns) as stub:
         stub.add_client_error("publish", service_error_code=code, http_status_code=status)
         with pytest.raises(error) as raised:
-            SnsSms(sns).send("+14155550123", MESSAGE)
+            SnsSms(sns).send("+14155550123", SMS)
     assert raised.value.reason == f"provider_{code}"
 
 
@@ -76,19 +77,34 @@ class _Raising:
 ])
 def test_a_lost_answer_is_an_unknown_outcome_and_an_unreached_provider_is_an_outage(error, expected):
     with pytest.raises(expected):
-        SnsSms(_Raising(error)).send("+14155550123", MESSAGE)
+        SnsSms(_Raising(error)).send("+14155550123", SMS)
 
 
-def test_email_goes_through_the_configuration_set(sesv2):
+def test_sms_to_a_country_that_registers_templates_carries_the_template_and_entity_ids(sns):
+    # GIVEN an approval for an Indian number: its carriers need the registered template and the sender entity
+    sms = render(LoanStatus.APPROVED, Locale.EN_US, name="Ada", loan_id="L-1", phone="+919876543210").sms
+    assert sms.country == "IN" and sms.template_id and sms.entity_id
+    with Stubber(sns) as stub:
+        stub.add_response("publish", {"MessageId": "m-2"}, {
+            "PhoneNumber": "+919876543210", "Message": sms.text, "MessageAttributes": {
+                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
+                "AWS.MM.SMS.TemplateId": {"DataType": "String", "StringValue": sms.template_id},
+                "AWS.MM.SMS.EntityId": {"DataType": "String", "StringValue": sms.entity_id}}})
+        # WHEN it is sent THEN both go with it as SNS message attributes (the stub fails on any other call)
+        assert SnsSms(sns).send("+919876543210", sms).message_id == "m-2"
+
+
+def test_email_goes_through_the_configuration_set_as_raw_mime(sesv2):
+    message = render(LoanStatus.DOCUMENTS_REQUIRED, Locale.EN_US, name="Ada", loan_id="L-1",
+                     preferences_url="https://app.loan-platform.example/preferences?notice=n-1")
+    raw = mime(message, sender="notices@example.com", recipient="ada@example.com")
     with Stubber(sesv2) as stub:
         stub.add_response("send_email", {"MessageId": "e-1"}, {
             "FromEmailAddress": "notices@example.com", "Destination": {"ToAddresses": ["ada@example.com"]},
-            "Content": {"Simple": {"Subject": {"Data": MESSAGE.subject, "Charset": "UTF-8"},
-                                   "Body": {"Text": {"Data": MESSAGE.text, "Charset": "UTF-8"},
-                                            "Html": {"Data": MESSAGE.html, "Charset": "UTF-8"}}}},
-            "ConfigurationSetName": "loan-notify"})
-        delivery = SesEmail(sesv2, "notices@example.com", "loan-notify").send("ada@example.com", MESSAGE)
+            "Content": {"Raw": {"Data": raw}}, "ConfigurationSetName": "loan-notify"})
+        delivery = SesEmail(sesv2, "notices@example.com", "loan-notify").send("ada@example.com", message)
     assert delivery.destination == "a***@example.com"
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw
 
 
 def test_email_without_sender_or_with_a_bad_address_fails_permanently(sesv2):

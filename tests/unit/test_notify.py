@@ -175,3 +175,27 @@ def test_a_collection_notice_still_queued_when_its_window_shuts_is_held_for_the_
         send(ref, Channel.SMS, ledger=ledger, borrowers=borrowers, senders={Channel.SMS: [sms]}, clock=lambda: late)
     assert sms.sent == [] and ledger.items[loan.notification_id]["windows_missed"] == 1
     assert ledger.items[loan.notification_id]["window_missed_at"] == "2026-11-30T02:00:00.000Z"
+
+
+def test_the_sms_provider_gets_the_sms_for_its_country_and_the_attempt_records_its_size(ledger, borrowers):
+    # GIVEN an approval for a +1 borrower WHEN it is sent by SMS
+    sms = RecordingSender("sns-sms")
+    send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders={Channel.SMS: [sms]}, sms_segments=2)
+    # THEN the provider got the SMS shaped for the US (opt-out wording), within its budget
+    (_, message), = sms.sent
+    assert message.country == "US" and message.text.endswith("Reply STOP to opt out.")
+    # AND the attempt records how it was encoded and how many parts the carrier sends
+    (attempt,) = ledger.items[REF.notification_id]["attempts"]
+    assert attempt["sms_encoding"] == "GSM-7" and attempt["sms_segments"] == message.segments == 1
+    assert attempt["sms_country"] == "US" and "sms_template_id" not in attempt  # the US registers none
+
+
+def test_email_and_push_get_the_whole_rendering_with_the_preferences_link(ledger, borrowers):
+    email = RecordingSender("ses-v2")
+    send(REF, Channel.EMAIL, ledger=ledger, borrowers=borrowers, senders={Channel.EMAIL: [email]},
+         preferences_url="https://app.example/preferences")
+    (_, message), = email.sent
+    assert message.subject == "Your loan is approved" and message.critical
+    assert message.unsubscribe_url is None  # critical: no List-Unsubscribe
+    assert f"https://app.example/preferences?notice={REF.notification_id}" in message.html  # the footer link
+    assert "sms_segments" not in ledger.items[REF.notification_id]["attempts"][0]

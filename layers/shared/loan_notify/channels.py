@@ -1,4 +1,5 @@
-"""Channel adapters: SMS through SNS, email through SES v2. Provider errors become our two error classes."""
+"""Channel adapters: SMS through SNS, email through SES v2 (raw MIME, for the List-Unsubscribe headers), push
+through SNS platform endpoints, the in-app inbox. Provider errors become our error classes."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 from loan_notify.clock import iso, utc_now
 from loan_notify.errors import PermanentChannelError, ProviderThrottled, SendOutcomeUnknown, TransientChannelError
 from loan_notify.masking import mask_email, mask_endpoint, mask_phone
-from loan_notify.templates import RenderedMessage
+from loan_notify.templates import RenderedMessage, SmsMessage, mime
 
 # The provider refused for rate: nothing was sent; wait and try the same provider again.
 _THROTTLE_CODES = {
@@ -102,11 +103,16 @@ class SnsSms:
         self.provider = f"sns-sms@{_region(client)}"
         self.confirms = True  # SNS SMS delivery status logging -> CloudWatch Logs subscription -> receipts
 
-    def send(self, phone: str | None, message: RenderedMessage) -> Delivery:
+    def send(self, phone: str | None, message: SmsMessage) -> Delivery:
         number = normalise_phone(phone)
         attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
         if self._sender_id:
             attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": self._sender_id}
+        # The template and entity the destination country's carriers have registered (carriers.yaml).
+        if message.template_id:
+            attributes["AWS.MM.SMS.TemplateId"] = {"DataType": "String", "StringValue": message.template_id}
+        if message.entity_id:
+            attributes["AWS.MM.SMS.EntityId"] = {"DataType": "String", "StringValue": message.entity_id}
         try:
             response = self._client.publish(PhoneNumber=number, Message=message.text, MessageAttributes=attributes)
         except Exception as err:  # classified, then re-raised
@@ -126,14 +132,11 @@ class SesEmail:
         if not self._from:
             raise PermanentChannelError("no sender address configured", reason="channel_not_configured")
         address = normalise_email(email)
+        # Raw content: SES v2's simple content cannot carry List-Unsubscribe / List-Unsubscribe-Post.
         kwargs: dict[str, Any] = {
             "FromEmailAddress": self._from,
             "Destination": {"ToAddresses": [address]},
-            "Content": {"Simple": {
-                "Subject": {"Data": message.subject, "Charset": "UTF-8"},
-                "Body": {"Text": {"Data": message.text, "Charset": "UTF-8"},
-                         "Html": {"Data": message.html, "Charset": "UTF-8"}},
-            }},
+            "Content": {"Raw": {"Data": mime(message, sender=self._from, recipient=address)}},
         }
         if self._configuration_set:
             kwargs["ConfigurationSetName"] = self._configuration_set
@@ -156,8 +159,9 @@ class SnsPush:
     def send(self, endpoint_arn: str | None, message: RenderedMessage) -> Delivery:
         if not endpoint_arn:
             raise PermanentChannelError("no push endpoint registered", reason="no_contact")
-        alert = {"title": message.subject, "body": message.text}
-        payload = {"default": message.text,
+        # The lock screen shows it: the short text, without the status reason.
+        alert = {"title": message.subject, "body": message.push_text}
+        payload = {"default": message.push_text,
                    "GCM": json.dumps({"notification": alert, "data": {"template_id": message.template_id}}),
                    "APNS": json.dumps({"aps": {"alert": alert}, "template_id": message.template_id})}
         try:

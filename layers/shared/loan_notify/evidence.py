@@ -7,7 +7,8 @@ from typing import Any
 from loan_notify.clock import iso, utc_now
 
 _ATTEMPT_FIELDS = ("attempt", "channel", "provider", "destination", "message_id", "started_at", "finished_at",
-                   "result", "error", "delivery_status", "receipts")
+                   "result", "error", "delivery_status", "receipts", "sms_encoding", "sms_segments", "sms_country",
+                   "sms_template_id")
 
 
 def _plain(value: Any) -> Any:
@@ -58,6 +59,14 @@ def export(loan_id: str, *, ledger: Any, cases: Any, clock=utc_now) -> dict[str,
     return {"loan_id": loan_id, "generated_at": iso(clock()), "notices": notices}
 
 
+def _sms_size(attempt: dict[str, Any]) -> str:
+    """How a sent SMS went out: its encoding and the parts the carrier sent (and billed)."""
+    if attempt.get("result") != "SENT" or not attempt.get("sms_segments"):
+        return ""
+    parts = int(attempt["sms_segments"])
+    return f", {parts} {attempt.get('sms_encoding')} part{'s' if parts != 1 else ''}"
+
+
 def as_table(evidence: dict[str, Any]) -> str:
     lines = [f"Proof of notice for loan {evidence['loan_id']} (generated {evidence['generated_at']})"]
     for notice in evidence["notices"]:
@@ -71,7 +80,8 @@ def as_table(evidence: dict[str, Any]) -> str:
             lines.append(f"  {a.get('started_at', '')}  #{a.get('attempt')} {a.get('channel')} via "
                          f"{a.get('provider')} to {a.get('destination', '-')}: {a.get('result')}"
                          + (f" ({a['error']})" if a.get("error") else "")
-                         + (f", message {a['message_id']}" if a.get("message_id") else ""))
+                         + (f", message {a['message_id']}" if a.get("message_id") else "")
+                         + _sms_size(a))
             for r in a.get("receipts", []):  # the first receipt of each kind, oldest first
                 lines.append(f"      receipt {r.get('at')}: {r.get('status')} ({r.get('source')}) "
                              f"{r.get('detail', '')}")

@@ -14,17 +14,24 @@ from loan_notify.vocabulary import Channel, LoanStatus, Locale
 
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
 
+# The longest values the contract allows: every SMS template must fit its segment budget with them (make templates),
+# and an SMS carries the loan id and the amount whole. Loan ids are GSM-7 characters (each counts one in any SMS).
+LOAN_ID_MAX_CHARS = 40
+LOAN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]*$"
+AMOUNT_MAX = Decimal("999999999999.99")  # 12 digits before the decimal point
+NAME_MAX_CHARS = 64  # a longer name is stored and used in email, and shortened in SMS like any other
+
 
 class LoanImage(BaseModel):
     """One item of the Loans table (the NewImage of a stream record)."""
 
     model_config = ConfigDict(extra="ignore", use_enum_values=False)
 
-    loan_id: str = Field(min_length=1, max_length=128)
+    loan_id: str = Field(min_length=1, max_length=LOAN_ID_MAX_CHARS, pattern=LOAN_ID_PATTERN)
     borrower_id: str = Field(min_length=1, max_length=128)
     status: LoanStatus
     status_reason: str | None = Field(default=None, max_length=500)
-    amount: Decimal | None = None
+    amount: Decimal | None = Field(default=None, ge=0, le=AMOUNT_MAX)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     updated_at: datetime
     version: int = Field(ge=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from loan_notify.borrowers import Borrowers, contact_ref
 from loan_notify.clock import iso, utc_now
@@ -33,7 +34,14 @@ from loan_notify.policy import (
     window_closes_at,
 )
 from loan_notify.receipts import Callbacks, answer_waiting
-from loan_notify.templates import TEMPLATE_VERSION, RenderedMessage, render, template_id
+from loan_notify.templates import (
+    DEFAULT_SMS_SEGMENT_BUDGET,
+    RenderedMessage,
+    SmsMessage,
+    render,
+    template_id,
+    template_version,
+)
 from loan_notify.vocabulary import FINAL_STATES, AttemptResult, Channel, DeliveryStatus, LoanStatus, NoticeState
 
 
@@ -41,7 +49,9 @@ class Sender(Protocol):
     provider: str
     confirms: bool  # does this provider send delivery receipts we ingest?
 
-    def send(self, destination: str | None, message: RenderedMessage) -> Any: ...
+    def send(self, destination: str | None, message: Any) -> Any:
+        """`message` is the RenderedMessage, or for an SMS provider its SmsMessage (text shaped for the destination
+        country, with the registered template and entity ids its carriers need)."""
 
 
 def _notice(ledger: Ledger, notification_id: str) -> dict[str, Any]:
@@ -51,7 +61,12 @@ def _notice(ledger: Ledger, notification_id: str) -> dict[str, Any]:
     return item
 
 
-def _render(notice: dict[str, Any], borrower: Borrower) -> RenderedMessage:
+def _render(notice: dict[str, Any], borrower: Borrower, *, preferences_url: str | None = None,
+            sms_segments: int = DEFAULT_SMS_SEGMENT_BUDGET) -> RenderedMessage:
+    link = None
+    if preferences_url:  # the borrower's preferences, for this notice (the unsubscribe link of non-critical email)
+        query = urlencode({"notice": notice["notification_id"]})
+        link = f"{preferences_url}{'&' if '?' in preferences_url else '?'}{query}"
     return render(
         LoanStatus(notice["status"]),
         borrower.locale,
@@ -60,7 +75,30 @@ def _render(notice: dict[str, Any], borrower: Borrower) -> RenderedMessage:
         amount=notice.get("amount"),
         currency=notice.get("currency"),
         reason=notice.get("status_reason"),
+        phone=borrower.phone,
+        preferences_url=link,
+        sms_segments=sms_segments,
     )
+
+
+def _for_channel(message: RenderedMessage, channel: Channel) -> RenderedMessage | SmsMessage:
+    """What the channel's provider gets: the SMS as shaped for its destination, or the whole rendering."""
+    if channel is Channel.SMS:
+        if message.sms is None:
+            raise PermanentChannelError("no phone number on file", reason="no_contact")
+        return message.sms
+    return message
+
+
+def _sms_fields(message: RenderedMessage, channel: Channel) -> dict[str, Any]:
+    """Recorded on an SMS attempt: how it was encoded and how many parts the carrier sends (and bills)."""
+    if channel is not Channel.SMS or message.sms is None:
+        return {}
+    fields: dict[str, Any] = {"sms_encoding": message.sms.encoding.value, "sms_segments": message.sms.segments,
+                              "sms_country": message.sms.country}
+    if message.sms.template_id:
+        fields["sms_template_id"] = message.sms.template_id
+    return fields
 
 
 def prepare(ref: NoticeRef, *, borrowers: Borrowers, ledger: Ledger | None = None, clock=utc_now,
@@ -79,7 +117,7 @@ def prepare(ref: NoticeRef, *, borrowers: Borrowers, ledger: Ledger | None = Non
     policy = POLICIES[ref.status]
     now = max(clock(), waited_until) if waited_until else clock()
     plan: dict[str, Any] = {"channels": [], "count": 0, "template_id": template_id(ref.status),
-                            "template_version": TEMPLATE_VERSION, "policy_version": POLICY_VERSION,
+                            "template_version": template_version(ref.status), "policy_version": POLICY_VERSION,
                             "confirm_within": policy.confirm_within_s, "superseded_by": None, "opted_out": False,
                             "borrower_missing": False, "wait_until": None,
                             # the instant this plan was made for: a Wait state's end counts as "now" (see above)
@@ -143,6 +181,7 @@ class Pace(Protocol):
 def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowers,
          senders: dict[Channel, list[Sender]], deliveries: Deliveries | None = None, pacer: Pace | None = None,
          plan: list[str] | None = None, decided_at: datetime | None = None, outage_budget: int | None = None,
+         preferences_url: str | None = None, sms_segments: int = DEFAULT_SMS_SEGMENT_BUDGET,
          clock=utc_now) -> dict[str, Any]:
     """Send the notice on one channel, through its providers in order, each try recorded before and after.
 
@@ -175,7 +214,7 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
         # Collection hours are law: a send still queued when its window shut waits for the next one.
         ledger.note_window_missed(ref.notification_id, iso(closes))
         raise SendWindowClosed(f"the send window closed at {iso(closes)}")
-    message = _render(notice, borrower)
+    message = _render(notice, borrower, preferences_url=preferences_url, sms_segments=sms_segments)
     address = destination(channel, borrower)
     pinned = {"plan": plan if plan is not None else [channel.value], "policy_version": POLICY_VERSION,
               "template_id": message.template_id, "template_version": message.template_version,
@@ -190,10 +229,11 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
         attempt: dict[str, Any] = {
             "attempt": attempt_no, "round": _round(notice), "channel": channel.value, "provider": sender.provider,
             "started_at": iso(clock()), "template_id": message.template_id,
-            "template_version": message.template_version, "content_hash": message.content_hash}
+            "template_version": message.template_version, "content_hash": message.content_hash,
+            **_sms_fields(message, channel)}
         ledger.begin_attempt(ref.notification_id, attempt)
         try:
-            delivery = sender.send(address, message)
+            delivery = sender.send(address, _for_channel(message, channel))
         except ProviderThrottled:
             ledger.drop_pending(ref.notification_id, attempt_no, throttled=True)
             if pacer is not None:
