@@ -170,9 +170,15 @@ class LocalCloud:
         for key, body in translated.uploads.items():
             s3.put_object(Bucket=bucket, Key=key, Body=body)
         cfn = self.client("cloudformation")
+        # moto splits a list parameter's value only when it is passed in, never its Default (`!Join` over a
+        # default "CN,US" would join its characters): pass list defaults in explicitly.
+        lists = {k: str(v["Default"]) for k, v in translated.template.get("Parameters", {}).items()
+                 if (v.get("Type") == "CommaDelimitedList" or str(v.get("Type", "")).startswith("List<"))
+                 and "Default" in v}
+        parameters = {**lists, **self.parameters}
         with _quiet_moto_cloudformation():  # the skipped resources are in self.unsupported, printed by callers
             cfn.create_stack(StackName=self.stack_name, TemplateBody=json.dumps(translated.template),
-                             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
+                             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
                              Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
             stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
         if stack["StackStatus"] != "CREATE_COMPLETE":

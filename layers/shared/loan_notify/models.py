@@ -14,6 +14,11 @@ from loan_notify.vocabulary import Channel, LoanStatus, Locale
 
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
 
+# Identifier patterns at the API boundary: no spaces, quotes, shell or control characters can reach an ops text.
+LOAN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+NOTIFICATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"  # what `notification_id` makes (a slug, a status, a digest)
+CASE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,250}$"  # "<notification id>-case<N>" or "report-<loan slug>-<digest>-<N>"
+
 
 class LoanImage(BaseModel):
     """One item of the Loans table (the NewImage of a stream record)."""
@@ -193,7 +198,7 @@ class ReportRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    loan_id: str = Field(min_length=1, max_length=128)
+    loan_id: str = Field(min_length=1, max_length=128, pattern=LOAN_ID_PATTERN)
 
 
 class ContactChange(BaseModel):
