@@ -26,6 +26,7 @@ from loan_notify.evidence import as_table, export
 from loan_notify.executions import StepFunctionsStarter, TaskCallbacks
 from loan_notify.ledger import Ledger
 from loan_notify.review import CaseNotOpen, Decision, DecisionConflict, ReviewCases, resolve_case
+from loan_notify.safe_text import printable
 from loan_notify.vocabulary import Channel
 
 _CORRECTED = {"phone": Channel.SMS, "email": Channel.EMAIL}
@@ -80,6 +81,7 @@ def _list(stack: Stack, as_json: bool) -> int:
         print("no open review cases")
         return 0
     for row in rows:
+        row = {k: printable(v) if isinstance(v, str) else v for k, v in row.items()}  # never raw on a terminal
         overdue = " OVERDUE" if row["due_at"] <= now else ""
         print(f"{row['case_id']}  loan {row['loan_id']} {row['status']}  {row['reason']}  opened {row['opened_at']}"
               f"  due {row['due_at']}{overdue}  alerts {row['alerts']}"
@@ -97,11 +99,11 @@ def _resolve(stack: Stack, args: argparse.Namespace) -> int:
             ledger=Ledger(stack.table("NotificationsTableName")), contacts=Borrowers(stack.table("BorrowersTableName")),
             callbacks=TaskCallbacks(sfn), executions=StepFunctionsStarter(sfn, stack.outputs["NotifyStateMachineArn"]))
     except (CaseNotOpen, DecisionConflict, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(err)}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError) as err:
-        print(f"error: {err}\nThe decision is kept on the case as pending: run the same command again to finish it.",
-              file=sys.stderr)
+        print(f"error: {printable(err)}\nThe decision is kept on the case as pending: run the same command again to "
+              "finish it.", file=sys.stderr)
         return 1
     print(json.dumps(result))
     print(("already resolved: " if result["already_resolved"] else "") + result["outcome"], file=sys.stderr)
@@ -111,7 +113,9 @@ def _resolve(stack: Stack, args: argparse.Namespace) -> int:
 def _evidence(stack: Stack, args: argparse.Namespace) -> int:
     evidence = export(args.loan_id, ledger=Ledger(stack.table("NotificationsTableName")),
                       cases=ReviewCases(stack.table("ReviewCasesTableName")))
-    print(json.dumps(evidence, indent=2, default=str, ensure_ascii=False) if args.json else as_table(evidence))
+    # JSON escapes every non-ASCII character (C1 controls, bidirectional overrides); the table shows them escaped
+    print(json.dumps(evidence, indent=2, default=str) if args.json
+          else printable(as_table(evidence), keep_newlines=True))
     return 0 if evidence["notices"] else 1
 
 
