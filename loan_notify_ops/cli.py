@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any
@@ -25,6 +26,7 @@ from loan_notify.borrowers import Borrowers
 from loan_notify.evidence import as_table, export
 from loan_notify.executions import StepFunctionsStarter, TaskCallbacks
 from loan_notify.ledger import Ledger
+from loan_notify.models import CASE_ID_PATTERN
 from loan_notify.review import CaseNotOpen, Decision, DecisionConflict, ReviewCases, resolve_case
 from loan_notify.safe_text import printable
 from loan_notify.vocabulary import Channel
@@ -46,6 +48,12 @@ class Stack:
         return self._session.resource("dynamodb", endpoint_url=self._endpoint).Table(self.outputs[output])
 
 
+def _case_id(value: str) -> str:
+    if not re.fullmatch(CASE_ID_PATTERN, value):
+        raise argparse.ArgumentTypeError(f"not a case id: {printable(value)}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m loan_notify_ops", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = cases.add_parser("list", help="open cases (oldest first)")
     listing.add_argument("--json", action="store_true")
     resolve = cases.add_parser("resolve", help="record a decision and resume the waiting execution")
-    resolve.add_argument("case_id")
+    resolve.add_argument("case_id", type=_case_id)
     resolve.add_argument("--decision", required=True, choices=[d.value for d in Decision])
     resolve.add_argument("--note", required=True, help="what you did; kept in the case and the ledger")
     resolve.add_argument("--by", required=True, help="who decided")

@@ -25,7 +25,10 @@ from localcloud.queues import QueuePump
 from localcloud.streams import StreamPump
 
 ACCOUNT = "123456789012"
-DEFAULT_PARAMETERS = {"SenderEmail": "notices@loan-notify.example", "Environment": "dev", "BackupRegion": "us-west-2"}
+# ServedCountries: the template's default (CN, US) and France, whose End User Messaging simulator numbers
+# (localcloud.providers.SMS_SIMULATOR_NUMBERS["FR"]) the receipt tests text.
+DEFAULT_PARAMETERS = {"SenderEmail": "notices@loan-notify.example", "Environment": "dev", "BackupRegion": "us-west-2",
+                      "ServedCountries": "CN,US,FR"}
 _CLIENT_CONFIG = Config(account_id_endpoint_mode="disabled", retries={"max_attempts": 2, "mode": "standard"})
 
 

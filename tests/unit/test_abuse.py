@@ -84,6 +84,16 @@ def test_a_suggested_command_holds_any_case_id_as_one_word():
     assert json.loads(body)["resolve_with"] == command
 
 
+def test_the_ops_command_takes_only_case_ids(capsys):
+    from loan_notify_ops.cli import main as ops
+
+    with pytest.raises(SystemExit) as refused:
+        ops(["cases", "resolve", "x;$(id)\x1b[2J", "--decision", "closed", "--note", "n", "--by", "me"])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert "not a case id" in err and "\x1b" not in err
+
+
 def test_terminal_text_shows_control_characters_as_escapes():
     assert printable("a\x1b[2J\rb\u202ec\x00\\") == "a\\x1b[2J\\rb\\u202ec\\x00\\\\"
     assert printable("line 1\nline 2", keep_newlines=True) == "line 1\nline 2"
