@@ -250,3 +250,39 @@ def test_ses_is_allowed_for_the_sender_identity_only():
                 texts = [_text(r) for r in _as_list(statement["Resource"])]
                 assert texts and all(t.endswith(("identity/${SenderEmail}", "identity/${Domain}",
                                                  "configuration-set/${EmailConfigurationSet}")) for t in texts)
+
+
+class _Transactions:
+    """A limits table whose transactions answer what real DynamoDB may: conflicts, a limit, or success."""
+
+    name = "limits"
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.calls = 0
+        self.meta = self
+        self.client = self
+
+    def transact_write_items(self, TransactItems):  # noqa: N803 - boto3's parameter name
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        reasons = self.answers.pop(0)
+        if reasons:
+            raise ClientError({"Error": {"Code": "TransactionCanceledException"},
+                               "CancellationReasons": [{"Code": r} for r in reasons]}, "TransactWriteItems")
+
+
+def test_a_transaction_conflict_is_tried_again_and_never_a_server_error():
+    conflict = ["TransactionConflict", "None", "None"]
+    table = _Transactions([conflict, conflict, []])
+    limits.Limits(table, pepper=b"k").take_send("B-1", "sms", "+8613912345678")
+    assert table.calls == 3
+    busy = _Transactions([conflict] * limits.CONFLICT_TRIES)
+    with pytest.raises(limits.LimitExceeded) as refused:
+        limits.Limits(busy, pepper=b"k").take_send("B-1", "sms", "+8613912345678")
+    assert refused.value.retry_after_s == 1 and refused.value.limits == []
+    over = _Transactions([["None", "ConditionalCheckFailed", "None"]])
+    with pytest.raises(limits.LimitExceeded) as refused:
+        limits.Limits(over, pepper=b"k").take_send("B-1", "sms", "+8613912345678")
+    assert refused.value.limits == [limits.SENDS_PER_DESTINATION] and over.calls == 1

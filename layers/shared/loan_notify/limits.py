@@ -43,11 +43,16 @@ ALL = (SENDS_PER_BORROWER, SENDS_PER_DESTINATION, DESTINATIONS_PER_BORROWER, COD
        REPORTS_PER_BORROWER)
 
 
+CONFLICT_TRIES = 3  # concurrent transactions on one counter conflict in DynamoDB: tried again at once
+
+
 class LimitExceeded(Exception):
-    """Over a limit: nothing was done. `retry_after_s` is when the fullest window ends."""
+    """Over a limit: nothing was done. `retry_after_s` is when the fullest window ends (1 s when the counters were
+    too busy to take, with no limit named)."""
 
     def __init__(self, limits: list[Limit], retry_after_s: int) -> None:
-        super().__init__("too many requests: " + "; ".join(limit.describe() for limit in limits))
+        super().__init__("too many requests: " + ("; ".join(limit.describe() for limit in limits)
+                                                  or "too many at once, try again"))
         self.limits = limits
         self.retry_after_s = retry_after_s
 
@@ -97,22 +102,38 @@ class Limits:
                           "ExpressionAttributeValues": {":zero": 0, ":one": 1, ":max": limit.count,
                                                         ":x": expires}}
             items.append({"Update": {"TableName": self._table.name, "Key": {"pk": pk}, **update}})
-        try:
-            if len(items) == 1:
-                update = items[0]["Update"]
-                self._table.update_item(**{k: v for k, v in update.items() if k != "TableName"})
-            else:
-                self._table.meta.client.transact_write_items(TransactItems=items)
-        except ClientError as err:
-            code = err.response.get("Error", {}).get("Code")
-            if code == "ConditionalCheckFailedException":
-                failed = [takes[0][0]]
-            elif code == "TransactionCanceledException":
-                reasons = err.response.get("CancellationReasons") or []
-                failed = [takes[i][0] for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
-                if not failed:
-                    raise  # a conflict or a throttle, not a limit: the caller's retry (or 5xx) decides
-            else:
-                raise
-            retry = max(math.ceil((int(now // limit.window_s) + 1) * limit.window_s - now) for limit in failed)
-            raise LimitExceeded(failed, max(1, retry)) from err
+        for attempt in range(CONFLICT_TRIES):
+            try:
+                self._write(items)
+                return
+            except ClientError as err:
+                failed = self._over(err, takes)
+                if failed is None:  # another request's transaction held an item: try again at once
+                    if attempt + 1 < CONFLICT_TRIES:
+                        continue
+                    raise LimitExceeded([], 1) from err  # busy: a "not now", never a 5xx
+                retry = max(math.ceil((int(now // limit.window_s) + 1) * limit.window_s - now) for limit in failed)
+                raise LimitExceeded(failed, max(1, retry)) from err
+
+    def _write(self, items: list[dict[str, Any]]) -> None:
+        if len(items) == 1:
+            update = items[0]["Update"]
+            self._table.update_item(**{k: v for k, v in update.items() if k != "TableName"})
+        else:
+            self._table.meta.client.transact_write_items(TransactItems=items)
+
+    @staticmethod
+    def _over(err: ClientError, takes: list[tuple[Limit, str, str | None]]) -> list[Limit] | None:
+        """The limits a refused write was over; None for a transaction conflict (nothing was over). Any other
+        error is raised as it is."""
+        code = err.response.get("Error", {}).get("Code")
+        if code == "ConditionalCheckFailedException":
+            return [takes[0][0]]
+        if code == "TransactionCanceledException":
+            reasons = err.response.get("CancellationReasons") or []
+            failed = [takes[i][0] for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+            if failed:
+                return failed
+            if any(r.get("Code") == "TransactionConflict" for r in reasons):
+                return None
+        raise err
