@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any
@@ -25,7 +26,9 @@ from loan_notify.borrowers import Borrowers
 from loan_notify.evidence import as_table, export
 from loan_notify.executions import StepFunctionsStarter, TaskCallbacks
 from loan_notify.ledger import Ledger
+from loan_notify.models import CASE_ID_PATTERN
 from loan_notify.review import CaseNotOpen, Decision, DecisionConflict, ReviewCases, resolve_case
+from loan_notify.safe_text import printable
 from loan_notify.vocabulary import Channel
 
 _CORRECTED = {"phone": Channel.SMS, "email": Channel.EMAIL}
@@ -45,6 +48,12 @@ class Stack:
         return self._session.resource("dynamodb", endpoint_url=self._endpoint).Table(self.outputs[output])
 
 
+def _case_id(value: str) -> str:
+    if not re.fullmatch(CASE_ID_PATTERN, value):
+        raise argparse.ArgumentTypeError(f"not a case id: {printable(value)}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m loan_notify_ops", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = cases.add_parser("list", help="open cases (oldest first)")
     listing.add_argument("--json", action="store_true")
     resolve = cases.add_parser("resolve", help="record a decision and resume the waiting execution")
-    resolve.add_argument("case_id")
+    resolve.add_argument("case_id", type=_case_id)
     resolve.add_argument("--decision", required=True, choices=[d.value for d in Decision])
     resolve.add_argument("--note", required=True, help="what you did; kept in the case and the ledger")
     resolve.add_argument("--by", required=True, help="who decided")
@@ -80,6 +89,7 @@ def _list(stack: Stack, as_json: bool) -> int:
         print("no open review cases")
         return 0
     for row in rows:
+        row = {k: printable(v) if isinstance(v, str) else v for k, v in row.items()}  # never raw on a terminal
         overdue = " OVERDUE" if row["due_at"] <= now else ""
         print(f"{row['case_id']}  loan {row['loan_id']} {row['status']}  {row['reason']}  opened {row['opened_at']}"
               f"  due {row['due_at']}{overdue}  alerts {row['alerts']}"
@@ -97,11 +107,11 @@ def _resolve(stack: Stack, args: argparse.Namespace) -> int:
             ledger=Ledger(stack.table("NotificationsTableName")), contacts=Borrowers(stack.table("BorrowersTableName")),
             callbacks=TaskCallbacks(sfn), executions=StepFunctionsStarter(sfn, stack.outputs["NotifyStateMachineArn"]))
     except (CaseNotOpen, DecisionConflict, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(err)}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError) as err:
-        print(f"error: {err}\nThe decision is kept on the case as pending: run the same command again to finish it.",
-              file=sys.stderr)
+        print(f"error: {printable(err)}\nThe decision is kept on the case as pending: run the same command again to "
+              "finish it.", file=sys.stderr)
         return 1
     print(json.dumps(result))
     print(("already resolved: " if result["already_resolved"] else "") + result["outcome"], file=sys.stderr)
@@ -111,7 +121,9 @@ def _resolve(stack: Stack, args: argparse.Namespace) -> int:
 def _evidence(stack: Stack, args: argparse.Namespace) -> int:
     evidence = export(args.loan_id, ledger=Ledger(stack.table("NotificationsTableName")),
                       cases=ReviewCases(stack.table("ReviewCasesTableName")))
-    print(json.dumps(evidence, indent=2, default=str, ensure_ascii=False) if args.json else as_table(evidence))
+    # JSON escapes every non-ASCII character (C1 controls, bidirectional overrides); the table shows them escaped
+    print(json.dumps(evidence, indent=2, default=str) if args.json
+          else printable(as_table(evidence), keep_newlines=True))
     return 0 if evidence["notices"] else 1
 
 

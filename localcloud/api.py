@@ -52,6 +52,16 @@ def routes_from_template(sam: dict[str, Any], api_logical_id: str) -> list[Route
     return routes
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # a burst of clients connecting at once is queued, not reset (the default is 5)
+
+
+def _numeric_date(value: Any) -> bool:
+    """RFC 7519 NumericDate: a JSON number (a boolean is not one)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 class LocalApi:
     def __init__(self, cloud: Any, routes: list[Route], issuer: str, audience: str, port: int) -> None:
         self.cloud = cloud
@@ -59,7 +69,7 @@ class LocalApi:
         self.issuer = issuer
         self.audience = audience
         self._key = RSAKey.generate_key(2048)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server = _Server(("127.0.0.1", port), self._handler_class())
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
 
@@ -75,24 +85,35 @@ class LocalApi:
         self._server.shutdown()
         self._server.server_close()
 
-    def issue_token(self, subject: str, ttl_s: int = 3600, **claims: Any) -> str:
+    def issue_token(self, subject: str | None, ttl_s: int = 3600, **claims: Any) -> str:
+        """A token the stack's authorizer accepts; `subject` None leaves `sub` out, a claim passed as None too."""
         now = int(time.time())
         payload = {"sub": subject, "iss": self.issuer, "aud": self.audience, "iat": now, "exp": now + ttl_s, **claims}
-        return jwt.encode({"alg": "RS256", "kid": "local"}, payload, self._key)
+        return jwt.encode({"alg": "RS256", "kid": "local"}, {k: v for k, v in payload.items() if v is not None},
+                          self._key)
 
-    def verify(self, header: str | None) -> dict[str, Any] | None:
+    def verify(self, header: str | None, now: float | None = None) -> dict[str, Any] | None:
+        """The token's claims, or None (a 401), as API Gateway's JWT authorizer decides: the signature, then
+        `iss` and `aud`, then the times: `exp` must be a number after now, `nbf` and `iat`, when present, numbers
+        before now. A claim of the wrong type or a token that is not a JWT at all is a 401, never an error."""
         if not header or not header.lower().startswith("bearer "):
             return None
         try:
             claims = jwt.decode(header.split(" ", 1)[1].strip(), self._key).claims
-        except (JoseError, ValueError):
+        except (JoseError, ValueError, TypeError):
+            return None
+        if not isinstance(claims, dict):
             return None
         audience = claims.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
         if claims.get("iss") != self.issuer or self.audience not in audiences:
             return None
-        if int(claims.get("exp", 0)) < time.time():
+        now = time.time() if now is None else now
+        if not _numeric_date(claims.get("exp")) or claims["exp"] <= now:
             return None
+        for name in ("nbf", "iat"):
+            if name in claims and (not _numeric_date(claims[name]) or claims[name] > now):
+                return None
         return claims
 
     def event(self, route: Route, params: dict[str, str], method: str, raw_path: str, query: str,
@@ -136,12 +157,26 @@ class LocalApi:
                 self.wfile.write(body)
 
             def _serve(self) -> None:
+                try:
+                    self._route()
+                except Exception:  # noqa: BLE001 - as API Gateway: an answer, never a dropped connection
+                    self._reply(500, b'{"message":"Internal Server Error"}')
+
+            def _route(self) -> None:
                 parts = urlsplit(self.path)
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
+                try:
+                    length = int(self.headers.get("content-length") or 0)
+                except ValueError:
+                    self._reply(400, b'{"message":"Bad Request"}')
+                    return
+                body = self.rfile.read(length) if length > 0 else b""
                 if self.command == "POST" and parts.path == "/_local/token":
-                    subject = json.loads(body or b"{}").get("sub", "")
-                    self._reply(200, json.dumps({"token": api.issue_token(subject)}).encode())
+                    try:
+                        subject = json.loads(body or b"{}").get("sub", "")
+                    except (ValueError, AttributeError):
+                        self._reply(400, b'{"message":"Bad Request"}')
+                        return
+                    self._reply(200, json.dumps({"token": api.issue_token(str(subject))}).encode())
                     return
                 for route in api.routes:
                     params = route.match(self.command, parts.path)

@@ -27,7 +27,10 @@ from localcloud.queues import QueuePump
 from localcloud.streams import StreamPump
 
 ACCOUNT = "123456789012"
-DEFAULT_PARAMETERS = {"SenderEmail": "notices@loan-notify.example", "Environment": "dev", "BackupRegion": "us-west-2"}
+# ServedCountries: the template's default (CN, US) and France, whose End User Messaging simulator numbers
+# (localcloud.providers.SMS_SIMULATOR_NUMBERS["FR"]) the receipt tests text.
+DEFAULT_PARAMETERS = {"SenderEmail": "notices@loan-notify.example", "Environment": "dev", "BackupRegion": "us-west-2",
+                      "ServedCountries": "CN,US,FR"}
 _CLIENT_CONFIG = Config(account_id_endpoint_mode="disabled", retries={"max_attempts": 2, "mode": "standard"})
 
 
@@ -184,9 +187,15 @@ class LocalCloud:
         for key, body in translated.uploads.items():
             s3.put_object(Bucket=bucket, Key=key, Body=body)
         cfn = self.client("cloudformation")
+        # moto splits a list parameter's value only when it is passed in, never its Default (`!Join` over a
+        # default "CN,US" would join its characters): pass list defaults in explicitly.
+        lists = {k: str(v["Default"]) for k, v in translated.template.get("Parameters", {}).items()
+                 if (v.get("Type") == "CommaDelimitedList" or str(v.get("Type", "")).startswith("List<"))
+                 and "Default" in v}
+        parameters = {**lists, **self.parameters}
         with _quiet_moto_cloudformation():  # the skipped resources are in self.unsupported, printed by callers
             cfn.create_stack(StackName=self.stack_name, TemplateBody=json.dumps(translated.template),
-                             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
+                             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
                              Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
             stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
         if stack["StackStatus"] != "CREATE_COMPLETE":

@@ -14,14 +14,32 @@ TARGET = ROOT / "docs" / "openapi.json"
 
 
 def generate() -> dict:
+    """Import the handler as Lambda would (it reads its signing secret at start-up: a local one, in moto)."""
+    from moto import mock_aws
+
     for key, value in {"AWS_DEFAULT_REGION": "us-east-1", "NOTIFICATIONS_TABLE": "-", "BORROWERS_TABLE": "-",
-                       "DELIVERIES_TABLE": "-", "REVIEW_CASES_TABLE": "-", "POWERTOOLS_TRACE_DISABLED": "true",
-                       "OPS_ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:-", "VERIFY_SECRET_ARN": ""}.items():
+                       "DELIVERIES_TABLE": "-", "REVIEW_CASES_TABLE": "-", "LIMITS_TABLE": "-",
+                       "POWERTOOLS_TRACE_DISABLED": "true",
+                       "OPS_ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:-"}.items():
         os.environ.setdefault(key, value)
-    spec = importlib.util.spec_from_file_location("borrower_api_app", ROOT / "functions" / "borrower_api" / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with mock_aws():
+        import boto3
+
+        secret = boto3.client("secretsmanager", region_name=os.environ["AWS_DEFAULT_REGION"]).create_secret(
+            Name="openapi-document", SecretString="only-for-the-document")
+        saved = os.environ.get("VERIFY_SECRET_ARN")
+        os.environ["VERIFY_SECRET_ARN"] = secret["ARN"]
+        try:
+            spec = importlib.util.spec_from_file_location("borrower_api_app",
+                                                          ROOT / "functions" / "borrower_api" / "app.py")
+            assert spec and spec.loader
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        finally:
+            if saved is None:
+                os.environ.pop("VERIFY_SECRET_ARN", None)
+            else:
+                os.environ["VERIFY_SECRET_ARN"] = saved
     return module.openapi_document()
 
 

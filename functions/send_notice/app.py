@@ -26,6 +26,7 @@ from loan_notify.models import SendRequest
 from loan_notify.notify import send
 from loan_notify.outbox import Requeue, deliver
 from loan_notify.pacing import DynamoSlotStore, Pacer
+from loan_notify.reach import served_countries
 from loan_notify.templates import DEFAULT_SMS_SEGMENT_BUDGET
 from loan_notify.vocabulary import Channel
 
@@ -51,7 +52,8 @@ def ports() -> dict:
                           os.environ.get("BACKUP_EMAIL_CONFIGURATION_SET", "")]
     senders = {
         Channel.SMS: [SnsSms(boto3.client("sns", region_name=region, config=PROVIDER_CLIENT_CONFIG),
-                             sender_id=os.environ.get("SMS_SENDER_ID", "")) for region in regions],
+                             sender_id=os.environ.get("SMS_SENDER_ID", ""),
+                             served=served_countries(os.environ.get("SERVED_COUNTRIES"))) for region in regions],
         Channel.EMAIL: [SesEmail(boto3.client("sesv2", region_name=region, config=PROVIDER_CLIENT_CONFIG),
                                  from_address=os.environ.get("SENDER_EMAIL", ""),
                                  configuration_set=configuration_sets[min(i, 1)])

@@ -123,8 +123,9 @@ def test_i_was_never_notified_opens_a_case_with_the_loans_history(cloud, platfor
     assert answer["case_id"] in capsys.readouterr().out
     assert ops(["cases", "resolve", answer["case_id"], "--decision", "reached_by_phone", "--note", "called back",
                 "--by", "ops.li"]) == 0
-    # someone else's loan is not found; unknown fields are refused
-    status, _ = call(cloud, "POST", "/me/reports", stranger["borrower_id"], body={"loan_id": loan_id})
-    assert status == 404
+    # someone else's loan answers like an unknown loan (no notice on record for the caller); unknown fields are
+    # refused
+    status, answer = call(cloud, "POST", "/me/reports", stranger["borrower_id"], body={"loan_id": loan_id})
+    assert status == 201 and answer["notices_on_record"] == 0
     status, body = call(cloud, "POST", "/me/reports", borrower["borrower_id"], body={"loan": loan_id})
     assert status == 422

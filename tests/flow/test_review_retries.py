@@ -363,6 +363,7 @@ def test_standing_down_never_overwrites_a_final_state(cloud, platform, final):
 
 
 def test_a_borrower_report_whose_alert_failed_is_alerted_by_the_next_watchdog_run(cloud, platform):
+    from loan_notify.limits import Limits
     from loan_notify.review import report_not_notified
 
     # GIVEN a borrower's "I was never notified" report while the ops topic fails
@@ -370,7 +371,8 @@ def test_a_borrower_report_whose_alert_failed_is_alerted_by_the_next_watchdog_ru
     loan_id = unique("L")
     with pytest.raises(ClientError):
         report_not_notified("B-1", loan_id, ledger=platform.ledger, cases=ReviewCases(table),
-                            alerts=RecordingAlerts(fail_first=1), answer_within_s=3600)
+                            alerts=RecordingAlerts(fail_first=1), answer_within_s=3600,
+                            limits=Limits(cloud.table("LimitsTableName"), pepper=b"test"))
     (case,) = [c for c in ReviewCases(table).open_cases() if c["loan_id"] == loan_id]
     assert case["alerts"] == 0
     # WHEN the watchdog runs, though the case is not yet overdue

@@ -6,12 +6,13 @@ notice that does not exist.
 
 from __future__ import annotations
 
-import base64
-import json
+import hashlib
+import hmac
 from decimal import Decimal
 from typing import Any
 
 from loan_notify.clock import iso, utc_now
+from loan_notify.contacts import VerificationError, sign, unsign
 from loan_notify.models import Borrower
 from loan_notify.receipts import Receipt, apply_receipt
 from loan_notify.templates import render
@@ -24,22 +25,33 @@ class NotFound(Exception):
     pass
 
 
-def _token(key: dict[str, Any] | None) -> str | None:
+_PAGE_KEY = {"notification_id", "borrower_id", "created_at"}  # the ByBorrower index's key of an item
+
+
+def _token(key: dict[str, Any] | None, secret: bytes) -> str | None:
+    """The page token: the index key to continue from, signed, so a client can only hand back one we gave it."""
     if not key:
         return None
     plain = {k: (int(v) if isinstance(v, Decimal) else v) for k, v in key.items()}
-    return base64.urlsafe_b64encode(json.dumps(plain, sort_keys=True).encode()).decode()
+    return sign(plain, _page_secret(secret))
 
 
-def _key(token: str | None) -> dict[str, Any] | None:
+def _page_secret(secret: bytes) -> bytes:
+    """A key of its own for page tokens (derived): a page token is never a valid email link, nor the reverse."""
+    return hmac.new(secret, b"loan-notify page token", hashlib.sha256).digest()
+
+
+def _key(token: str | None, borrower_id: str, secret: bytes) -> dict[str, Any] | None:
+    """The key a page token carries: signed by us, for this borrower, of the index's shape; else ValueError."""
     if not token:
         return None
     try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError) as err:
-        raise ValueError("invalid page token") from err
-    if not isinstance(key, dict):
-        raise ValueError("invalid page token")
+        key = unsign(token, _page_secret(secret))
+    except VerificationError as err:
+        raise ValueError("page: not a page token this API gave out") from err
+    if (not isinstance(key, dict) or set(key) != _PAGE_KEY or not all(isinstance(v, str) for v in key.values())
+            or key["borrower_id"] != borrower_id):
+        raise ValueError("page: not a page token this API gave out")
     return key
 
 
@@ -63,11 +75,12 @@ def view(notice: dict[str, Any], borrower: Borrower) -> dict[str, Any]:
     }
 
 
-def list_notices(borrower: Borrower, *, ledger: Any, limit: int = 20, page_token: str | None = None
+def list_notices(borrower: Borrower, *, ledger: Any, secret: bytes, limit: int = 20, page_token: str | None = None
                  ) -> dict[str, Any]:
-    items, last = ledger.by_borrower(borrower.borrower_id, limit=limit, start=_key(page_token))
+    items, last = ledger.by_borrower(borrower.borrower_id, limit=limit,
+                                     start=_key(page_token, borrower.borrower_id, secret))
     shown = [view(n, borrower) for n in items if n.get("state") not in _SHOWN and n.get("status")]
-    return {"notifications": shown, "next_page": _token(last)}
+    return {"notifications": shown, "next_page": _token(last, secret)}
 
 
 def get_notice(borrower: Borrower, notification_id: str, *, ledger: Any) -> dict[str, Any]:

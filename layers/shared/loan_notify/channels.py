@@ -23,6 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 from loan_notify.clock import iso, utc_now
 from loan_notify.errors import PermanentChannelError, ProviderThrottled, SendOutcomeUnknown, TransientChannelError
 from loan_notify.masking import mask_email, mask_endpoint, mask_phone
+from loan_notify.reach import SERVED_COUNTRIES_DEFAULT, sms_destination
 from loan_notify.templates import RenderedMessage, SmsMessage, mime
 
 # The provider refused for rate: nothing was sent; wait and try the same provider again.
@@ -97,14 +98,15 @@ def _region(client: Any) -> str:
 
 
 class SnsSms:
-    def __init__(self, client: Any, sender_id: str = "") -> None:
+    def __init__(self, client: Any, sender_id: str = "", served: frozenset[str] = SERVED_COUNTRIES_DEFAULT) -> None:
         self._client = client
         self._sender_id = sender_id
+        self._served = served  # countries served: a number elsewhere is a bad contact (loan_notify.reach)
         self.provider = f"sns-sms@{_region(client)}"
         self.confirms = True  # SNS SMS delivery status logging -> CloudWatch Logs subscription -> receipts
 
     def send(self, phone: str | None, message: SmsMessage) -> Delivery:
-        number = normalise_phone(phone)
+        number = sms_destination(phone, self._served)
         attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
         if self._sender_id:
             attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": self._sender_id}

@@ -3,11 +3,17 @@
 A new phone number is held as pending and used for nothing until the borrower proves they receive SMS on it:
 a 6-digit code, stored only as a salted PBKDF2 hash, expiring after 10 minutes, compared in constant time; five
 wrong codes lock verification for 15 minutes.
+
+Abuse limits (loan_notify.limits): every code or link sent counts per borrower, per destination and in distinct
+destinations per borrower, before anything is sent; every code check counts per borrower before it is compared,
+across codes (a fresh code does not reset it). Only numbers in the countries served, of a kind a text may go to,
+are accepted (loan_notify.reach).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -15,11 +21,13 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
 from email_validator import EmailNotValidError, validate_email
 
-from loan_notify.channels import normalise_phone
 from loan_notify.clock import iso, utc_now
-from loan_notify.errors import PermanentChannelError
+from loan_notify.errors import PermanentChannelError, conditional_check_failed
+from loan_notify.limits import Limits
+from loan_notify.reach import SERVED_COUNTRIES_DEFAULT, sms_destination
 
 CODE_TTL = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
@@ -41,17 +49,20 @@ def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def start_phone_change(borrower_id: str, phone: str, *, table: Any, sms: Any, clock=utc_now) -> dict[str, Any]:
-    """Hold the new number as pending and text it a code. Raises ValueError for a number that is not valid."""
+def start_phone_change(borrower_id: str, phone: str, *, table: Any, sms: Any, limits: Limits,
+                       served: frozenset[str] = SERVED_COUNTRIES_DEFAULT, clock=utc_now) -> dict[str, Any]:
+    """Hold the new number as pending and text it a code. Raises ValueError ("phone: <why>") for a number a text
+    may not go to, VerificationError while locked, LimitExceeded over a send limit (nothing sent)."""
     try:
-        number = normalise_phone(phone)
+        number = sms_destination(phone, served)
     except PermanentChannelError as err:
-        raise ValueError("phone: not a valid phone number") from err
+        raise ValueError(f"phone: {err.reason}: {err}") from err
     now = clock()
     item = table.get_item(Key={"borrower_id": borrower_id}).get("Item") or {}
     locked_until = (item.get("verification") or {}).get("locked_until")
     if locked_until and _parse(locked_until) > now:
         raise VerificationError("locked", f"too many wrong codes; try again after {locked_until}")
+    limits.take_send(borrower_id, "sms", number)
     code = f"{secrets.randbelow(1_000_000):06d}"
     salt = secrets.token_bytes(16)
     table.update_item(
@@ -66,7 +77,27 @@ def start_phone_change(borrower_id: str, phone: str, *, table: Any, sms: Any, cl
     return {"pending": "phone", "expires_at": iso(now + CODE_TTL)}
 
 
-def verify_phone(borrower_id: str, code: str, *, table: Any, clock=utc_now) -> dict[str, Any]:
+def _count_attempt(table: Any, borrower_id: str, code_hash: str) -> int | None:
+    """Count one check of this code before comparing it (atomic: concurrent checks each get their own number).
+    None: the code was replaced meanwhile, or its tries are used up."""
+    try:
+        item = table.update_item(
+            Key={"borrower_id": borrower_id},
+            UpdateExpression="SET verification.attempts = verification.attempts + :one",
+            ConditionExpression="verification.code_hash = :h AND verification.attempts < :max",
+            ExpressionAttributeValues={":one": 1, ":h": code_hash, ":max": MAX_ATTEMPTS},
+            ReturnValues="ALL_NEW")["Attributes"]
+    except ClientError as err:
+        if conditional_check_failed(err):
+            return None
+        raise
+    return int(item["verification"]["attempts"])
+
+
+def verify_phone(borrower_id: str, code: str, *, table: Any, limits: Limits, clock=utc_now) -> dict[str, Any]:
+    """Check a code. Each check is counted before it is compared: per borrower and hour across every code
+    (LimitExceeded), and per code (five, then locked). The right code is used once."""
+    limits.take_check(borrower_id)
     now = clock()
     item = table.get_item(Key={"borrower_id": borrower_id}, ConsistentRead=True).get("Item") or {}
     pending = item.get("verification") or {}
@@ -76,22 +107,30 @@ def verify_phone(borrower_id: str, code: str, *, table: Any, clock=utc_now) -> d
         raise VerificationError("locked", f"too many wrong codes; try again after {pending['locked_until']}")
     if _parse(pending["expires_at"]) <= now:
         raise VerificationError("expired", "the code has expired; change the contact again for a new one")
+    attempts = _count_attempt(table, borrower_id, pending["code_hash"])
+    if attempts is None:
+        raise VerificationError("locked", "too many wrong codes for this code, or it was replaced")
     if not hmac.compare_digest(_hash(code, bytes.fromhex(pending["salt"])), pending["code_hash"]):
-        attempts = int(pending.get("attempts", 0)) + 1
-        update = {":a": attempts}
-        expression = "SET verification.attempts = :a"
         if attempts >= MAX_ATTEMPTS:
-            expression += ", verification.locked_until = :l"
-            update[":l"] = iso(now + LOCK_FOR)
-        table.update_item(Key={"borrower_id": borrower_id}, UpdateExpression=expression,
-                          ExpressionAttributeValues=update)
-        if attempts >= MAX_ATTEMPTS:
-            raise VerificationError("locked", f"too many wrong codes; try again after {update[':l']}")
+            until = iso(now + LOCK_FOR)
+            with contextlib.suppress(ClientError):  # replaced meanwhile: the new code has its own tries
+                table.update_item(Key={"borrower_id": borrower_id},
+                                  UpdateExpression="SET verification.locked_until = :l",
+                                  ConditionExpression="verification.code_hash = :h",
+                                  ExpressionAttributeValues={":l": until, ":h": pending["code_hash"]})
+            raise VerificationError("locked", f"too many wrong codes; try again after {until}")
         raise VerificationError("wrong_code", f"wrong code ({MAX_ATTEMPTS - attempts} tries left)")
-    table.update_item(
-        Key={"borrower_id": borrower_id},
-        UpdateExpression="SET phone = :p, phone_health = :h REMOVE pending_phone, verification",
-        ExpressionAttributeValues={":p": item["pending_phone"], ":h": {"verified": True, "verified_at": iso(now)}})
+    try:
+        table.update_item(
+            Key={"borrower_id": borrower_id},
+            UpdateExpression="SET phone = :p, phone_health = :h REMOVE pending_phone, verification",
+            ConditionExpression="verification.code_hash = :code",  # used once, and only for its own number
+            ExpressionAttributeValues={":p": item["pending_phone"], ":code": pending["code_hash"],
+                                       ":h": {"verified": True, "verified_at": iso(now)}})
+    except ClientError as err:
+        if conditional_check_failed(err):
+            raise VerificationError("nothing_to_verify", "this code was already used or replaced") from err
+        raise
     return {"verified": "phone"}
 
 
@@ -124,11 +163,13 @@ def unsign(token: str, secret: bytes) -> dict[str, Any]:
 
 
 def start_email_change(borrower_id: str, email: str, *, table: Any, mailer: Any, secret: bytes, link_base: str,
-                       clock=utc_now) -> dict[str, Any]:
+                       limits: Limits, clock=utc_now) -> dict[str, Any]:
+    """Hold the new address as pending and mail it a signed link. LimitExceeded over a send limit (nothing sent)."""
     try:
         address = validate_email(email, check_deliverability=False).normalized
     except EmailNotValidError as err:
         raise ValueError("email: not a valid email address") from err
+    limits.take_send(borrower_id, "email", address.lower())
     now = clock()
     expires = now + LINK_TTL
     token = sign({"b": borrower_id, "e": address, "x": iso(expires)}, secret)
@@ -141,6 +182,9 @@ def start_email_change(borrower_id: str, email: str, *, table: Any, mailer: Any,
 
 def confirm_email(token: str, *, table: Any, secret: bytes, clock=utc_now) -> dict[str, Any]:
     claims = unsign(token, secret)
+    if not isinstance(claims, dict) or set(claims) != {"b", "e", "x"} or not all(
+            isinstance(v, str) for v in claims.values()):
+        raise VerificationError("invalid_link", "this confirmation link is not valid")
     if _parse(claims["x"]) <= clock():
         raise VerificationError("expired", "this confirmation link has expired; change the address again")
     try:
@@ -149,8 +193,8 @@ def confirm_email(token: str, *, table: Any, secret: bytes, clock=utc_now) -> di
             UpdateExpression="SET email = :e, email_health = :h REMOVE pending_email",
             ConditionExpression="pending_email = :e",  # a link for an older change does nothing
             ExpressionAttributeValues={":e": claims["e"], ":h": {"verified": True, "verified_at": iso(clock())}})
-    except Exception as err:
-        if "ConditionalCheckFailed" in str(err):
+    except ClientError as err:
+        if conditional_check_failed(err):
             raise VerificationError("invalid_link", "this confirmation link is no longer valid") from err
         raise
     return {"verified": "email"}

@@ -17,9 +17,12 @@ _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
 # The longest values the contract allows: every SMS template must fit its segment budget with them (make templates),
 # and an SMS carries the loan id and the amount whole. Loan ids are GSM-7 characters (each counts one in any SMS).
 LOAN_ID_MAX_CHARS = 40
-LOAN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]*$"
 AMOUNT_MAX = Decimal("999999999999.99")  # 12 digits before the decimal point
 NAME_MAX_CHARS = 64  # a longer name is stored and used in email, and shortened in SMS like any other
+# Identifier patterns at the API boundary: no spaces, quotes, shell or control characters can reach an ops text.
+LOAN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$"
+NOTIFICATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"  # what `notification_id` makes (a slug, a status, a digest)
+CASE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,250}$"  # "<notification id>-case<N>" or "report-<loan slug>-<digest>-<N>"
 
 
 class LoanImage(BaseModel):
@@ -200,7 +203,7 @@ class ReportRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    loan_id: str = Field(min_length=1, max_length=128)
+    loan_id: str = Field(min_length=1, max_length=LOAN_ID_MAX_CHARS, pattern=LOAN_ID_PATTERN)
 
 
 class ContactChange(BaseModel):

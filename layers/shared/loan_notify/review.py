@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from loan_notify.alerts import resolve_command, subject_line
 from loan_notify.clock import iso, utc_now
 from loan_notify.errors import LoanNotifyError, conditional_check_failed
 from loan_notify.ledger import FINAL_STATES, Ledger
@@ -196,16 +198,16 @@ class ReviewCases:
 
 
 def alert_message(case: dict[str, Any], *, overdue: bool = False) -> tuple[str, str]:
-    """Subject and body for the ops topic: ids, reason and the command to run. No personal data."""
+    """Subject and body for the ops topic: ids, reason and the command to run. No personal data; every value is
+    escaped for a terminal (JSON escapes control characters) and the command quotes the case id."""
     subject = ("OVERDUE review case " if overdue else "Review case ") + f"{case['loan_id']} {case['status']}"
     body = json.dumps({
         "case_id": case["case_id"], "loan_id": case["loan_id"], "status": case["status"],
         "reason": case["reason"], "opened_at": case["opened_at"], "due_at": case["due_at"],
         "alerts": int(case.get("alerts", 0)) + 1,
-        "resolve_with": f"python -m loan_notify_ops cases resolve {case['case_id']} "
-                        "--decision reached_by_phone|contact_corrected|closed --note '...' --by <you>",
+        "resolve_with": resolve_command(case["case_id"]),
     }, indent=2)
-    return subject[:100], body
+    return subject_line(subject), body
 
 
 _CONFIRMING = {s.value for s in DeliveryStatus if s.confirms}
@@ -402,34 +404,67 @@ def _result(case: dict[str, Any], *, already: bool = False) -> dict[str, Any]:
             "already_resolved": already}
 
 
-class LoanNotYours(Exception):
-    pass
+REPORT_ROUNDS_MAX = 1000  # resolved reports of one borrower about one loan, before the answer is "too many"
+_SLUG = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def report_case_id(borrower_id: str, loan_id: str, round_: int) -> str:
+    """Round N of a borrower's report about a loan: one case open at a time (a new round once it is resolved)."""
+    digest = hashlib.sha256(f"{borrower_id}\x1f{loan_id}".encode()).hexdigest()[:12]
+    return f"report-{_SLUG.sub('_', loan_id)[:40]}-{digest}-{round_}"
+
+
+def _report_answer(case: dict[str, Any], *, repeated: bool) -> dict[str, Any]:
+    return {"case_id": case["case_id"], "due_at": case["due_at"],
+            "notices_on_record": len(case.get("history") or []), "repeated": repeated,
+            "next": "A member of our team will look at this loan's notices and contact you before "
+                    f"{case['due_at']} (UTC)."}
 
 
 def report_not_notified(borrower_id: str, loan_id: str, *, ledger: Ledger, cases: ReviewCases, alerts: Any,
-                        answer_within_s: int, clock=utc_now) -> dict[str, Any]:
-    """"I was never notified about loan X": a case for a person, with the loan's notice history attached."""
-    notices = ledger.by_loan(loan_id)
-    if notices and all(n.get("borrower_id") != borrower_id for n in notices):
-        raise LoanNotYours(loan_id)
+                        limits: Any, answer_within_s: int, clock=utc_now) -> tuple[dict[str, Any], bool]:
+    """"I was never notified about loan X": a case for a person, with the borrower's notices of that loan attached.
+
+    Idempotent: while the borrower's case about this loan is open, a repeat answers that case (created False); a
+    new case counts against the borrower's daily report limit (LimitExceeded). A loan that is unknown and a loan of
+    another borrower answer alike (no notice on record for this borrower): the API is no existence oracle.
+    Returns (answer, created)."""
+    round_ = 1
+    while True:
+        case_id = report_case_id(borrower_id, loan_id, round_)
+        existing = cases.get(case_id)
+        if existing is None:
+            break
+        if existing["state"] == CaseState.OPEN.value:
+            return _report_answer(existing, repeated=True), False
+        round_ += 1
+        if round_ > REPORT_ROUNDS_MAX:
+            raise ValueError("loan_id: too many reports about this loan")
+    limits.take_report(borrower_id)
+    notices = [n for n in ledger.by_loan(loan_id) if n.get("borrower_id") == borrower_id]
     now = clock()
     history = [{"notification_id": n["notification_id"], "status": n.get("status"), "version": n.get("version"),
                 "state": n.get("state"), "reason": n.get("reason"),
                 "attempts": [{k: a.get(k) for k in ("channel", "provider", "result", "delivery_status",
                                                     "started_at")} for a in n.get("attempts", [])]}
-               for n in notices if n.get("borrower_id") == borrower_id]
+               for n in notices]
     case = {
-        "case_id": f"report-{loan_id[:40]}-{int(now.timestamp() * 1000)}", "kind": "borrower_report",
+        "case_id": case_id, "kind": "borrower_report", "round": round_,
         "loan_id": loan_id, "borrower_id": borrower_id, "status": "-",
         "reason": "borrower_reports_not_notified" if history else "borrower_reports_not_notified_no_notice_on_record",
         "state": CaseState.OPEN.value, "opened_at": iso(now),
         "due_at": iso(now + timedelta(seconds=answer_within_s)), "answer_within_s": answer_within_s, "alerts": 0,
         "history": json.loads(json.dumps(history, default=str)),
     }
-    cases.put(case)
+    try:
+        cases.put(case)
+    except ClientError as err:
+        if not conditional_check_failed(err):
+            raise
+        existing = cases.get(case_id)  # a concurrent repeat opened it first
+        assert existing is not None
+        return _report_answer(existing, repeated=True), False
     subject, body = alert_message(case)
     alerts.publish(subject, body)  # if this fails, the case is written with no alert: the watchdog sends it
     cases.alerted(case["case_id"])
-    return {"case_id": case["case_id"], "due_at": case["due_at"], "notices_on_record": len(history),
-            "next": "A member of our team will look at this loan's notices and contact you before "
-                    f"{case['due_at']} (UTC)."}
+    return _report_answer(case, repeated=False), True
