@@ -4,6 +4,10 @@ Requests become API Gateway HTTP API (payload 2.0) events. The authorizer is enf
 missing or invalid bearer token is a 401 before the function runs; issuer and audience are the stack's JwtIssuer and
 JwtAudience parameters. Tokens are signed with a key made at start (RS256) and issued by `LocalApi.issue_token`,
 or over HTTP by the local-only route `POST /_local/token {"sub": "<borrower_id>"}`.
+
+Routes with their own authorizer (the review console's `OpsJwt`: ops issuer and audience, `AuthorizationScopes`)
+are checked against it: a token of another issuer or audience is a 401, one without the route's scope a 403. Ops
+tokens come from `LocalApi.issue_token_for("OpsJwt", name)` or `POST /_local/ops-token {"sub": "<name>"}`.
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ from joserfc.jwk import RSAKey
 
 
 class Route:
-    def __init__(self, method: str, path: str, function: str, authorized: bool = True) -> None:
+    def __init__(self, method: str, path: str, function: str, authorized: bool = True,
+                 authorizer: str | None = None, scopes: tuple[str, ...] = ()) -> None:
         self.authorized = authorized  # False: the route says Auth: {Authorizer: NONE}
+        self.authorizer = authorizer  # None: the API's default authorizer
+        self.scopes = scopes  # AuthorizationScopes: the token needs one of them (else 403)
         self.method = method.upper()
         self.path = path
         self.function = function  # logical id
@@ -39,7 +46,8 @@ class Route:
         return found.groupdict() if found else None
 
 
-def routes_from_template(sam: dict[str, Any], api_logical_id: str) -> list[Route]:
+def routes_from_template(sam: dict[str, Any], api_logical_id: str,
+                         parameters: dict[str, str] | None = None) -> list[Route]:
     routes = []
     for logical_id, resource in sam.get("Resources", {}).items():
         if resource.get("Type") != "AWS::Serverless::Function":
@@ -47,9 +55,26 @@ def routes_from_template(sam: dict[str, Any], api_logical_id: str) -> list[Route
         for event in (resource.get("Properties", {}).get("Events") or {}).values():
             props = event.get("Properties", {})
             if event.get("Type") == "HttpApi" and props.get("ApiId") == {"Ref": api_logical_id}:
-                open_route = (props.get("Auth") or {}).get("Authorizer") == "NONE"
-                routes.append(Route(props["Method"], props["Path"], logical_id, authorized=not open_route))
+                auth = props.get("Auth") or {}
+                open_route = auth.get("Authorizer") == "NONE"
+                scopes = tuple(_parameter(s, parameters or {}) for s in auth.get("AuthorizationScopes") or [])
+                routes.append(Route(props["Method"], props["Path"], logical_id, authorized=not open_route,
+                                    authorizer=None if open_route else auth.get("Authorizer"), scopes=scopes))
     return routes
+
+
+def _parameter(value: Any, parameters: dict[str, str]) -> str:
+    """A literal, or a `!Ref` to a template parameter (its value)."""
+    return parameters[value["Ref"]] if isinstance(value, dict) and "Ref" in value else str(value)
+
+
+class Authorizer:
+    """A further JWT authorizer of the API (issuer and audience), e.g. the review console's ops authorizer."""
+
+    def __init__(self, issuer: str, audience: str, scopes: tuple[str, ...] = ()) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.scopes = scopes  # what tokens issued locally for it carry
 
 
 class LocalApi:
@@ -59,6 +84,7 @@ class LocalApi:
         self.issuer = issuer
         self.audience = audience
         self._key = RSAKey.generate_key(2048)
+        self.authorizers: dict[str, Authorizer] = {}  # the API's authorizers other than the default one
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
@@ -94,6 +120,42 @@ class LocalApi:
         if int(claims.get("exp", 0)) < time.time():
             return None
         return claims
+
+    def add_authorizer(self, name: str, authorizer: Authorizer) -> None:
+        self.authorizers[name] = authorizer
+
+    def issue_token_for(self, authorizer: str, subject: str, ttl_s: int = 3600, **claims: Any) -> str:
+        """A token for one of the further authorizers (its issuer and audience, and its scopes unless given)."""
+        found = self.authorizers[authorizer]
+        claims.setdefault("scope", " ".join(found.scopes))
+        return self.issue_token(subject, ttl_s, iss=found.issuer, aud=found.audience, **claims)
+
+    def authorize(self, route: Route, header: str | None) -> tuple[int, dict[str, Any] | None]:
+        """What API Gateway's JWT authorizer answers for this route: (200, claims), (401, None) for a missing or
+        invalid token (wrong issuer or audience included), (403, None) when the route's scopes are not in it."""
+        if not route.authorized:
+            return 200, {}
+        found = self.authorizers.get(route.authorizer or "")
+        if found is None:
+            claims = self.verify(header)
+            return (200, claims) if claims is not None else (401, None)
+        if not header or not header.lower().startswith("bearer "):
+            return 401, None
+        try:
+            claims = jwt.decode(header.split(" ", 1)[1].strip(), self._key).claims
+        except (JoseError, ValueError):
+            return 401, None
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if claims.get("iss") != found.issuer or found.audience not in audiences:
+            return 401, None
+        if int(claims.get("exp", 0)) < time.time():
+            return 401, None
+        held = claims.get("scope") or claims.get("scp") or ""
+        held = set(held.split() if isinstance(held, str) else held)
+        if route.scopes and not held.intersection(route.scopes):
+            return 403, None
+        return 200, claims
 
     def event(self, route: Route, params: dict[str, str], method: str, raw_path: str, query: str,
               headers: dict[str, str], body: bytes, claims: dict[str, Any]) -> dict[str, Any]:
@@ -143,6 +205,13 @@ class LocalApi:
                     subject = json.loads(body or b"{}").get("sub", "")
                     self._reply(200, json.dumps({"token": api.issue_token(subject)}).encode())
                     return
+                if self.command == "POST" and parts.path == "/_local/ops-token" and "OpsJwt" in api.authorizers:
+                    subject = str(json.loads(body or b"{}").get("sub", "")).strip()[:64]
+                    if not subject:
+                        self._reply(400, b'{"message":"sub is required"}')
+                        return
+                    self._reply(200, json.dumps({"token": api.issue_token_for("OpsJwt", subject)}).encode())
+                    return
                 for route in api.routes:
                     params = route.match(self.command, parts.path)
                     if params is not None:
@@ -150,9 +219,9 @@ class LocalApi:
                 else:
                     self._reply(404, b'{"message":"Not Found"}')
                     return
-                claims = api.verify(self.headers.get("authorization")) if route.authorized else {}
+                status, claims = api.authorize(route, self.headers.get("authorization"))
                 if claims is None:
-                    self._reply(401, b'{"message":"Unauthorized"}')
+                    self._reply(status, b'{"message":"Forbidden"}' if status == 403 else b'{"message":"Unauthorized"}')
                     return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 event = api.event(route, params, self.command, parts.path, parts.query, headers, body, claims)

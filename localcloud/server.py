@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"loan-notify local cloud listening on {endpoint}", flush=True)
     print(f"borrower API on {cloud.api.url} (get a token: curl -s -X POST {cloud.api.url}/_local/token "
           """-d '{"sub":"<borrower_id>"}')""", flush=True)
+    print(f"review console on {cloud.api.url}/console (sign in there with any name: the local cloud issues an ops "
+          f"token; or curl -s -X POST {cloud.api.url}/_local/ops-token -d '{{\"sub\":\"<your name>\"}}')",
+          flush=True)
     print(f"stack {cloud.stack_name} outputs:", flush=True)
     for key, value in sorted(cloud.outputs.items()):
         print(f"  {key:24} {value}", flush=True)
@@ -40,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {item}", flush=True)
     print(f"try: aws --endpoint-url {endpoint} cloudformation describe-stacks --stack-name {cloud.stack_name}",
           flush=True)
-    print(json.dumps({"ready": True, "endpoint": endpoint, "api": cloud.api.url, "outputs": cloud.outputs}),
+    print(json.dumps({"ready": True, "endpoint": endpoint, "api": cloud.api.url, "console": f"{cloud.api.url}/console",
+                      "outputs": cloud.outputs}),
           flush=True)
 
     stopped = threading.Event()
