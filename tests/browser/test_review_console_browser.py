@@ -3,6 +3,7 @@ taken, decide it and the execution resumes; injected markup stays text; a borrow
 
 import json
 import urllib.request
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -110,6 +111,12 @@ def test_sign_in_take_a_case_a_second_person_sees_it_taken_decide_and_the_execut
     assert [(a["decision"], a["by"]) for a in notice["human_actions"]] == [("reached_by_phone", "ops.li")]
     expect(li.locator("#notices .ev-human_action")).to_contain_text("explained the rejection by phone")
     expect(li.locator("#decision")).to_be_hidden()
+    # AND the loan's evidence downloads as JSON, the decision in it
+    with li.expect_download() as download:
+        li.click("#evidence")
+    evidence = json.loads(Path(download.value.path()).read_text())
+    assert evidence["loan_id"] == loan_id
+    assert [a["by"] for n in evidence["notices"] for a in n["human_actions"]] == ["ops.li"]
     # AND the language can be switched
     li.select_option("#lang", "zh-CN")
     expect(li.locator("h1")).to_have_text("人工处理台")

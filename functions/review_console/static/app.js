@@ -3,7 +3,8 @@ import { ApiError, call, localSignIn, token } from "./api.js";
 import { chooseLanguage, saveLanguage, translate } from "./i18n.js";
 
 const REFRESH_MS = Number(localStorage.getItem("console.refreshMs")) || 5000;
-const state = { lang: chooseLanguage(), reviewer: null, timer: null, caseId: null, lastQueue: null, lastCase: null };
+const state = { lang: chooseLanguage(), reviewer: null, timer: null, caseId: null, lastQueue: null, lastCase: null,
+  queueAsked: 0, caseAsked: 0 };
 const $ = (selector) => document.querySelector(selector);
 const t = (key, params) => translate(state.lang, key, params);
 
@@ -82,9 +83,11 @@ async function start() {
 
 // ------------------------------------------------------------------ the queue
 async function loadQueue() {
+  const asked = ++state.queueAsked; // answers can overtake each other: only the latest request is shown
   try {
     const data = await call("GET", "/console/api/cases",
       { query: { category: $("#filter-category").value, loan: $("#filter-loan").value.trim() } });
+    if (asked !== state.queueAsked) return;
     state.lastQueue = data;
     renderQueue(data);
   } catch (err) {
@@ -124,8 +127,10 @@ function refreshQueue() {
 
 // ------------------------------------------------------------------ one case
 async function loadCase(caseId) {
+  const asked = ++state.caseAsked;
   try {
     const data = await call("GET", "/console/api/case", { query: { case_id: caseId } });
+    if (asked !== state.caseAsked || caseId !== state.caseId) return;
     state.lastCase = data;
     renderCase(data);
   } catch (err) {
