@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops openapi scale-model bench-burst fuzz
+.PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops openapi scale-model bench-burst fuzz browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ flow: install ## flow tests on the local cloud (the real template, in process)
 
 test: lint ## lint, then every unit and flow test
 	$(BIN)/python -m pytest -q
+
+browser: install ## the review console in headless Chromium (needs Debian's chromium package)
+	$(BIN)/python -m pytest tests/browser -q
 
 fuzz: install ## the borrower API fuzz run at full size (200 generated requests per operation)
 	FUZZ_EXAMPLES_PER_OPERATION=200 $(BIN)/python -m pytest tests/flow/test_api_fuzz.py -q

@@ -10,6 +10,7 @@ import json
 import signal
 import sys
 import threading
+import urllib.request
 
 from localcloud.cloud import LocalCloud
 
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"loan-notify local cloud listening on {endpoint}", flush=True)
     print(f"borrower API on {cloud.api.url} (get a token: curl -s -X POST {cloud.api.url}/_local/token "
           """-d '{"sub":"<borrower_id>"}')""", flush=True)
+    with urllib.request.urlopen(f"{cloud.api.url}/console", timeout=60) as warm:  # noqa: S310 - our http URL
+        warm.read()  # the console function starts cold here rather than on the first page load
     print(f"review console on {cloud.api.url}/console (sign in there with any name: the local cloud issues an ops "
           f"token; or curl -s -X POST {cloud.api.url}/_local/ops-token -d '{{\"sub\":\"<your name>\"}}')",
           flush=True)
