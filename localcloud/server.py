@@ -15,6 +15,14 @@ import urllib.request
 from localcloud.cloud import LocalCloud
 
 
+def _warm(url: str) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 - our own http URL
+            answer.read()
+    except OSError as err:  # the page still works, only its first load is slower
+        print(f"warming the review console failed: {err}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=4566)
@@ -32,8 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"loan-notify local cloud listening on {endpoint}", flush=True)
     print(f"borrower API on {cloud.api.url} (get a token: curl -s -X POST {cloud.api.url}/_local/token "
           """-d '{"sub":"<borrower_id>"}')""", flush=True)
-    with urllib.request.urlopen(f"{cloud.api.url}/console", timeout=60) as warm:  # noqa: S310 - our http URL
-        warm.read()  # the console function starts cold here rather than on the first page load
     print(f"review console on {cloud.api.url}/console (sign in there with any name: the local cloud issues an ops "
           f"token; or curl -s -X POST {cloud.api.url}/_local/ops-token -d '{{\"sub\":\"<your name>\"}}')",
           flush=True)
@@ -50,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                       "outputs": cloud.outputs}),
           flush=True)
 
+    # The console's function starts cold now, in the background, rather than on the first page load.
+    threading.Thread(target=_warm, args=(f"{cloud.api.url}/console",), name="warm-console", daemon=True).start()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
