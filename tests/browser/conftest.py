@@ -23,8 +23,10 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is missing at {CHROMIUM}: install Debian's chromium package (see README)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # A busy machine (the in-process cloud runs one Lambda invocation at a time) can take seconds per answer.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -46,7 +48,7 @@ def new_page(browser):
 
     def make(locale: str = "en-US", refresh_ms: int | None = None):
         context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 720})
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(15_000)
         if refresh_ms:  # the queue's refresh period (5 s by default)
             context.add_init_script(f"localStorage.setItem('console.refreshMs', '{int(refresh_ms)}')")
         contexts.append(context)
