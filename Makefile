@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops openapi scale-model bench-burst fuzz \
-	templates previews
+	templates previews browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ flow: install ## flow tests on the local cloud (the real template, in process)
 
 test: lint ## lint, then every unit, flow and browser test (two worker processes, one local cloud each)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+
+browser: install ## the review console in headless Chromium (needs Debian's chromium package)
+	$(BIN)/python -m pytest tests/browser -q
 
 fuzz: install ## the borrower API fuzz run at full size (200 generated requests per operation)
 	FUZZ_EXAMPLES_PER_OPERATION=200 $(BIN)/python -m pytest tests/flow/test_api_fuzz.py -q

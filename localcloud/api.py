@@ -4,6 +4,10 @@ Requests become API Gateway HTTP API (payload 2.0) events. The authorizer is enf
 missing or invalid bearer token is a 401 before the function runs; issuer and audience are the stack's JwtIssuer and
 JwtAudience parameters. Tokens are signed with a key made at start (RS256) and issued by `LocalApi.issue_token`,
 or over HTTP by the local-only route `POST /_local/token {"sub": "<borrower_id>"}`.
+
+Routes with their own authorizer (the review console's `OpsJwt`: ops issuer and audience, `AuthorizationScopes`)
+are checked against it: a token of another issuer or audience is a 401, one without the route's scope a 403. Ops
+tokens come from `LocalApi.issue_token_for("OpsJwt", name)` or `POST /_local/ops-token {"sub": "<name>"}`.
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ from joserfc.jwk import RSAKey
 
 
 class Route:
-    def __init__(self, method: str, path: str, function: str, authorized: bool = True) -> None:
+    def __init__(self, method: str, path: str, function: str, authorized: bool = True,
+                 authorizer: str | None = None, scopes: tuple[str, ...] = ()) -> None:
         self.authorized = authorized  # False: the route says Auth: {Authorizer: NONE}
+        self.authorizer = authorizer  # None: the API's default authorizer
+        self.scopes = scopes  # AuthorizationScopes: the token needs one of them (else 403)
         self.method = method.upper()
         self.path = path
         self.function = function  # logical id
@@ -39,7 +46,8 @@ class Route:
         return found.groupdict() if found else None
 
 
-def routes_from_template(sam: dict[str, Any], api_logical_id: str) -> list[Route]:
+def routes_from_template(sam: dict[str, Any], api_logical_id: str,
+                         parameters: dict[str, str] | None = None) -> list[Route]:
     routes = []
     for logical_id, resource in sam.get("Resources", {}).items():
         if resource.get("Type") != "AWS::Serverless::Function":
@@ -47,8 +55,11 @@ def routes_from_template(sam: dict[str, Any], api_logical_id: str) -> list[Route
         for event in (resource.get("Properties", {}).get("Events") or {}).values():
             props = event.get("Properties", {})
             if event.get("Type") == "HttpApi" and props.get("ApiId") == {"Ref": api_logical_id}:
-                open_route = (props.get("Auth") or {}).get("Authorizer") == "NONE"
-                routes.append(Route(props["Method"], props["Path"], logical_id, authorized=not open_route))
+                auth = props.get("Auth") or {}
+                open_route = auth.get("Authorizer") == "NONE"
+                scopes = tuple(_parameter(s, parameters or {}) for s in auth.get("AuthorizationScopes") or [])
+                routes.append(Route(props["Method"], props["Path"], logical_id, authorized=not open_route,
+                                    authorizer=None if open_route else auth.get("Authorizer"), scopes=scopes))
     return routes
 
 
@@ -62,6 +73,20 @@ def _numeric_date(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _parameter(value: Any, parameters: dict[str, str]) -> str:
+    """A literal, or a `!Ref` to a template parameter (its value)."""
+    return parameters[value["Ref"]] if isinstance(value, dict) and "Ref" in value else str(value)
+
+
+class Authorizer:
+    """A further JWT authorizer of the API (issuer and audience), e.g. the review console's ops authorizer."""
+
+    def __init__(self, issuer: str, audience: str, scopes: tuple[str, ...] = ()) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.scopes = scopes  # what tokens issued locally for it carry
+
+
 class LocalApi:
     def __init__(self, cloud: Any, routes: list[Route], issuer: str, audience: str, port: int) -> None:
         self.cloud = cloud
@@ -69,6 +94,7 @@ class LocalApi:
         self.issuer = issuer
         self.audience = audience
         self._key = RSAKey.generate_key(2048)
+        self.authorizers: dict[str, Authorizer] = {}  # the API's authorizers other than the default one
         self._server = _Server(("127.0.0.1", port), self._handler_class())
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
@@ -92,7 +118,8 @@ class LocalApi:
         return jwt.encode({"alg": "RS256", "kid": "local"}, {k: v for k, v in payload.items() if v is not None},
                           self._key)
 
-    def verify(self, header: str | None, now: float | None = None) -> dict[str, Any] | None:
+    def verify(self, header: str | None, now: float | None = None, *, issuer: str | None = None,
+               audience: str | None = None) -> dict[str, Any] | None:
         """The token's claims, or None (a 401), as API Gateway's JWT authorizer decides: the signature, then
         `iss` and `aud`, then the times: `exp` must be a number after now, `nbf` and `iat`, when present, numbers
         before now. A claim of the wrong type or a token that is not a JWT at all is a 401, never an error."""
@@ -104,9 +131,9 @@ class LocalApi:
             return None
         if not isinstance(claims, dict):
             return None
-        audience = claims.get("aud")
-        audiences = audience if isinstance(audience, list) else [audience]
-        if claims.get("iss") != self.issuer or self.audience not in audiences:
+        held = claims.get("aud")
+        audiences = held if isinstance(held, list) else [held]
+        if claims.get("iss") != (issuer or self.issuer) or (audience or self.audience) not in audiences:
             return None
         now = time.time() if now is None else now
         if not _numeric_date(claims.get("exp")) or claims["exp"] <= now:
@@ -115,6 +142,33 @@ class LocalApi:
             if name in claims and (not _numeric_date(claims[name]) or claims[name] > now):
                 return None
         return claims
+
+    def add_authorizer(self, name: str, authorizer: Authorizer) -> None:
+        self.authorizers[name] = authorizer
+
+    def issue_token_for(self, authorizer: str, subject: str, ttl_s: int = 3600, **claims: Any) -> str:
+        """A token for one of the further authorizers (its issuer and audience, and its scopes unless given)."""
+        found = self.authorizers[authorizer]
+        claims.setdefault("scope", " ".join(found.scopes))
+        return self.issue_token(subject, ttl_s, iss=found.issuer, aud=found.audience, **claims)
+
+    def authorize(self, route: Route, header: str | None) -> tuple[int, dict[str, Any] | None]:
+        """What API Gateway's JWT authorizer answers for this route: (200, claims), (401, None) for a missing or
+        invalid token (wrong issuer or audience included), (403, None) when the route's scopes are not in it."""
+        if not route.authorized:
+            return 200, {}
+        found = self.authorizers.get(route.authorizer or "")
+        if found is None:
+            claims = self.verify(header)
+            return (200, claims) if claims is not None else (401, None)
+        claims = self.verify(header, issuer=found.issuer, audience=found.audience)  # the same checks, its issuer
+        if claims is None:
+            return 401, None
+        held = claims.get("scope") or claims.get("scp") or ""
+        held = set(held.split() if isinstance(held, str) else held)
+        if route.scopes and not held.intersection(route.scopes):
+            return 403, None
+        return 200, claims
 
     def event(self, route: Route, params: dict[str, str], method: str, raw_path: str, query: str,
               headers: dict[str, str], body: bytes, claims: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +216,24 @@ class LocalApi:
                 except Exception:  # noqa: BLE001 - as API Gateway: an answer, never a dropped connection
                     self._reply(500, b'{"message":"Internal Server Error"}')
 
+            def _local_token(self, path: str, body: bytes) -> None:
+                """Local sign-in: a borrower token (`/_local/token`) or an ops one for the review console."""
+                try:
+                    subject = json.loads(body or b"{}").get("sub", "")
+                except (ValueError, AttributeError):
+                    self._reply(400, b'{"message":"Bad Request"}')
+                    return
+                if path == "/_local/token":
+                    self._reply(200, json.dumps({"token": api.issue_token(str(subject))}).encode())
+                    return
+                subject = str(subject).strip()[:64]
+                if "OpsJwt" not in api.authorizers:
+                    self._reply(404, b'{"message":"Not Found"}')
+                elif not subject:
+                    self._reply(400, b'{"message":"sub is required"}')
+                else:
+                    self._reply(200, json.dumps({"token": api.issue_token_for("OpsJwt", subject)}).encode())
+
             def _route(self) -> None:
                 parts = urlsplit(self.path)
                 try:
@@ -170,13 +242,8 @@ class LocalApi:
                     self._reply(400, b'{"message":"Bad Request"}')
                     return
                 body = self.rfile.read(length) if length > 0 else b""
-                if self.command == "POST" and parts.path == "/_local/token":
-                    try:
-                        subject = json.loads(body or b"{}").get("sub", "")
-                    except (ValueError, AttributeError):
-                        self._reply(400, b'{"message":"Bad Request"}')
-                        return
-                    self._reply(200, json.dumps({"token": api.issue_token(str(subject))}).encode())
+                if self.command == "POST" and parts.path in ("/_local/token", "/_local/ops-token"):
+                    self._local_token(parts.path, body)
                     return
                 for route in api.routes:
                     params = route.match(self.command, parts.path)
@@ -185,9 +252,9 @@ class LocalApi:
                 else:
                     self._reply(404, b'{"message":"Not Found"}')
                     return
-                claims = api.verify(self.headers.get("authorization")) if route.authorized else {}
+                status, claims = api.authorize(route, self.headers.get("authorization"))
                 if claims is None:
-                    self._reply(401, b'{"message":"Unauthorized"}')
+                    self._reply(status, b'{"message":"Forbidden"}' if status == 403 else b'{"message":"Unauthorized"}')
                     return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 event = api.event(route, params, self.command, parts.path, parts.query, headers, body, claims)

@@ -135,15 +135,19 @@ class LocalCloud:
         return self
 
     def _start_api(self) -> None:
-        from localcloud.api import LocalApi, routes_from_template
+        from localcloud.api import Authorizer, LocalApi, routes_from_template
         from localcloud.deploy import load_sam
 
         sam = load_sam(self.template)
         defaults = {k: str(v.get("Default", "")) for k, v in sam.get("Parameters", {}).items()}
         values = {**defaults, **self.parameters}
-        self.api = LocalApi(self, routes_from_template(sam, "BorrowerApi"), issuer=values["JwtIssuer"],
-                            audience=values["JwtAudience"], port=self.api_port or 0).start()
+        self.api = LocalApi(self, routes_from_template(sam, "BorrowerApi", values), issuer=values["JwtIssuer"],
+                            audience=values["JwtAudience"], port=self.api_port or 0)
+        self.api.add_authorizer("OpsJwt", Authorizer(values["OpsJwtIssuer"], values["OpsJwtAudience"],
+                                                     scopes=(values["OpsScope"],)))
+        self.api.start()
         self.outputs["BorrowerApiUrl"] = self.api.url  # moto creates no HTTP API: the local one stands in
+        self.outputs["ReviewConsoleUrl"] = f"{self.api.url}/console"
 
     def stop(self) -> None:
         if self.api:

@@ -10,8 +10,17 @@ import json
 import signal
 import sys
 import threading
+import urllib.request
 
 from localcloud.cloud import LocalCloud
+
+
+def _warm(url: str) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 - our own http URL
+            answer.read()
+    except OSError as err:  # the page still works, only its first load is slower
+        print(f"warming the review console failed: {err}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"loan-notify local cloud listening on {endpoint}", flush=True)
     print(f"borrower API on {cloud.api.url} (get a token: curl -s -X POST {cloud.api.url}/_local/token "
           """-d '{"sub":"<borrower_id>"}')""", flush=True)
+    print(f"review console on {cloud.api.url}/console (sign in there with any name: the local cloud issues an ops "
+          f"token; or curl -s -X POST {cloud.api.url}/_local/ops-token -d '{{\"sub\":\"<your name>\"}}')",
+          flush=True)
     print(f"stack {cloud.stack_name} outputs:", flush=True)
     for key, value in sorted(cloud.outputs.items()):
         print(f"  {key:24} {value}", flush=True)
@@ -40,9 +52,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {item}", flush=True)
     print(f"try: aws --endpoint-url {endpoint} cloudformation describe-stacks --stack-name {cloud.stack_name}",
           flush=True)
-    print(json.dumps({"ready": True, "endpoint": endpoint, "api": cloud.api.url, "outputs": cloud.outputs}),
+    print(json.dumps({"ready": True, "endpoint": endpoint, "api": cloud.api.url, "console": f"{cloud.api.url}/console",
+                      "outputs": cloud.outputs}),
           flush=True)
 
+    # The console's function starts cold now, in the background, rather than on the first page load.
+    threading.Thread(target=_warm, args=(f"{cloud.api.url}/console",), name="warm-console", daemon=True).start()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())

@@ -17,18 +17,6 @@ from localcloud import LocalCloud
 BORROWERS_SEEN: list[dict[str, Any]] = []
 
 
-@pytest.fixture(scope="session")
-def cloud():
-    with LocalCloud(time_scale=0.002, api_port=0) as local:  # 1 simulated second = 2 ms; API on a free port
-        yield local
-        # After every flow test: no execution and no log line of the session carries any borrower's personal data.
-        local.wait_idle()
-        sfn = local.client("stepfunctions")
-        names = [e["name"] for page in sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=local.outputs["NotifyStateMachineArn"]) for e in page["executions"]]
-        assert_no_personal_data_anywhere(local, BORROWERS_SEEN, names)
-
-
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

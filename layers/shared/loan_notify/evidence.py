@@ -11,12 +11,12 @@ _ATTEMPT_FIELDS = ("attempt", "channel", "provider", "destination", "message_id"
                    "sms_template_id")
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """DynamoDB numbers come back as Decimal: integers for JSON."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | set | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if hasattr(value, "as_integer_ratio") and not isinstance(value, bool | int | float):
         return int(value) if value == int(value) else float(value)
     return value
@@ -39,7 +39,7 @@ def export(loan_id: str, *, ledger: Any, cases: Any, clock=utc_now) -> dict[str,
             case = cases.get(case_id)
             if case:
                 review_cases.append({k: v for k, v in case.items() if k != "task_token"})
-        notices.append(_plain({
+        notices.append(plain({
             "notification_id": item["notification_id"],
             "status_change": {k: item.get(k) for k in ("status", "version", "status_updated_at", "status_reason",
                                                         "amount", "currency")},

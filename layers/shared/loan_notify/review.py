@@ -56,6 +56,15 @@ class CaseNotOpen(Exception):
     pass
 
 
+class CaseTaken(Exception):
+    """Another person has taken this case: `assignee` says who."""
+
+    def __init__(self, case_id: str, assignee: str) -> None:
+        super().__init__(f"case {case_id} is taken by {assignee}")
+        self.case_id = case_id
+        self.assignee = assignee
+
+
 class DecisionConflict(Exception):
     """Another decision is being applied to this case: finish that one (run it again) rather than contradict it."""
 
@@ -129,6 +138,25 @@ class ReviewCases:
             if "LastEvaluatedKey" not in page:
                 return sorted(items, key=lambda c: c["opened_at"])
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def take(self, case_id: str, by: str) -> dict[str, Any]:
+        """Assign an open case to `by` in one conditional write: taking a case you hold already is a no-op, taking
+        one someone else holds raises CaseTaken (naming them), a missing or resolved case raises CaseNotOpen."""
+        try:
+            return self._table.update_item(
+                Key={"case_id": case_id},
+                UpdateExpression="SET assignee = :by, assigned_at = if_not_exists(assigned_at, :now)",
+                ConditionExpression="#s = :open AND (attribute_not_exists(assignee) OR assignee = :by)",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={":by": by, ":now": iso(self._clock()), ":open": CaseState.OPEN.value},
+                ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as err:
+            if not conditional_check_failed(err):
+                raise
+        case = self.get(case_id)
+        if case is None or case["state"] != CaseState.OPEN.value:
+            raise CaseNotOpen(f"case {case_id} is not open")
+        raise CaseTaken(case_id, str(case.get("assignee")))
 
     def alerted(self, case_id: str) -> dict[str, Any] | None:
         """Count one published alert; None if the case was resolved meanwhile (nothing written)."""
