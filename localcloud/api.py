@@ -78,6 +78,22 @@ def _parameter(value: Any, parameters: dict[str, str]) -> str:
     return parameters[value["Ref"]] if isinstance(value, dict) and "Ref" in value else str(value)
 
 
+def _local_token(api: Any, path: str, body: bytes) -> tuple[int, bytes]:
+    """Local sign-in: a borrower token (`/_local/token`) or an ops one for the review console."""
+    try:
+        subject = json.loads(body or b"{}").get("sub", "")
+    except (ValueError, AttributeError):
+        return 400, b'{"message":"Bad Request"}'
+    if path == "/_local/token":
+        return 200, json.dumps({"token": api.issue_token(str(subject))}).encode()
+    subject = str(subject).strip()[:64]
+    if "OpsJwt" not in api.authorizers:
+        return 404, b'{"message":"Not Found"}'
+    if not subject:
+        return 400, b'{"message":"sub is required"}'
+    return 200, json.dumps({"token": api.issue_token_for("OpsJwt", subject)}).encode()
+
+
 class Authorizer:
     """A further JWT authorizer of the API (issuer and audience), e.g. the review console's ops authorizer."""
 
@@ -216,24 +232,6 @@ class LocalApi:
                 except Exception:  # noqa: BLE001 - as API Gateway: an answer, never a dropped connection
                     self._reply(500, b'{"message":"Internal Server Error"}')
 
-            def _local_token(self, path: str, body: bytes) -> None:
-                """Local sign-in: a borrower token (`/_local/token`) or an ops one for the review console."""
-                try:
-                    subject = json.loads(body or b"{}").get("sub", "")
-                except (ValueError, AttributeError):
-                    self._reply(400, b'{"message":"Bad Request"}')
-                    return
-                if path == "/_local/token":
-                    self._reply(200, json.dumps({"token": api.issue_token(str(subject))}).encode())
-                    return
-                subject = str(subject).strip()[:64]
-                if "OpsJwt" not in api.authorizers:
-                    self._reply(404, b'{"message":"Not Found"}')
-                elif not subject:
-                    self._reply(400, b'{"message":"sub is required"}')
-                else:
-                    self._reply(200, json.dumps({"token": api.issue_token_for("OpsJwt", subject)}).encode())
-
             def _route(self) -> None:
                 parts = urlsplit(self.path)
                 try:
@@ -243,7 +241,7 @@ class LocalApi:
                     return
                 body = self.rfile.read(length) if length > 0 else b""
                 if self.command == "POST" and parts.path in ("/_local/token", "/_local/ops-token"):
-                    self._local_token(parts.path, body)
+                    self._reply(*_local_token(api, parts.path, body))
                     return
                 for route in api.routes:
                     params = route.match(self.command, parts.path)
