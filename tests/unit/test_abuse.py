@@ -172,6 +172,8 @@ def test_the_limits_table_is_encrypted_on_demand_and_expires_its_counters():
 ALLOWED_WILDCARDS = {
     # task-token calls name no resource: the token scopes them
     ("states:SendTaskSuccess", "*"), ("states:SendTaskFailure", "*"),
+    # the notice state machine's executions: their names are the notices' (the review console reads them)
+    ("states:DescribeExecution", "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${Name}:*"),
     # push to the app's platform endpoints, which the platform registers outside this stack (one account)
     ("sns:Publish", "arn:${AWS::Partition}:sns:*:${AWS::AccountId}:endpoint/*"),
 }
