@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SAM_VENV ?= .venv-sam
 PORT ?= 4566
+TIME_SCALE ?= 1
 CONFIG_ENV ?= default
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
@@ -13,21 +14,22 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 .PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops openapi scale-model bench-burst fuzz
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt
+$(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-install: $(BIN)/.installed ## create .venv with the pinned dependencies
+install: $(BIN)/.installed ## create .venv with the pinned dependencies and the loan-notify-ops command
 
 demo: install ## deploy the local cloud and run the scripted scenario
 	$(BIN)/python -m localcloud.demo
 
-local: install ## serve the local cloud on 127.0.0.1:$(PORT) (AWS CLI / boto3 with --endpoint-url)
-	$(BIN)/python -m localcloud.server --port $(PORT)
+local: install ## serve the local cloud on 127.0.0.1:$(PORT); TIME_SCALE=0.01 runs a simulated second in 10 ms
+	$(BIN)/python -m localcloud.server --port $(PORT) --time-scale $(TIME_SCALE)
 
 lint: install ## ruff, cfn-lint, statelint, ASL placeholder check
 	$(BIN)/ruff check .
@@ -79,7 +81,7 @@ deploy: build ## sam deploy --config-env $(CONFIG_ENV) (needs AWS credentials)
 	$(SAM_VENV)/bin/sam deploy --config-env $(CONFIG_ENV)
 
 clean: ## remove build output and virtualenvs
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache *.egg-info
 
-ops: install ## the ops command, e.g. make ops ARGS="cases list" (add --endpoint-url for make local)
-	$(BIN)/python -m loan_notify_ops $(ARGS)
+ops: install ## the ops command, e.g. make ops ARGS="cases list" (finds make local by itself)
+	$(BIN)/loan-notify-ops $(ARGS)

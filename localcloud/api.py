@@ -3,7 +3,8 @@
 Requests become API Gateway HTTP API (payload 2.0) events. The authorizer is enforced as API Gateway does it: a
 missing or invalid bearer token is a 401 before the function runs; issuer and audience are the stack's JwtIssuer and
 JwtAudience parameters. Tokens are signed with a key made at start (RS256) and issued by `LocalApi.issue_token`,
-or over HTTP by the local-only route `POST /_local/token {"sub": "<borrower_id>"}`.
+or over HTTP by the local-only route `POST /_local/token {"sub": "<borrower_id>"}`. `GET /_local/outbox[?to=...]`
+lists what the simulated providers sent (read by `loan-notify-ops local outbox`).
 """
 
 from __future__ import annotations
@@ -95,6 +96,16 @@ class LocalApi:
             return None
         return claims
 
+    def outbox(self, to: str | None = None) -> list[dict[str, Any]]:
+        """What the simulated providers accepted (SMS, then email, each in the order sent): the codes and links
+        a person needs to finish a contact change locally. Local only; in AWS the messages reach real phones."""
+        messages = [{"channel": "SMS", "to": m["phone"], "region": m["region"], "message_id": m["message_id"],
+                     "subject": None, "text": m["text"]} for m in self.cloud.sms_messages()]
+        messages += [{"channel": "EMAIL", "to": ", ".join(m["to"]), "region": m["region"],
+                      "message_id": m["message_id"], "subject": m["subject"], "text": m["body"]}
+                     for m in self.cloud.emails()]
+        return [m for m in messages if to is None or to in m["to"].split(", ")]
+
     def event(self, route: Route, params: dict[str, str], method: str, raw_path: str, query: str,
               headers: dict[str, str], body: bytes, claims: dict[str, Any]) -> dict[str, Any]:
         query_params: dict[str, str] = {}
@@ -142,6 +153,10 @@ class LocalApi:
                 if self.command == "POST" and parts.path == "/_local/token":
                     subject = json.loads(body or b"{}").get("sub", "")
                     self._reply(200, json.dumps({"token": api.issue_token(subject)}).encode())
+                    return
+                if self.command == "GET" and parts.path == "/_local/outbox":
+                    to = dict(parse_qsl(parts.query)).get("to")
+                    self._reply(200, json.dumps({"messages": api.outbox(to)}, default=str).encode())
                     return
                 for route in api.routes:
                     params = route.match(self.command, parts.path)

@@ -115,7 +115,20 @@ class LocalCloud:
         self.deploy()
         if self.api_port is not None:
             self._start_api()
+        # moto creates no HTTP API, so the template's `${BorrowerApi}` stays unresolved: the stack output (as
+        # DescribeStacks shows it, to the ops command and the AWS CLI too) is the local API's URL instead.
+        self._set_output("BorrowerApiUrl", self.api.url if self.api else "(not served: no api_port)")
         return self
+
+    def _set_output(self, key: str, value: str) -> None:
+        from moto.cloudformation.models import cloudformation_backends
+
+        for stack in cloudformation_backends[ACCOUNT][self.region].stacks.values():
+            if stack.name == self.stack_name and key in stack.output_map:
+                output = stack.output_map[key]
+                if output is not None:
+                    output.value = value
+        self.outputs[key] = value
 
     def _start_api(self) -> None:
         from localcloud.api import LocalApi, routes_from_template
@@ -126,7 +139,6 @@ class LocalCloud:
         values = {**defaults, **self.parameters}
         self.api = LocalApi(self, routes_from_template(sam, "BorrowerApi"), issuer=values["JwtIssuer"],
                             audience=values["JwtAudience"], port=self.api_port or 0).start()
-        self.outputs["BorrowerApiUrl"] = self.api.url  # moto creates no HTTP API: the local one stands in
 
     def stop(self) -> None:
         if self.api:

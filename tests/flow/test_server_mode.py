@@ -17,7 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def server():
+def server_state(tmp_path_factory):
+    """Where this test's server says where it listens (never the repository's own file: `make local` may run)."""
+    return tmp_path_factory.mktemp("local") / "state.json"
+
+
+@pytest.fixture(scope="module")
+def server(server_state):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "shared")])}
     # both ports asked of the OS: "port + 1" (the server's default for the API) may already be taken
@@ -25,7 +31,7 @@ def server():
     while api_port == port:
         api_port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "localcloud.server", "--port", str(port), "--api-port",
-                                str(api_port), "--time-scale", "0"],
+                                str(api_port), "--time-scale", "0", "--state-file", str(server_state)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ready = None
     deadline = time.monotonic() + 60
