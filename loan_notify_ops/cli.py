@@ -24,7 +24,7 @@ import json
 import os
 import sys
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -38,6 +38,19 @@ from loan_notify_ops import executions, local, stream_failures
 from loan_notify_ops.stack import OpsError, Stack, discover
 
 _CORRECTED = {"phone": Channel.SMS, "email": Channel.EMAIL}
+
+
+class _Streams:
+    """Where this run writes (main's `out` and `err`; sys.stdout/sys.stderr by default)."""
+
+    out: TextIO | None = None
+    err: TextIO | None = None
+
+
+def _say(text: str, err: bool = False) -> None:
+    stream = (_Streams.err or sys.stderr) if err else (_Streams.out or sys.stdout)
+    stream.write(f"{text}\n")
+    stream.flush()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,14 +116,14 @@ def _list(stack: Stack, as_json: bool) -> int:
     rows = [{**{k: c.get(k) for k in ("case_id", "loan_id", "status", "reason", "opened_at", "due_at", "alerts")},
              "resolving": c.get("pending", {}).get("decision")} for c in cases]
     if as_json:
-        print(json.dumps(rows, default=str, indent=2))
+        _say(json.dumps(rows, default=str, indent=2))
         return 0
     if not rows:
-        print("no open review cases")
+        _say("no open review cases")
         return 0
     for row in rows:
         overdue = " OVERDUE" if row["due_at"] <= now else ""
-        print(f"{row['case_id']}  loan {row['loan_id']} {row['status']}  {row['reason']}  opened {row['opened_at']}"
+        _say(f"{row['case_id']}  loan {row['loan_id']} {row['status']}  {row['reason']}  opened {row['opened_at']}"
               f"  due {row['due_at']}{overdue}  alerts {row['alerts']}"
               + (f"  RESOLVING as {row['resolving']}: run that resolve again to finish it" if row["resolving"] else ""))
     return 0
@@ -126,26 +139,26 @@ def _resolve(stack: Stack, args: argparse.Namespace) -> int:
             ledger=Ledger(stack.table("NotificationsTableName")), contacts=Borrowers(stack.table("BorrowersTableName")),
             callbacks=TaskCallbacks(sfn), executions=StepFunctionsStarter(sfn, stack.outputs["NotifyStateMachineArn"]))
     except (CaseNotOpen, DecisionConflict, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        _say(f"error: {err}", err=True)
         return 2
     except (ClientError, BotoCoreError) as err:
-        print(f"error: {err}\nThe decision is kept on the case as pending: run the same command again to finish it.",
-              file=sys.stderr)
+        _say(f"error: {err}\nThe decision is kept on the case as pending: run the same command again to finish it.",
+             err=True)
         return 1
-    print(json.dumps(result))
-    print(("already resolved: " if result["already_resolved"] else "") + result["outcome"], file=sys.stderr)
+    _say(json.dumps(result))
+    _say(("already resolved: " if result["already_resolved"] else "") + result["outcome"], err=True)
     return 0
 
 
 def _evidence(stack: Stack, args: argparse.Namespace) -> int:
     evidence = export(args.loan_id, ledger=Ledger(stack.table("NotificationsTableName")),
                       cases=ReviewCases(stack.table("ReviewCasesTableName")))
-    print(json.dumps(evidence, indent=2, default=str, ensure_ascii=False) if args.json else as_table(evidence))
+    _say(json.dumps(evidence, indent=2, default=str, ensure_ascii=False) if args.json else as_table(evidence))
     return 0 if evidence["notices"] else 1
 
 
 def _print(value: Any, as_json: bool, text: Any) -> None:
-    print(json.dumps(value, indent=2, default=str, ensure_ascii=False) if as_json else text(value))
+    _say(json.dumps(value, indent=2, default=str, ensure_ascii=False) if as_json else text(value))
 
 
 def _executions(stack: Stack, args: argparse.Namespace) -> int:
@@ -184,14 +197,18 @@ def _run(args: argparse.Namespace) -> int:
     return _evidence(stack, args)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run one command; exit status as documented in the usage text. `out`/`err`: where to write (tests)."""
     args = _parser().parse_args(argv)
+    _Streams.out, _Streams.err = out, err
     try:
         return _run(args)
-    except OpsError as err:
-        print(f"error: {err}", file=sys.stderr)
-    except (ClientError, BotoCoreError) as err:
-        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+    except OpsError as problem:
+        _say(f"error: {problem}", err=True)
+    except (ClientError, BotoCoreError) as problem:
+        _say(f"error: {type(problem).__name__}: {problem}", err=True)
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        _say("error: interrupted", err=True)
+    finally:
+        _Streams.out = _Streams.err = None
     return 2

@@ -21,7 +21,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 STATE_FILE = ".loan-notify-local.json"
 LOCAL_STACK = "loan-notify-local"
-_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=60)
+# account-based DynamoDB endpoints off: the regional endpoint serves the same calls, and an emulator answers on it
+_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=60,
+                 account_id_endpoint_mode="disabled")
 
 
 _LOADER = botocore.loaders.create_loader()  # service models read once per process, whatever the session
@@ -138,6 +140,9 @@ class Stack:
                 from None
 
     def function_name(self, logical_id: str) -> str:
-        resource = self.client("cloudformation").describe_stack_resource(
-            StackName=self.target.stack_name, LogicalResourceId=logical_id)["StackResourceDetail"]
-        return str(resource["PhysicalResourceId"])
+        resources = self.client("cloudformation").describe_stack_resources(
+            StackName=self.target.stack_name)["StackResources"]
+        for resource in resources:
+            if resource.get("LogicalResourceId") == logical_id:
+                return str(resource["PhysicalResourceId"])
+        raise OpsError(f"stack {self.target.stack_name} has no resource {logical_id}")

@@ -10,6 +10,7 @@ all) starts one execution. A message is deleted only once the router took every 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from loan_notify.models import execution_name
@@ -31,6 +32,15 @@ def _messages(sqs: Any, queue_url: str, hold_s: int) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
+def _as_lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A GetRecords record as Lambda hands it to the function (epoch seconds, the stream's ARN)."""
+    dynamodb = dict(record["dynamodb"])
+    created = dynamodb.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        dynamodb["ApproximateCreationDateTime"] = float(int(created.timestamp()))
+    return {**record, "dynamodb": dynamodb, "eventSourceARN": stream_arn}
+
+
 def _records(streams: Any, info: dict[str, Any]) -> list[dict[str, Any]]:
     iterator = streams.get_shard_iterator(StreamArn=info["streamArn"], ShardId=info["shardId"],
                                           ShardIteratorType="AT_SEQUENCE_NUMBER",
@@ -43,7 +53,7 @@ def _records(streams: Any, info: dict[str, Any]) -> list[dict[str, Any]]:
         for record in page.get("Records", []):
             if int(record["dynamodb"]["SequenceNumber"]) > end:
                 return records
-            records.append({**record, "eventSourceARN": info["streamArn"]})
+            records.append(_as_lambda_record(record, info["streamArn"]))
         if not page.get("Records") or (wanted and len(records) >= wanted):
             return records
         iterator = page.get("NextShardIterator")

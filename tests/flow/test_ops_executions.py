@@ -1,5 +1,6 @@
 """The ops command on notice executions: what each waits on, a timeline, and RedriveExecution."""
 
+import io
 import json
 import time
 
@@ -18,10 +19,16 @@ def _no_make_local(monkeypatch, tmp_path):
     monkeypatch.delenv("LOAN_NOTIFY_ENDPOINT_URL", raising=False)
 
 
-def _json(capsys, *argv):
-    code = ops([*argv, "--json"])
-    captured = capsys.readouterr()
-    return code, (json.loads(captured.out) if captured.out.strip() else None), captured.err
+def run(*argv):
+    """The command in process, its output kept apart from Lambda log capture (handlers run in other threads)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = ops(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _json(*argv):
+    code, out, err = run(*argv, "--json")
+    return code, (json.loads(out) if out.strip() else None), err
 
 
 def _parked_on_review(cloud, platform):
@@ -34,24 +41,24 @@ def _parked_on_review(cloud, platform):
     return notice
 
 
-def test_list_says_what_a_running_notice_waits_on_and_show_gives_its_timeline(cloud, platform, capsys):
+def test_list_says_what_a_running_notice_waits_on_and_show_gives_its_timeline(cloud, platform):
     # GIVEN a notice no channel could deliver: its execution waits on a review case
     notice = _parked_on_review(cloud, platform)
     nid = notice["notification_id"]
     # WHEN ops list the executions waiting on a person
-    code, rows, _ = _json(capsys, "executions", "list", "--waiting", "review")
+    code, rows, _ = _json("executions", "list", "--waiting", "review")
     # THEN the notice is there by its id, with the case's due time as "until"
     assert code == 0
     (row,) = [r for r in rows if r["notice_id"] == nid]
     case = cloud.table("ReviewCasesTableName").get_item(Key={"case_id": notice["case_id"]})["Item"]
     assert (row["status"], row["waiting"], row["until"]) == ("RUNNING", "review", case["due_at"])
     assert all(r["waiting"] == "review" for r in rows)
-    _, confirming, _ = _json(capsys, "executions", "list", "--waiting", "confirmation")
+    _, confirming, _ = _json("executions", "list", "--waiting", "confirmation")
     assert nid not in [r["notice_id"] for r in confirming]
-    _, old, _ = _json(capsys, "executions", "list", "--status", "RUNNING", "--older-than", "1h")
+    _, old, _ = _json("executions", "list", "--status", "RUNNING", "--older-than", "1h")
     assert nid not in [r["notice_id"] for r in old]
     # AND show gives the timeline with the channel and provider from the ledger and the console link
-    code, shown, _ = _json(capsys, "executions", "show", nid)
+    code, shown, _ = _json("executions", "show", nid)
     assert code == 0 and shown["status"] == "RUNNING" and shown["ledger_state"] == "NEEDS_REVIEW"
     states = [r.get("state") for r in shown["timeline"]]
     assert states[:3] == [None, "Prepare notice", "Send now?"] and states[-1] == "Open a review case"
@@ -60,12 +67,12 @@ def test_list_says_what_a_running_notice_waits_on_and_show_gives_its_timeline(cl
         ("SMS", f"sns-sms@{cloud.region}", "FAILED_PERMANENT")
     assert shown["console"] == (f"https://{cloud.region}.console.aws.amazon.com/states/home?region={cloud.region}"
                                 f"#/v2/executions/details/{cloud.execution_arn(shown['execution'])}")
-    assert ops(["executions", "show", nid]) == 0
-    text = capsys.readouterr().out
+    code, text, _ = run("executions", "show", nid)
+    assert code == 0
     assert "Open a review case" in text and "console.aws.amazon.com" in text
 
 
-def test_redrive_continues_an_aborted_execution_from_the_state_it_stopped_in(cloud, platform, capsys):
+def test_redrive_continues_an_aborted_execution_from_the_state_it_stopped_in(cloud, platform):
     # GIVEN an execution stopped while it waited on a review case
     notice = _parked_on_review(cloud, platform)
     nid, name = notice["notification_id"], notice["execution_name"]
@@ -74,7 +81,7 @@ def test_redrive_continues_an_aborted_execution_from_the_state_it_stopped_in(clo
     assert cloud.wait_execution(name)["status"] == "ABORTED"
     before = cloud.history(name)
     # WHEN ops redrive it
-    code, redriven, err = _json(capsys, "executions", "redrive", nid)
+    code, redriven, err = _json("executions", "redrive", nid)
     assert code == 0, err
     # THEN the same execution runs again from "Open a review case", keeping its history, and opens a new case
     assert sfn.describe_execution(executionArn=cloud.execution_arn(name))["status"] == "RUNNING"
@@ -92,7 +99,7 @@ def test_redrive_continues_an_aborted_execution_from_the_state_it_stopped_in(clo
         ["Open a review case"]
     assert "Prepare notice" not in json.dumps(after, default=str)  # the successful states before it did not run again
     # AND a running execution cannot be redriven (exit 2, one line)
-    code, _, err = _json(capsys, "executions", "redrive", nid)
+    code, _, err = _json("executions", "redrive", nid)
     assert code == 2 and err.count("\n") == 1 and "only FAILED, TIMED_OUT or ABORTED" in err
     # AND the reviewer's answer on the case the redriven step opened finishes it
     from loan_notify.review import ReviewCases
@@ -100,15 +107,14 @@ def test_redrive_continues_an_aborted_execution_from_the_state_it_stopped_in(clo
     cases = sorted(c["case_id"] for c in ReviewCases(cloud.table("ReviewCasesTableName")).open_cases()
                    if c.get("notification_id") == nid)
     assert cases == [f"{nid}-case1", f"{nid}-case2"]  # the step ran again: a new wait, a new case
-    assert ops(["cases", "resolve", cases[-1], "--decision", "closed", "--note", "withdrawn", "--by", "ops.test"]) == 0
+    assert run("cases", "resolve", cases[-1], "--decision", "closed", "--note", "withdrawn", "--by", "ops.test")[0] == 0
     assert cloud.wait_execution(name)["status"] == "SUCCEEDED"
-    capsys.readouterr()
 
 
-def test_unknown_notice_and_missing_stack_are_one_line_and_exit_2(cloud, capsys):
-    assert ops(["executions", "show", "L-nothing-APPROVED-v1-000"]) == 2
-    err = capsys.readouterr().err
+def test_unknown_notice_and_missing_stack_are_one_line_and_exit_2(cloud):
+    code, _, err = run("executions", "show", "L-nothing-APPROVED-v1-000")
+    assert code == 2
     assert err.startswith("error: no execution for notice") and err.count("\n") == 1
-    assert ops(["--stack-name", "no-such-stack", "cases", "list"]) == 2
-    err = capsys.readouterr().err
+    code, _, err = run("--stack-name", "no-such-stack", "cases", "list")
+    assert code == 2
     assert err.startswith("error: stack no-such-stack not found") and "Traceback" not in err
