@@ -626,11 +626,12 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
             _set(module, "get_service_model", cached_model)
     _set(core_responses, "method_names_from_class",
          functools.lru_cache(maxsize=None)(core_responses.method_names_from_class))
-    _register_local_models()
+    register_local_models()
     _set(WaitFunction, "_wait_interval", _scaled_wait_interval)
 
 
-def _register_local_models() -> None:
+def register_local_models() -> None:
+    """Add the CloudFormation types localcloud.cfn_models models to moto's model map."""
     from moto.cloudformation import parsing
 
     from localcloud import cfn_models  # noqa: F401 - defining the subclasses registers them
