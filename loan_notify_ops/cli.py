@@ -4,7 +4,7 @@
   loan-notify-ops cases resolve CASE_ID --decision reached_by_phone|contact_corrected|closed --note TEXT --by NAME
                   [--corrected phone email]
   loan-notify-ops executions list [--status RUNNING|FAILED|...] [--older-than 30m]
-                  [--waiting review|confirmation|window|queue] [--json]
+                  [--waiting review|confirmation|window|queue] [--limit 100] [--json]
   loan-notify-ops executions show NOTICE_ID [--json]
   loan-notify-ops executions redrive NOTICE_ID [--json]
   loan-notify-ops stream-failures list|redrive [--json]
@@ -95,6 +95,7 @@ def _executions_parser(commands: Any) -> None:
                          help="started longer ago than this: 90s, 30m, 2h, 1d")
     listing.add_argument("--waiting", choices=sorted(set(executions.WAITS.values())),
                          help="only running executions waiting on this")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many, the newest (default 100)")
     listing.add_argument("--json", action="store_true")
     for action, text in (("show", "the execution's timeline, with the ledger's channel, provider and causes"),
                          ("redrive", "restart a FAILED, TIMED_OUT or ABORTED execution from the state it failed in")):
@@ -164,7 +165,7 @@ def _print(value: Any, as_json: bool, text: Any) -> None:
 def _executions(stack: Stack, args: argparse.Namespace) -> int:
     if args.action == "list":
         rows = executions.list_executions(stack, status=args.status, older_than=args.older_than,
-                                          waiting=args.waiting)
+                                          waiting=args.waiting, limit=args.limit)
         _print(rows, args.json, executions.format_list)
     elif args.action == "show":
         _print(executions.show(stack, args.notice_id), args.json, executions.format_show)

@@ -107,8 +107,18 @@ def _until(wait: str, state_input: dict[str, Any], entered_at: Any, cases: dict[
     return None  # queued: sent as soon as the provider's pace allows
 
 
+def _input_notice_id(sfn: Any, arn: str, name: str) -> str:
+    try:
+        return str(json.loads(sfn.describe_execution(executionArn=arn).get("input") or "{}").get("notification_id")
+                   or name)
+    except ValueError:
+        return name
+
+
 def list_executions(stack: Stack, *, status: str | None, older_than: timedelta | None,
-                    waiting: str | None) -> list[dict[str, Any]]:
+                    waiting: str | None, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest `limit` executions that match, oldest first. A running one's history says what it waits on; a
+    finished one costs one DescribeExecution (its notice id is in its input)."""
     sfn = stack.client("stepfunctions")
     kwargs: dict[str, Any] = {"stateMachineArn": stack.output("NotifyStateMachineArn")}
     if waiting:
@@ -123,12 +133,15 @@ def list_executions(stack: Stack, *, status: str | None, older_than: timedelta |
             started = execution["startDate"]
             if older_than is not None and now - started < older_than:
                 continue
-            events = history(sfn, execution["executionArn"])
+            running = execution["status"] == "RUNNING"
+            events = history(sfn, execution["executionArn"]) if running else []
+            notice_id = _notice_id(events, execution["name"]) if running else \
+                _input_notice_id(sfn, execution["executionArn"], execution["name"])
             row: dict[str, Any] = {
-                "notice_id": _notice_id(events, execution["name"]), "execution": execution["name"],
+                "notice_id": notice_id, "execution": execution["name"],
                 "status": execution["status"], "started_at": _iso(started),
                 "stopped_at": _iso(execution.get("stopDate")), "state": None, "waiting": None, "until": None}
-            if execution["status"] == "RUNNING":
+            if running:
                 current = _open_state(events)
                 if current:
                     name, state_input, entered_at = current
@@ -146,6 +159,8 @@ def list_executions(stack: Stack, *, status: str | None, older_than: timedelta |
             if waiting and row["waiting"] != waiting:
                 continue
             rows.append(row)
+            if len(rows) >= limit:
+                return sorted(rows, key=lambda r: r["started_at"] or "")
     return sorted(rows, key=lambda r: r["started_at"] or "")
 
 

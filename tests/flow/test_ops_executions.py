@@ -80,6 +80,10 @@ def test_redrive_continues_an_aborted_execution_from_the_state_it_stopped_in(clo
     sfn.stop_execution(executionArn=cloud.execution_arn(name))
     assert cloud.wait_execution(name)["status"] == "ABORTED"
     before = cloud.history(name)
+    code, aborted, _ = _json("executions", "list", "--status", "ABORTED")
+    assert code == 0 and nid in [r["notice_id"] for r in aborted]
+    assert all(r["status"] == "ABORTED" and r["waiting"] is None for r in aborted)
+    assert len(_json("executions", "list", "--limit", "1")[1]) == 1
     # WHEN ops redrive it
     code, redriven, err = _json("executions", "redrive", nid)
     assert code == 0, err
