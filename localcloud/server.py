@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {item}", flush=True)
     print(f"try: aws --endpoint-url {endpoint} cloudformation describe-stacks --stack-name {cloud.stack_name}",
           flush=True)
+    if args.state_file:
+        print(f"ops: loan-notify-ops executions list   (finds this server through {args.state_file} while it runs)",
+              flush=True)
     print(json.dumps({"ready": True, "endpoint": endpoint, "api": cloud.api.url, "outputs": cloud.outputs}),
           flush=True)
 

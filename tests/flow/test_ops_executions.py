@@ -65,6 +65,8 @@ def test_list_says_what_a_running_notice_waits_on_and_show_gives_its_timeline(cl
     queued = next(r for r in shown["timeline"] if r.get("state") == "Queue the send")
     assert (queued["channel"], queued["provider"], queued["result"]) == \
         ("SMS", f"sns-sms@{cloud.region}", "FAILED_PERMANENT")
+    failed = next(r for r in shown["timeline"] if r["event"] == "TaskFailed")
+    assert failed["error"] == "PermanentChannelError" and failed["cause"] == "invalid_phone (from the ledger)"
     assert shown["console"] == (f"https://{cloud.region}.console.aws.amazon.com/states/home?region={cloud.region}"
                                 f"#/v2/executions/details/{cloud.execution_arn(shown['execution'])}")
     code, text, _ = run("executions", "show", nid)
