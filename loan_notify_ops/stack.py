@@ -17,7 +17,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 STATE_FILE = ".loan-notify-local.json"
 LOCAL_STACK = "loan-notify-local"
@@ -109,6 +109,9 @@ class Stack:
         self.region = session.region_name
         try:
             stacks = self.client("cloudformation").describe_stacks(StackName=target.stack_name)["Stacks"]
+        except NoRegionError as err:
+            raise OpsError(f"no AWS region for stack {target.stack_name}: pass --region or set AWS_REGION, or start "
+                           "`make local` for the local cloud") from err
         except NoCredentialsError as err:
             raise OpsError(f"no AWS credentials for stack {target.stack_name} ({err}); start `make local` or "
                            "set LOAN_NOTIFY_ENDPOINT_URL for the local cloud") from err
