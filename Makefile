@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 SAM_VENV ?= .venv-sam
 PORT ?= 4566
 TEST_WORKERS ?= 2
+TIME_SCALE ?= 1
 CONFIG_ENV ?= default
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
@@ -15,21 +16,22 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 	templates previews browser
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt
+$(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-install: $(BIN)/.installed ## create .venv with the pinned dependencies
+install: $(BIN)/.installed ## create .venv with the pinned dependencies and the loan-notify-ops command
 
 demo: install ## deploy the local cloud and run the scripted scenario
 	$(BIN)/python -m localcloud.demo
 
-local: install ## serve the local cloud on 127.0.0.1:$(PORT) (AWS CLI / boto3 with --endpoint-url)
-	$(BIN)/python -m localcloud.server --port $(PORT)
+local: install ## serve the local cloud on 127.0.0.1:$(PORT); TIME_SCALE=0.01 runs a simulated second in 10 ms
+	$(BIN)/python -m localcloud.server --port $(PORT) --time-scale $(TIME_SCALE)
 
 lint: install templates ## ruff, cfn-lint, statelint, ASL placeholder check, templates
 	$(BIN)/ruff check .
@@ -90,7 +92,7 @@ deploy: build ## sam deploy --config-env $(CONFIG_ENV) (needs AWS credentials)
 	$(SAM_VENV)/bin/sam deploy --config-env $(CONFIG_ENV)
 
 clean: ## remove build output and virtualenvs
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache *.egg-info
 
-ops: install ## the ops command, e.g. make ops ARGS="cases list" (add --endpoint-url for make local)
-	$(BIN)/python -m loan_notify_ops $(ARGS)
+ops: install ## the ops command, e.g. make ops ARGS="cases list" (finds make local by itself)
+	$(BIN)/loan-notify-ops $(ARGS)

@@ -8,6 +8,7 @@ or over HTTP by the local-only route `POST /_local/token {"sub": "<borrower_id>"
 Routes with their own authorizer (the review console's `OpsJwt`: ops issuer and audience, `AuthorizationScopes`)
 are checked against it: a token of another issuer or audience is a 401, one without the route's scope a 403. Ops
 tokens come from `LocalApi.issue_token_for("OpsJwt", name)` or `POST /_local/ops-token {"sub": "<name>"}`.
+`GET /_local/outbox[?to=...]` lists what the simulated providers sent (read by `loan-notify-ops local outbox`).
 """
 
 from __future__ import annotations
@@ -186,6 +187,16 @@ class LocalApi:
             return 403, None
         return 200, claims
 
+    def outbox(self, to: str | None = None) -> list[dict[str, Any]]:
+        """What the simulated providers accepted (SMS, then email, each in the order sent): the codes and links
+        a person needs to finish a contact change locally. Local only; in AWS the messages reach real phones."""
+        messages = [{"channel": "SMS", "to": m["phone"], "region": m["region"], "message_id": m["message_id"],
+                     "subject": None, "text": m["text"]} for m in self.cloud.sms_messages()]
+        messages += [{"channel": "EMAIL", "to": ", ".join(m["to"]), "region": m["region"],
+                      "message_id": m["message_id"], "subject": m["subject"], "text": m["body"]}
+                     for m in self.cloud.emails()]
+        return [m for m in messages if to is None or to in m["to"].split(", ")]
+
     def event(self, route: Route, params: dict[str, str], method: str, raw_path: str, query: str,
               headers: dict[str, str], body: bytes, claims: dict[str, Any]) -> dict[str, Any]:
         query_params: dict[str, str] = {}
@@ -242,6 +253,10 @@ class LocalApi:
                 body = self.rfile.read(length) if length > 0 else b""
                 if self.command == "POST" and parts.path in ("/_local/token", "/_local/ops-token"):
                     self._reply(*_local_token(api, parts.path, body))
+                    return
+                if self.command == "GET" and parts.path == "/_local/outbox":
+                    to = dict(parse_qsl(parts.query)).get("to")
+                    self._reply(200, json.dumps({"messages": api.outbox(to)}, default=str).encode())
                     return
                 for route in api.routes:
                     params = route.match(self.command, parts.path)

@@ -132,7 +132,22 @@ class LocalCloud:
         self.deploy()
         if self.api_port is not None:
             self._start_api()
+        # moto creates no HTTP API, so the template's `${BorrowerApi}` stays unresolved: the stack output (as
+        # DescribeStacks shows it, to the ops command and the AWS CLI too) is the local API's URL instead.
+        self._set_output("BorrowerApiUrl", self.api.url if self.api else "(not served: no api_port)")
+        if self.api:
+            self._set_output("ReviewConsoleUrl", f"{self.api.url}/console")
         return self
+
+    def _set_output(self, key: str, value: str) -> None:
+        from moto.cloudformation.models import cloudformation_backends
+
+        for stack in cloudformation_backends[ACCOUNT][self.region].stacks.values():
+            if stack.name == self.stack_name and key in stack.output_map:
+                output = stack.output_map[key]
+                if output is not None:
+                    output.value = value
+        self.outputs[key] = value
 
     def _start_api(self) -> None:
         from localcloud.api import Authorizer, LocalApi, routes_from_template
@@ -146,8 +161,6 @@ class LocalCloud:
         self.api.add_authorizer("OpsJwt", Authorizer(values["OpsJwtIssuer"], values["OpsJwtAudience"],
                                                      scopes=(values["OpsScope"],)))
         self.api.start()
-        self.outputs["BorrowerApiUrl"] = self.api.url  # moto creates no HTTP API: the local one stands in
-        self.outputs["ReviewConsoleUrl"] = f"{self.api.url}/console"
 
     def stop(self) -> None:
         if self.api:

@@ -113,3 +113,12 @@ def unsupported_resources(cfn: dict[str, Any]) -> list[str]:
         condition = f", only when {resource['Condition']}" if resource.get("Condition") else ""
         skipped.append(f"{logical_id} ({kind}{condition})")
     return skipped
+
+
+def uncreated_markdown(template_path: Path = ROOT / "template.yaml") -> str:
+    """The README's list of resources the local cloud does not create, as the deploy reports them."""
+    from localcloud import patches
+
+    patches.register_local_models()
+    return "\n".join(f"- `{line}`" for line in translate(template_path, "artifacts", "us-east-1").unsupported)
+

@@ -50,6 +50,17 @@ What is patched, and why:
 11. StartExecution names (`StepFunctionsParserBackend.start_execution`): the executing backend accepts any
    name ("TODO: validate name format"); AWS refuses one over 80 characters or with a forbidden character.
    moto's own check (`StepFunctionBackend._validate_name`, used for state machine names) is applied first.
+   The provider simulator may throttle it (service "states"), as Step Functions answers ThrottlingException
+   when StartExecution's token bucket is empty.
+12. RedriveExecution (`StepFunctionResponse.redrive_execution`, `StepFunctionsParserBackend.redrive_execution`,
+   `Execution.to_history_output`): moto has no redrive. Modelled on AWS's semantics: only a FAILED, TIMED_OUT
+   or ABORTED execution can be redriven (otherwise ExecutionNotRedrivable); it keeps its ARN, name and history,
+   an `ExecutionRedriven` event is appended, and it continues from the unsuccessful state (the last state entered
+   and never exited) with the input that state had; the successful states before it are not run again.
+13. StopExecution (`Execution.stop`): moto marks the program stopped but a task waiting for its callback
+   (`.waitForTaskToken`) sleeps on until its timeout, so the execution stays RUNNING for days. AWS aborts it at
+   once: such an execution is marked ABORTED (with its ExecutionAborted event) at once, and the sleeping worker is
+   detached from it, so its late end changes nothing (a redrive gives the execution a new worker).
 """
 
 from __future__ import annotations
@@ -133,6 +144,23 @@ INTERNALS = [
     ("moto.secretsmanager.models", "SecretsManagerBackend.create_secret"),
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.start_execution"),
     ("moto.stepfunctions.models", "StepFunctionBackend._validate_name"),
+    ("moto.stepfunctions.responses", "StepFunctionResponse"),
+    ("moto.stepfunctions.parser.backend.execution", "Execution._get_start_execution_worker"),
+    ("moto.stepfunctions.parser.backend.execution", "Execution.to_history_output"),
+    ("moto.stepfunctions.parser.backend.execution", "BaseExecutionWorkerCommunication"),
+    ("moto.stepfunctions.parser.backend.execution_worker", "ExecutionWorker._get_evaluation_environment"),
+    ("moto.stepfunctions.parser.asl.eval.event.event_manager", "EventManager._history_event_list"),
+    ("moto.stepfunctions.parser.asl.eval.event.event_manager", "EventManager._event_id_gen"),
+    ("moto.stepfunctions.parser.asl.eval.event.event_manager", "EventIdGenerator._next_id"),
+    ("moto.stepfunctions.parser.api", "ExecutionNotRedrivable"),
+    ("moto.stepfunctions.parser.backend.execution", "Execution.stop"),
+    ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackPoolManager._pool"),
+    ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackEndpoint.get_outcome"),
+    ("moto.stepfunctions.parser.backend.execution_worker", "ExecutionWorker._execution_communication"),
+    ("moto.cloudformation.models", "cloudformation_backends"),  # localcloud.cloud sets BorrowerApiUrl's value
+    ("moto.cloudformation.models", "Stack.output_map"),
+    ("moto.cloudformation.parsing", "Output.value"),
+    ("moto.dynamodb.models.table", "StreamShard.id"),  # localcloud.streams names the shard in failure records
 ]
 
 _BOTO_CLIENT_MODULES = [m for m, attr in INTERNALS if attr == "boto_client_for"]
@@ -276,8 +304,11 @@ def _make_stream_add(on_record: Callable[[Any, dict[str, Any]], None]) -> Callab
 _originals: dict[tuple[Any, str], Any] = {}
 
 
+_ABSENT = object()  # an attribute moto does not have (an API it lacks): undo removes it
+
+
 def _set(owner: Any, name: str, value: Any) -> None:
-    _originals.setdefault((owner, name), getattr(owner, name))
+    _originals.setdefault((owner, name), getattr(owner, name, _ABSENT))
     setattr(owner, name, value)
 
 
@@ -386,14 +417,135 @@ def _atomic(original: Callable[..., Any], lock: Any = _dynamodb_write_lock) -> C
     return write
 
 
-def _validated_start(original: Callable[..., Any]) -> Callable[..., Any]:
+def _validated_start(original: Callable[..., Any], hooks: ProviderHooks | None) -> Callable[..., Any]:
     @functools.wraps(original)
     def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if hooks is not None:
+            hooks.check("states", self.region_name)  # ThrottlingException when the simulator says so
         if name is not None:
             self._validate_name(name)  # InvalidName / ValidationException (over 80 characters), as AWS answers
         return original(self, state_machine_arn, name, *args, **kwargs)
 
     return start_execution
+
+
+# ---------------------------------------------------------------- RedriveExecution
+_REDRIVABLE = ("FAILED", "TIMED_OUT", "ABORTED")
+
+
+def unsuccessful_state(events: list[dict[str, Any]]) -> tuple[str, Any]:
+    """The state an execution stopped in (entered, never exited) and the input it entered with."""
+    import json
+
+    open_states: list[tuple[str, str]] = []
+    for event in events:
+        entered = event.get("stateEnteredEventDetails")
+        exited = event.get("stateExitedEventDetails")
+        if entered:
+            open_states.append((entered["name"], entered.get("input") or "{}"))
+        elif exited and open_states and open_states[-1][0] == exited["name"]:
+            open_states.pop()
+    if not open_states:
+        raise ValueError("the execution has no unsuccessful state to continue from")
+    name, text = open_states[-1]
+    return name, json.loads(text)
+
+
+def _redrive_worker(execution: Any, start_at: str, state_input: Any, redrive_count: int) -> Any:
+    import json
+
+    from moto.stepfunctions.parser.api import ExecutionRedrivenEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    worker = execution._get_start_execution_worker()
+    previous = list(execution.exec_worker.env.event_manager._history_event_list)
+    definition = json.loads(execution.state_machine.definition)
+    definition["StartAt"] = start_at
+    redriven_definition = json.dumps(definition)
+
+    # The history goes on at once (as AWS shows ExecutionRedriven as soon as the call returns); the run, in the
+    # worker's thread.
+    env = worker._get_evaluation_environment()
+    worker.env = env
+    env.states.reset(state_input)
+    env.event_manager._history_event_list.extend(previous)
+    env.event_manager._event_id_gen._next_id = len(previous) + 1
+    env.event_history_context = EventHistoryContext(previous_event_id=len(previous))
+    env.event_manager.add_event(
+        context=env.event_history_context, event_type=HistoryEventType.ExecutionRedriven,
+        event_details=EventDetails(executionRedrivenEventDetails=ExecutionRedrivenEventDetails(
+            redriveCount=redrive_count)))
+
+    def logic() -> None:
+        program = AmazonStateLanguageParser.parse(redriven_definition)[0]
+        program.eval(env)
+        worker._execution_communication.terminated()
+
+    worker._execution_logic = logic
+    return worker
+
+
+def _redrive_execution(self: Any, execution_arn: str, client_token: str | None = None) -> Any:
+    import datetime
+
+    from moto.stepfunctions.parser.api import ExecutionNotRedrivable
+    from moto.stepfunctions.parser.api import ExecutionStatus as Status
+
+    execution = self.describe_execution(execution_arn)  # ExecutionDoesNotExist as AWS answers
+    status = execution.exec_status.value if execution.exec_status is not None else "RUNNING"
+    if status not in _REDRIVABLE:
+        raise ExecutionNotRedrivable(f"Execution {execution_arn} is {status}: only FAILED, TIMED_OUT or ABORTED "
+                                     "executions can be redriven")
+    events = execution.exec_worker.env.event_manager.get_event_history()
+    start_at, state_input = unsuccessful_state(events)
+    execution.redrive_count = getattr(execution, "redrive_count", 0) + 1
+    worker = _redrive_worker(execution, start_at, state_input, execution.redrive_count)
+    execution.redrive_date = datetime.datetime.now(tz=datetime.timezone.utc)
+    execution.exec_status, execution.stop_date = Status.RUNNING, None
+    execution.error = execution.cause = execution.output = None
+    execution.exec_worker = worker
+    worker.start()
+    return execution
+
+
+class _Detached:
+    """The communication of a worker whose execution was aborted under it: its late end changes nothing."""
+
+    def terminated(self) -> None:
+        return None
+
+
+def _stop_aborts_waiting_tasks(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> Any:
+        from moto.stepfunctions.parser.api import ExecutionAbortedEventDetails, HistoryEventType
+        from moto.stepfunctions.parser.api import ExecutionStatus as Status
+        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+        result = original(self, stop_date=stop_date, error=error, cause=cause)
+        env = self.exec_worker.env if self.exec_worker else None
+        waiting = env is not None and any(e.get_outcome() is None
+                                          for e in list(env.callback_pool_manager._pool.values()))
+        if waiting:  # a Wait state wakes by itself; a task waiting for its callback would not, for days
+            self.exec_worker._execution_communication = _Detached()
+            env.event_manager.add_event(
+                context=env.event_history_context, event_type=HistoryEventType.ExecutionAborted,
+                event_details=EventDetails(executionAbortedEventDetails=ExecutionAbortedEventDetails(
+                    error=error or "", cause=cause or "")))
+            self.exec_status, self.stop_date = Status.ABORTED, stop_date
+        return result
+
+    return stop
+
+
+def _redrive_response(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    execution = self.stepfunction_backend.redrive_execution(self._get_param("executionArn"),
+                                                            self._get_param("clientToken"))
+    return ActionResult({"redriveDate": execution.redrive_date})
 
 
 def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
@@ -420,7 +572,14 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     _set(StreamShard, "add", _make_stream_add(on_stream_record))
     _set(sfn_models, "stepfunctions_backends", parser_models.stepfunctions_parser_backends)
     _set(parser_models.StepFunctionsParserBackend, "start_execution",
-         _validated_start(parser_models.StepFunctionsParserBackend.start_execution))
+         _validated_start(parser_models.StepFunctionsParserBackend.start_execution, providers))
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    _set(parser_models.StepFunctionsParserBackend, "redrive_execution", _redrive_execution)
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    _set(Execution, "stop", _stop_aborts_waiting_tasks(Execution.stop))
+    _set(StepFunctionResponse, "redrive_execution", _redrive_response)
     cached = _make_cached_boto_client_for(boto_client.boto_client_for)
     for module in _BOTO_CLIENT_MODULES:
         _set(importlib.import_module(module), "boto_client_for", cached)
@@ -467,11 +626,12 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
             _set(module, "get_service_model", cached_model)
     _set(core_responses, "method_names_from_class",
          functools.lru_cache(maxsize=None)(core_responses.method_names_from_class))
-    _register_local_models()
+    register_local_models()
     _set(WaitFunction, "_wait_interval", _scaled_wait_interval)
 
 
-def _register_local_models() -> None:
+def register_local_models() -> None:
+    """Add the CloudFormation types localcloud.cfn_models models to moto's model map."""
     from moto.cloudformation import parsing
 
     from localcloud import cfn_models  # noqa: F401 - defining the subclasses registers them
@@ -483,7 +643,10 @@ def _register_local_models() -> None:
 
 def undo() -> None:
     for (owner, name), value in reversed(list(_originals.items())):
-        setattr(owner, name, value)
+        if value is _ABSENT:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, value)
     _originals.clear()
     _client_cache.clear()
     _tree_cache.clear()

@@ -34,6 +34,7 @@ from moto.core.exceptions import ServiceException
 _CODES = {
     "sns": ("InternalError", "Throttled"),
     "ses": ("InternalServiceErrorException", "TooManyRequestsException"),
+    "states": ("ServiceUnavailable", "ThrottlingException"),  # StartExecution (the router's call)
 }
 
 # (success, failure) destination simulator numbers, from the AWS End User Messaging SMS documentation

@@ -1,4 +1,7 @@
-"""Plain-text tables of what happened to each loan's notices (used by the demo and the bench)."""
+"""Plain-text tables of what happened to each loan's notices (used by the demo and the bench), and the deploy report.
+
+    python -m localcloud.report --uncreated    the README's list of template resources the local cloud does not create
+"""
 
 from __future__ import annotations
 
@@ -39,3 +42,13 @@ def timeline(loan_id: str, notices: list[dict[str, Any]], executions: dict[str, 
         ])
     return f"loan {loan_id}\n" + table(rows, ["time (UTC)", "status change", "attempts", "ledger", "dup",
                                               "execution"])
+
+
+if __name__ == "__main__":
+    import sys
+
+    from localcloud.deploy import uncreated_markdown
+
+    if sys.argv[1:] != ["--uncreated"]:
+        sys.exit("usage: python -m localcloud.report --uncreated")
+    print(uncreated_markdown())

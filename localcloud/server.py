@@ -1,18 +1,25 @@
 """`make local`: the local cloud behind a server on 127.0.0.1, for the AWS CLI or boto3 with an endpoint URL.
 
-    python -m localcloud.server [--port 4566] [--time-scale 1]
+    python -m localcloud.server [--port 4566] [--time-scale 1] [--state-file .loan-notify-local.json]
+
+While it runs, the state file (in the directory it was started from) tells the ops command where it listens;
+it is removed when the server stops.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
 import urllib.request
+from pathlib import Path
 
 from localcloud.cloud import LocalCloud
+
+STATE_FILE = ".loan-notify-local.json"  # loan_notify_ops.stack reads it
 
 
 def _warm(url: str) -> None:
@@ -31,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="Retry/Wait sleep factor: 1 is faithful, 0 skips every wait")
     parser.add_argument("--stack-name", default="loan-notify-local")
     parser.add_argument("--echo-logs", action="store_true", help="print every Lambda log line to stderr")
+    parser.add_argument("--state-file", default=STATE_FILE,
+                        help="where to say where this server listens, for the ops command ('' for nowhere)")
     args = parser.parse_args(argv)
 
     api_port = args.api_port if args.api_port is not None else args.port + 1
@@ -52,17 +61,28 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {item}", flush=True)
     print(f"try: aws --endpoint-url {endpoint} cloudformation describe-stacks --stack-name {cloud.stack_name}",
           flush=True)
+    if args.state_file:
+        print(f"ops: loan-notify-ops executions list   (finds this server through {args.state_file} while it runs)",
+              flush=True)
     print(json.dumps({"ready": True, "endpoint": endpoint, "api": cloud.api.url, "console": f"{cloud.api.url}/console",
                       "outputs": cloud.outputs}),
           flush=True)
 
+    state = Path(args.state_file) if args.state_file else None
+    if state is not None:
+        state.write_text(json.dumps({"endpoint": endpoint, "api": cloud.api.url, "stack_name": cloud.stack_name,
+                                     "region": cloud.region, "time_scale": args.time_scale, "pid": os.getpid()}))
     # The console's function starts cold now, in the background, rather than on the first page load.
     threading.Thread(target=_warm, args=(f"{cloud.api.url}/console",), name="warm-console", daemon=True).start()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    stopped.wait()
-    cloud.stop()
+    try:
+        stopped.wait()
+    finally:
+        if state is not None:
+            state.unlink(missing_ok=True)
+        cloud.stop()
     return 0
 
 

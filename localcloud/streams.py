@@ -232,7 +232,7 @@ class MappingPoller:
             "version": "1.0",
             "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "DDBStreamBatchInfo": {
-                "shardId": "shardId-00000001541626099285-f35f62ef",
+                "shardId": _shard_id(self.esm.event_source_arn),
                 "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
                 "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
                 "approximateArrivalOfFirstRecord": records[0]["dynamodb"].get("ApproximateCreationDateTime"),
@@ -242,6 +242,19 @@ class MappingPoller:
             },
         }
         self._send(self.on_failure_arn, json.dumps(message))
+
+
+def _shard_id(stream_arn: str) -> str:
+    """The table's one shard (moto keeps a single shard per table): GetShardIterator checks it. A mapping with no
+    table behind it (the unit tests' pollers) names a placeholder shard."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    try:
+        _, _, _, region, account, resource = stream_arn.split(":", 5)
+        table = dynamodb_backends[account][region].get_table(resource.split("/")[1])
+        return str(table.stream_shard.id)
+    except Exception:  # noqa: BLE001 - no such table or shard: the record still names its batch
+        return "shardId-00000000000000000000-00000000"
 
 
 class StreamPump:

@@ -145,7 +145,8 @@ def test_borrower_controlled_text_is_rendered_as_text_never_as_markup(cloud, pla
     # AND WHEN the case's loan id itself is markup
     marked = unique("L") + script.format("loan")
     cloud.table("ReviewCasesTableName").update_item(
-        Key={"case_id": notice["case_id"]}, UpdateExpression="SET loan_id = :l", ExpressionAttributeValues={":l": marked})
+        Key={"case_id": notice["case_id"]}, UpdateExpression="SET loan_id = :l",
+        ExpressionAttributeValues={":l": marked})
     page.click("a[data-i18n=back]")
     page.fill("#filter-loan", marked)
     expect(page.locator("#cases tbody tr")).to_have_count(1)
