@@ -3,7 +3,9 @@
     python -m loan_notify_ops [--stack-name S] [--region R] [--endpoint-url URL] cases list [--all] [--json]
     python -m loan_notify_ops ... cases resolve CASE_ID --decision reached_by_phone|contact_corrected|closed \\
         --note TEXT --by NAME [--corrected phone|email ...]
-    python -m loan_notify_ops ... evidence LOAN_ID [--json]
+    python -m loan_notify_ops ... evidence [show] LOAN_ID [--json]
+    python -m loan_notify_ops ... evidence verify LOAN_ID [--json]
+    python -m loan_notify_ops ... evidence export LOAN_ID [--archive]
 
 Table names come from the stack's outputs (CloudFormation DescribeStacks), so the same command works against
 `make local` (--endpoint-url http://127.0.0.1:4566) and a deployed stack (your AWS profile).
@@ -21,8 +23,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from loan_notify.archive import archive
 from loan_notify.borrowers import Borrowers
-from loan_notify.evidence import as_table, export
+from loan_notify.evidence import as_table, export, verify
 from loan_notify.executions import StepFunctionsStarter, TaskCallbacks
 from loan_notify.ledger import Ledger
 from loan_notify.review import CaseNotOpen, Decision, DecisionConflict, ReviewCases, resolve_case
@@ -62,9 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     resolve.add_argument("--by", required=True, help="who decided")
     resolve.add_argument("--corrected", nargs="*", default=[], choices=sorted(_CORRECTED),
                          help="with contact_corrected: which contact the platform fixed")
-    evidence = commands.add_parser("evidence", help="proof of notice for a loan")
-    evidence.add_argument("loan_id")
+    evidence = commands.add_parser(
+        "evidence", help="proof of notice for a loan: show (default), verify its hash chains, export (--archive)",
+        description="evidence [show] LOAN_ID [--json] | evidence verify LOAN_ID [--json] | "
+                    "evidence export LOAN_ID [--archive]")
+    evidence.add_argument("words", nargs="+", metavar="[show|verify|export] LOAN_ID")
     evidence.add_argument("--json", action="store_true")
+    evidence.add_argument("--archive", action="store_true",
+                          help="with export: also write it to the stack's Object Lock bucket (compliance mode)")
     return parser
 
 
@@ -108,11 +116,49 @@ def _resolve(stack: Stack, args: argparse.Namespace) -> int:
     return 0
 
 
+_EVIDENCE_ACTIONS = ("show", "verify", "export")
+
+
 def _evidence(stack: Stack, args: argparse.Namespace) -> int:
-    evidence = export(args.loan_id, ledger=Ledger(stack.table("NotificationsTableName")),
-                      cases=ReviewCases(stack.table("ReviewCasesTableName")))
-    print(json.dumps(evidence, indent=2, default=str, ensure_ascii=False) if args.json else as_table(evidence))
-    return 0 if evidence["notices"] else 1
+    """Exit 1 when the loan has no notice, or (verify) when any chain fails; 2 on a usage error."""
+    words = list(args.words)
+    action = words.pop(0) if len(words) == 2 and words[0] in _EVIDENCE_ACTIONS else "show"
+    if len(words) != 1:
+        print(f"error: expected [{'|'.join(_EVIDENCE_ACTIONS)}] LOAN_ID, got {' '.join(args.words)}", file=sys.stderr)
+        return 2
+    loan_id = words[0]
+    ledger = Ledger(stack.table("NotificationsTableName"))
+    if action == "verify":
+        return _verify(loan_id, ledger, args.json)
+    evidence = export(loan_id, ledger=ledger, cases=ReviewCases(stack.table("ReviewCasesTableName")))
+    if action == "export" or args.json:
+        print(json.dumps(evidence, indent=2, default=str, ensure_ascii=False))
+    else:
+        print(as_table(evidence))
+    if not evidence["notices"]:
+        print(f"no notices for loan {loan_id}", file=sys.stderr)
+        return 1
+    if action == "export" and args.archive:
+        archived = archive(evidence, s3=stack.client("s3"), bucket=stack.outputs["EvidenceArchiveBucketName"])
+        print(f"archived to s3://{archived['bucket']}/{archived['key']} version {archived['version_id']}, "
+              f"{archived['mode']} lock until {archived['retain_until']}", file=sys.stderr)
+    return 0
+
+
+def _verify(loan_id: str, ledger: Ledger, as_json: bool) -> int:
+    result = verify(loan_id, ledger=ledger)
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    if not result["notices"]:
+        print(f"no notices for loan {loan_id}", file=sys.stderr)
+        return 1
+    if not as_json:
+        for notice in result["notices"]:
+            if notice["problems"]:
+                print(f"FAILED {notice['notification_id']}: " + "; ".join(notice["problems"]))
+            else:
+                print(f"ok     {notice['notification_id']}: {notice['entries']} entries, head {notice['head']}")
+    return 0 if result["intact"] else 1
 
 
 def main(argv: list[str] | None = None) -> int:
