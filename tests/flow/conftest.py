@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from loan_notify.chain import verify as verify_chain
 from loan_notify.ledger import Ledger
 from localcloud import LocalCloud
 
@@ -27,6 +28,8 @@ def cloud():
         names = [e["name"] for page in sfn.get_paginator("list_executions").paginate(
             stateMachineArn=local.outputs["NotifyStateMachineArn"]) for e in page["executions"]]
         assert_no_personal_data_anywhere(local, BORROWERS_SEEN, names)
+        # And every notice any test wrote carries an intact hash chain: every write path of the ledger extends it.
+        assert_every_notice_chained(local)
 
 
 def unique(prefix: str) -> str:
@@ -143,6 +146,19 @@ def assert_no_personal_data_anywhere(cloud: LocalCloud, borrowers: list[dict[str
     for line in cloud.runtime.logs:
         leaked = [s for s in secrets if s in line.line]
         assert not leaked, f"personal data in a {line.function} log line: {leaked}"
+
+
+def assert_every_notice_chained(cloud: LocalCloud) -> None:
+    table = cloud.table("NotificationsTableName")
+    problems: list[str] = []
+    kwargs: dict[str, Any] = {}
+    while True:
+        page = table.scan(**kwargs)
+        problems += [str(p) for item in page["Items"] for p in verify_chain(item)]
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    assert not problems, f"ledger items whose hash chain does not verify: {problems[:5]}"
 
 
 def assert_no_personal_data(cloud: LocalCloud, borrower: dict[str, Any], execution_names: list[str]) -> None:
