@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loan_notify.archive import archive
+from loan_notify.archive import archive, archived_heads
 from loan_notify.borrowers import Borrowers
 from loan_notify.evidence import as_table, export, verify
 from loan_notify.executions import StepFunctionsStarter, TaskCallbacks
@@ -129,7 +129,7 @@ def _evidence(stack: Stack, args: argparse.Namespace) -> int:
     loan_id = words[0]
     ledger = Ledger(stack.table("NotificationsTableName"))
     if action == "verify":
-        return _verify(loan_id, ledger, args.json)
+        return _verify(loan_id, stack, ledger, args.json)
     evidence = export(loan_id, ledger=ledger, cases=ReviewCases(stack.table("ReviewCasesTableName")))
     if action == "export" or args.json:
         print(json.dumps(evidence, indent=2, default=str, ensure_ascii=False))
@@ -145,8 +145,15 @@ def _evidence(stack: Stack, args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(loan_id: str, ledger: Ledger, as_json: bool) -> int:
-    result = verify(loan_id, ledger=ledger)
+def _verify(loan_id: str, stack: Stack, ledger: Ledger, as_json: bool) -> int:
+    archives = None
+    bucket = stack.outputs.get("EvidenceArchiveBucketName")
+    if bucket:
+        try:
+            archives = archived_heads(loan_id, s3=stack.client("s3"), bucket=bucket)
+        except (ClientError, BotoCoreError) as err:
+            print(f"warning: the archived exports were not checked: {err}", file=sys.stderr)
+    result = verify(loan_id, ledger=ledger, archives=archives)
     if as_json:
         print(json.dumps(result, indent=2, default=str))
     if not result["notices"]:
@@ -158,6 +165,7 @@ def _verify(loan_id: str, ledger: Ledger, as_json: bool) -> int:
                 print(f"FAILED {notice['notification_id']}: " + "; ".join(notice["problems"]))
             else:
                 print(f"ok     {notice['notification_id']}: {notice['entries']} entries, head {notice['head']}")
+        print(f"{result['archives_checked']} archived export(s) checked against the chains")
     return 0 if result["intact"] else 1
 
 

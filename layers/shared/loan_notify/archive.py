@@ -31,3 +31,23 @@ def archive(evidence: dict[str, Any], *, s3: Any, bucket: str) -> dict[str, Any]
     return {"bucket": bucket, "key": key, "version_id": put["VersionId"], "mode": head["ObjectLockMode"],
             "retain_until": retain_until.isoformat() if hasattr(retain_until, "isoformat") else retain_until,
             "sha256": put.get("ChecksumSHA256")}
+
+
+def archived_heads(loan_id: str, *, s3: Any, bucket: str) -> list[dict[str, Any]]:
+    """Every archived export of the loan (every version of every key), with the chain heads it recorded:
+    [{"where": "s3://bucket/key?versionId=...", "heads": {notification_id: (entries, head)}}]."""
+    found = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=f"evidence/{loan_id}/"):
+        for version in page.get("Versions", []):
+            body = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+            try:
+                exported = json.loads(body)
+            except ValueError:
+                continue  # not an export (nothing this tool wrote)
+            if not isinstance(exported, dict) or exported.get("loan_id") != loan_id:
+                continue
+            heads = {n["notification_id"]: (int(n["chain"]["entries"]), n["chain"]["head"])
+                     for n in exported.get("notices", []) if (n.get("chain") or {}).get("head")}
+            found.append({"where": f"s3://{bucket}/{version['Key']}?versionId={version['VersionId']}",
+                          "heads": heads})
+    return found

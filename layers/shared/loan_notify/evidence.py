@@ -121,14 +121,29 @@ def export(loan_id: str, *, ledger: Any, cases: Any, clock=utc_now) -> dict[str,
     return {"loan_id": loan_id, "generated_at": iso(clock()), "notices": notices, "borrower_reports": reports}
 
 
-def verify(loan_id: str, *, ledger: Any) -> dict[str, Any]:
-    """Recompute the hash chain of every notice of the loan: {notices: [{notification_id, entries, problems}]}."""
-    results = []
-    for item in ledger.by_loan(loan_id):
-        results.append({"notification_id": item["notification_id"], "entries": int(item.get("chain_seq", 0)),
-                        "head": item.get("chain_head"), "problems": [str(p) for p in verify_chain(item)]})
-    return {"loan_id": loan_id, "notices": results, "intact": bool(results) and not any(r["problems"]
-                                                                                         for r in results)}
+def verify(loan_id: str, *, ledger: Any, archives: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Recompute the hash chain of every notice of the loan: {notices: [{notification_id, entries, problems}]}.
+
+    `archives` (loan_notify.archive.archived_heads) anchor the chains: each head an archived export recorded must
+    still be the hash of that entry, so a chain rewritten end to end after the export is found too."""
+    items = {item["notification_id"]: item for item in ledger.by_loan(loan_id)}
+    results = {nid: {"notification_id": nid, "entries": int(item.get("chain_seq", 0)), "head": item.get("chain_head"),
+                     "problems": [str(p) for p in verify_chain(item)]} for nid, item in items.items()}
+    for archived in archives or []:
+        for nid, (entries, head) in archived["heads"].items():
+            if nid not in items:
+                results[nid] = {"notification_id": nid, "entries": 0, "head": None,
+                                "problems": [f"notice {nid}: in the archived export {archived['where']} but no "
+                                             "longer in the ledger"]}
+                continue
+            chain = items[nid].get("chain") or []
+            if len(chain) < entries or chain[entries - 1].get("hash") != head:
+                results[nid]["problems"].append(
+                    f"notice {nid} entry {entries}: differs from the archived export {archived['where']} "
+                    "(the chain was rewritten after it was archived)")
+    checked = list(results.values())
+    return {"loan_id": loan_id, "notices": checked, "archives_checked": len(archives or []),
+            "intact": bool(checked) and not any(r["problems"] for r in checked)}
 
 
 def _outcome_line(outcome: dict[str, Any]) -> str:
