@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from loan_notify.chain import GENESIS, make_entry
 from loan_notify.chain import verify as verify_chain
 from loan_notify.ledger import Ledger
 from localcloud import LocalCloud
@@ -146,6 +147,13 @@ def assert_no_personal_data_anywhere(cloud: LocalCloud, borrowers: list[dict[str
     for line in cloud.runtime.logs:
         leaked = [s for s in secrets if s in line.line]
         assert not leaked, f"personal data in a {line.function} log line: {leaked}"
+
+
+def seed_notice(table: Any, item: dict[str, Any]) -> None:
+    """Write a ledger item as earlier writes would have left it, with its hash chain (the first entry holds it)."""
+    entry = make_entry(1, str(item.get("created_at", "2026-01-01T00:00:00.000Z")), {"what": "seeded", "item": item},
+                       GENESIS)
+    table.put_item(Item={**item, "chain": [entry], "chain_head": entry["hash"], "chain_seq": 1})
 
 
 def assert_every_notice_chained(cloud: LocalCloud) -> None:
