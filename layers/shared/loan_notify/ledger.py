@@ -266,6 +266,14 @@ class Ledger:
         is already in a final state. One write in the usual case."""
         index = attempt - 1  # attempts are appended in order, numbered from 1
         path = f"attempts[{index}]"
+        recorded = ((self.get(notification_id) or {}).get("attempts") or [])[index:index + 1]
+        if recorded and key in (recorded[0].get("receipts") or {}) and \
+                int(recorded[0].get("delivery_rank", -1)) >= status.rank:
+            # This kind of receipt is kept already and the status is no news (opens and clicks repeat): nothing is
+            # written, so the item and its chain stay bounded however many come.
+            if status.confirms:
+                self.mark_delivered(notification_id, receipt["at"], reason=f"confirmed_{status.value.lower()}")
+            return
         rank_ok = f"(attribute_not_exists({path}.delivery_rank) OR {path}.delivery_rank < :rank)"
         now = iso(self._clock())
 
