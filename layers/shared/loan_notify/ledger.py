@@ -263,7 +263,8 @@ class Ledger:
                        status: DeliveryStatus) -> None:
         """Store a receipt on its attempt (the first of each kind: bounded, and idempotent on redelivery) and move
         the attempt's delivery status forward only. A confirming status also makes the notice DELIVERED unless it
-        is already in a final state. One write in the usual case."""
+        is already in a final state. One read and one write in the usual case; none written for a receipt that is
+        no news."""
         index = attempt - 1  # attempts are appended in order, numbered from 1
         path = f"attempts[{index}]"
         recorded = ((self.get(notification_id) or {}).get("attempts") or [])[index:index + 1]
