@@ -32,6 +32,7 @@ def test_an_attempt_past_its_deadline_reads_expired_and_a_late_receipt_says_so()
         "DELIVERED after the deadline"
     assert attempt_outcome({**SENT, "delivery_status": "BOUNCED"}) == "BOUNCED"
     assert attempt_outcome({**SENT, "result": "FAILED_PERMANENT"}) == "FAILED_PERMANENT"
+    assert attempt_outcome({**SENT, "confirms": False}) == "SENT, the provider cannot confirm delivery"
 
 
 def test_the_table_shows_expiry_rejections_reports_and_outcome_reasons_without_empty_fields():

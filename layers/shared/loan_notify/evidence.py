@@ -51,7 +51,7 @@ def _plain(value: Any) -> Any:
 
 def attempt_outcome(attempt: dict[str, Any]) -> str:
     """How one attempt ended: its send result when it failed; else its receipt; else EXPIRED once its
-    confirmation deadline passed; else SENT (still waiting)."""
+    confirmation deadline passed; else SENT (still waiting, or through a provider that sends no receipts)."""
     result = attempt.get("result")
     if result != AttemptResult.SENT.value:
         return str(result)
@@ -61,6 +61,8 @@ def attempt_outcome(attempt: dict[str, Any]) -> str:
         return f"{status} after the deadline" if confirmed else "EXPIRED"
     if status and status != DeliveryStatus.SENT.value:
         return str(status)
+    if attempt.get("confirms") is False:
+        return "SENT, the provider cannot confirm delivery"
     return AttemptResult.SENT.value
 
 
