@@ -8,7 +8,9 @@
   loan-notify-ops executions show NOTICE_ID [--json]
   loan-notify-ops executions redrive NOTICE_ID [--json]
   loan-notify-ops stream-failures list|redrive [--json]
-  loan-notify-ops evidence LOAN_ID [--json]
+  loan-notify-ops evidence [show] LOAN_ID [--json]
+  loan-notify-ops evidence verify LOAN_ID [--json]
+  loan-notify-ops evidence export LOAN_ID [--archive]
   loan-notify-ops local outbox [--to PHONE_OR_EMAIL] [--json]
 
 Which stack: --endpoint-url, else LOAN_NOTIFY_ENDPOINT_URL, else `make local` if it runs (it leaves
@@ -29,8 +31,9 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from loan_notify.archive import archive, archived_heads
 from loan_notify.borrowers import Borrowers
-from loan_notify.evidence import as_table, export
+from loan_notify.evidence import as_table, export, verify
 from loan_notify.executions import StepFunctionsStarter, TaskCallbacks
 from loan_notify.ledger import Ledger
 from loan_notify.models import CASE_ID_PATTERN
@@ -114,10 +117,14 @@ def _executions_parser(commands: Any) -> None:
 
 
 def _evidence_parser(commands: Any) -> None:
-    """`evidence LOAN_ID`; sub-actions (verify, archive) can be added here as a subparser of their own."""
-    evidence = commands.add_parser("evidence", help="proof of notice for a loan")
-    evidence.add_argument("loan_id")
+    evidence = commands.add_parser(
+        "evidence", help="proof of notice for a loan: show (default), verify its hash chains, export (--archive)",
+        description="evidence [show] LOAN_ID [--json] | evidence verify LOAN_ID [--json] | "
+                    "evidence export LOAN_ID [--archive]")
+    evidence.add_argument("words", nargs="+", metavar="[show|verify|export] LOAN_ID")
     evidence.add_argument("--json", action="store_true")
+    evidence.add_argument("--archive", action="store_true",
+                          help="with export: also write it to the stack's Object Lock bucket (compliance mode)")
 
 
 def _list(stack: Stack, as_json: bool) -> int:
@@ -161,13 +168,59 @@ def _resolve(stack: Stack, args: argparse.Namespace) -> int:
     return 0
 
 
+_EVIDENCE_ACTIONS = ("show", "verify", "export")
+
+
 def _evidence(stack: Stack, args: argparse.Namespace) -> int:
-    evidence = export(args.loan_id, ledger=Ledger(stack.table("NotificationsTableName")),
-                      cases=ReviewCases(stack.table("ReviewCasesTableName")))
+    """Exit 1 when the loan has no notice, or (verify) when any chain fails; 2 on a usage error."""
+    words = list(args.words)
+    action = words.pop(0) if len(words) == 2 and words[0] in _EVIDENCE_ACTIONS else "show"
+    if len(words) != 1:
+        _say(f"error: expected [{'|'.join(_EVIDENCE_ACTIONS)}] LOAN_ID, got {printable(' '.join(args.words))}",
+             err=True)
+        return 2
+    loan_id = words[0]
+    ledger = Ledger(stack.table("NotificationsTableName"))
+    if action == "verify":
+        return _verify(loan_id, stack, ledger, args.json)
+    evidence = export(loan_id, ledger=ledger, cases=ReviewCases(stack.table("ReviewCasesTableName")))
     # JSON escapes every non-ASCII character (C1 controls, bidirectional overrides); the table shows them escaped
-    _say(json.dumps(evidence, indent=2, default=str) if args.json
-         else printable(as_table(evidence), keep_newlines=True))
-    return 0 if evidence["notices"] else 1
+    if action == "export" or args.json:
+        _say(json.dumps(evidence, indent=2, default=str))
+    else:
+        _say(printable(as_table(evidence), keep_newlines=True))
+    if not evidence["notices"]:
+        _say(f"no notices for loan {printable(loan_id)}", err=True)
+        return 1
+    if action == "export" and args.archive:
+        archived = archive(evidence, s3=stack.client("s3"), bucket=stack.outputs["EvidenceArchiveBucketName"])
+        _say(f"archived to s3://{archived['bucket']}/{archived['key']} version {archived['version_id']}, "
+             f"{archived['mode']} lock until {archived['retain_until']}", err=True)
+    return 0
+
+
+def _verify(loan_id: str, stack: Stack, ledger: Ledger, as_json: bool) -> int:
+    archives = None
+    bucket = stack.outputs.get("EvidenceArchiveBucketName")
+    if bucket:
+        try:
+            archives = archived_heads(loan_id, s3=stack.client("s3"), bucket=bucket)
+        except (ClientError, BotoCoreError) as err:
+            _say(f"warning: the archived exports were not checked: {err}", err=True)
+    result = verify(loan_id, ledger=ledger, archives=archives)
+    if as_json:
+        _say(json.dumps(result, indent=2, default=str))
+    if not result["notices"]:
+        _say(f"no notices for loan {printable(loan_id)}", err=True)
+        return 1
+    if not as_json:
+        for notice in result["notices"]:
+            if notice["problems"]:
+                _say(f"FAILED {notice['notification_id']}: " + printable("; ".join(notice["problems"])))
+            else:
+                _say(f"ok     {notice['notification_id']}: {notice['entries']} entries, head {notice['head']}")
+        _say(f"{result['archives_checked']} archived export(s) checked against the chains")
+    return 0 if result["intact"] else 1
 
 
 def _print(value: Any, as_json: bool, text: Any) -> None:

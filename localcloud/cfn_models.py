@@ -1,9 +1,9 @@
 """CloudFormation resource types moto 5.2.5 does not create, filled in for the local cloud.
 
 moto's CloudFormation skips AWS::SNS::Subscription (so a SAM `SNS` event would never reach its function),
-AWS::SNS::TopicPolicy, AWS::SES::ConfigurationSet and AWS::SecretsManager::Secret. These small models create
-the real thing in moto's backends through their own APIs. Registered by `localcloud.patches.apply`; listed in
-its INTERNALS check.
+AWS::SNS::TopicPolicy, AWS::SES::ConfigurationSet, AWS::SecretsManager::Secret and AWS::CloudWatch::Alarm.
+These small models create the real thing in moto's backends through their own APIs. Registered by
+`localcloud.patches.apply`; listed in its INTERNALS check.
 """
 
 from __future__ import annotations
@@ -133,4 +133,68 @@ class LocalSecret(_LocalModel, CloudFormationModel):
         return model
 
 
-LOCAL_MODELS = (LocalSnsSubscription, LocalSnsTopicPolicy, LocalSesConfigurationSet, LocalSecret)
+class LocalCloudWatchAlarm(_LocalModel, CloudFormationModel):
+    """AWS::CloudWatch::Alarm (single metric or metric math) through moto's own put_metric_alarm, named
+    `<stack>-<logical id>-<suffix>` as CloudFormation would; `Ref` is the name, `Fn::GetAtt Arn` its ARN."""
+
+    arn: str
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[misc]
+                                        account_id: str, region_name: str, **kwargs: Any) -> LocalCloudWatchAlarm:
+        from moto.cloudwatch.models import (
+            Dimension,
+            Metric,
+            MetricDataQuery,
+            MetricStat,
+            cloudwatch_backends,
+        )
+
+        props = cloudformation_json.get("Properties", {})
+        queries = None
+        if props.get("Metrics"):
+            queries = []
+            for query in props["Metrics"]:
+                stat = query.get("MetricStat")
+                metric_stat = MetricStat(
+                    metric=Metric(metric_name=stat["Metric"]["MetricName"], namespace=stat["Metric"]["Namespace"],
+                                  dimensions=[Dimension(d["Name"], d["Value"])
+                                              for d in stat["Metric"].get("Dimensions", [])]),
+                    period=stat.get("Period"), stat=stat.get("Stat"), unit=stat.get("Unit")) if stat else None
+                queries.append(MetricDataQuery(query_id=query["Id"], label=query.get("Label"),
+                                               period=query.get("Period"), return_data=query.get("ReturnData"),
+                                               expression=query.get("Expression"), metric_stat=metric_stat))
+        name = props.get("AlarmName") or resource_name
+        alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=name, namespace=props.get("Namespace"), metric_name=props.get("MetricName"),
+            metric_data_queries=queries, comparison_operator=props["ComparisonOperator"],
+            evaluation_periods=int(props["EvaluationPeriods"]),
+            datapoints_to_alarm=int(props["DatapointsToAlarm"]) if "DatapointsToAlarm" in props else None,
+            period=int(props["Period"]) if "Period" in props else None, threshold=float(props["Threshold"]),
+            statistic=props.get("Statistic"), description=props.get("AlarmDescription"),
+            dimensions=props.get("Dimensions", []),
+            alarm_actions=props.get("AlarmActions", []), ok_actions=props.get("OKActions", []),
+            treat_missing_data=props.get("TreatMissingData"))
+        model = cls()
+        model.physical_resource_id = name
+        model.arn = alarm.alarm_arn
+        return model
+
+
+LOCAL_MODELS = (LocalSnsSubscription, LocalSnsTopicPolicy, LocalSesConfigurationSet, LocalSecret,
+                LocalCloudWatchAlarm)

@@ -39,8 +39,8 @@ What is patched, and why:
    (`SQSBackend.*`) share one lock too: moto's queue is a plain list, and the outbox pollers receive while
    executions send.
 9. CloudFormation gaps: `localcloud.cfn_models` adds AWS::SNS::Subscription, AWS::SNS::TopicPolicy,
-   AWS::SES::ConfigurationSet and AWS::SecretsManager::Secret to moto's model map (`get_model_map` cache
-   cleared so it sees them).
+   AWS::SES::ConfigurationSet, AWS::SecretsManager::Secret and AWS::CloudWatch::Alarm to moto's model map
+   (`get_model_map` cache cleared so it sees them).
 10. Time compression: Retry intervals (`retrier_decl.time`) and Wait states (`WaitFunction._wait_interval`)
    sleep `seconds * time_scale` (0 skips them, 1 is faithful). Task timeouts (`Timeout._eval_body`, e.g. a
    `.waitForTaskToken` deadline) are scaled too when time_scale > 0; at 0 they stay real, since a zero
@@ -61,6 +61,11 @@ What is patched, and why:
    (`.waitForTaskToken`) sleeps on until its timeout, so the execution stays RUNNING for days. AWS aborts it at
    once: such an execution is marked ABORTED (with its ExecutionAborted event) at once, and the sleeping worker is
    detached from it, so its late end changes nothing (a redrive gives the execution a new worker).
+14. S3 buckets through CloudFormation (`FakeBucket.create_from_cloudformation_json`): moto applies only the
+   encryption and tags, so the evidence archive would have no versioning, no public access block and no Object
+   Lock. The wrapper applies VersioningConfiguration, PublicAccessBlockConfiguration, ObjectLockEnabled and
+   ObjectLockConfiguration's default retention with moto's own backend calls (moto enforces Object Lock: a locked
+   version cannot be deleted before its retain-until date, compliance mode admits no bypass).
 """
 
 from __future__ import annotations
@@ -161,6 +166,13 @@ INTERNALS = [
     ("moto.cloudformation.models", "Stack.output_map"),
     ("moto.cloudformation.parsing", "Output.value"),
     ("moto.dynamodb.models.table", "StreamShard.id"),  # localcloud.streams names the shard in failure records
+    ("moto.s3.models", "FakeBucket.create_from_cloudformation_json"),
+    ("moto.cloudwatch.models", "CloudWatchBackend.put_metric_alarm"),
+    ("moto.cloudwatch.models", "MetricDataQuery"),
+    ("moto.cloudwatch.models", "MetricStat"),
+    ("moto.s3.models", "S3Backend.put_bucket_versioning"),
+    ("moto.s3.models", "S3Backend.put_public_access_block"),
+    ("moto.s3.models", "S3Backend.put_object_lock_configuration"),
 ]
 
 _BOTO_CLIENT_MODULES = [m for m, attr in INTERNALS if attr == "boto_client_for"]
@@ -548,6 +560,33 @@ def _redrive_response(self: Any) -> Any:
     return ActionResult({"redriveDate": execution.redrive_date})
 
 
+def _bucket_from_cloudformation(original: Callable[..., Any]) -> Callable[..., Any]:
+    def create(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+               **kwargs: Any) -> Any:
+        from moto.s3.models import s3_backends
+        from moto.utilities.utils import get_partition
+
+        bucket = original.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        backend = s3_backends[account_id][get_partition(region_name)]
+        properties = cloudformation_json.get("Properties", {})
+        locked = str(properties.get("ObjectLockEnabled", "false")).lower() == "true"
+        if properties.get("VersioningConfiguration", {}).get("Status") or locked:
+            backend.put_bucket_versioning(bucket.name, "Enabled" if locked else
+                                          properties["VersioningConfiguration"]["Status"])
+        block = properties.get("PublicAccessBlockConfiguration")
+        if block:
+            backend.put_public_access_block(bucket.name, {k: str(v).lower() for k, v in block.items()})
+        if locked:
+            retention = ((properties.get("ObjectLockConfiguration") or {}).get("Rule") or {}).get(
+                "DefaultRetention") or {}
+            backend.put_object_lock_configuration(
+                bucket.name, True, mode=retention.get("Mode"),
+                days=int(retention.get("Days", 0)), years=int(retention.get("Years", 0)))
+        return bucket
+
+    return classmethod(create)
+
+
 def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
           on_stream_record: Callable[[Any, dict[str, Any]], None], time_scale: float,
           providers: ProviderHooks | None = None, pause: Callable[[float], None] | None = None) -> None:
@@ -626,6 +665,10 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
             _set(module, "get_service_model", cached_model)
     _set(core_responses, "method_names_from_class",
          functools.lru_cache(maxsize=None)(core_responses.method_names_from_class))
+    from moto.s3.models import FakeBucket
+
+    _set(FakeBucket, "create_from_cloudformation_json",
+         _bucket_from_cloudformation(FakeBucket.create_from_cloudformation_json))
     register_local_models()
     _set(WaitFunction, "_wait_interval", _scaled_wait_interval)
 

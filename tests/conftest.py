@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from localcloud import LocalCloud
-from tests.flow.conftest import BORROWERS_SEEN, assert_no_personal_data_anywhere
+from tests.flow.conftest import BORROWERS_SEEN, assert_every_notice_chained, assert_no_personal_data_anywhere
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +18,5 @@ def cloud():
         names = [e["name"] for page in sfn.get_paginator("list_executions").paginate(
             stateMachineArn=local.outputs["NotifyStateMachineArn"]) for e in page["executions"]]
         assert_no_personal_data_anywhere(local, BORROWERS_SEEN, names)
+        # And every notice any test wrote carries an intact hash chain: every write path of the ledger extends it.
+        assert_every_notice_chained(local)

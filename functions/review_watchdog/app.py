@@ -1,4 +1,5 @@
-"""Every 15 minutes: open review cases past their deadline (or whose first alert failed) alert the ops topic."""
+"""Every 15 minutes: open review cases past their deadline (or whose first alert failed) alert the ops topic, and
+the service levels are measured: open and overdue cases, the age of the oldest undelivered critical notice."""
 
 import os
 
@@ -8,13 +9,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loan_notify.alerts import SnsAlerts
-from loan_notify.review import ReviewCases, realert_overdue
+from loan_notify.ledger import Ledger
+from loan_notify.review import ReviewCases, case_counts, oldest_undelivered_critical_age, realert_overdue
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-cases = ReviewCases(boto3.resource("dynamodb").Table(os.environ["REVIEW_CASES_TABLE"]))
+_dynamodb = boto3.resource("dynamodb")
+cases = ReviewCases(_dynamodb.Table(os.environ["REVIEW_CASES_TABLE"]))
+ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
 alerts = SnsAlerts(boto3.client("sns"), os.environ["OPS_ALERTS_TOPIC_ARN"])
 
 
@@ -32,4 +36,13 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     metrics.add_metric(name="ReviewCaseOverdue", unit=MetricUnit.Count, value=len(realerted))
     if realerted:
         logger.warning("overdue review cases re-alerted", extra={"case_ids": realerted})
-    return {"realerted": realerted, "failed": failed}
+    open_count, overdue_count = case_counts(cases=cases)
+    metrics.add_metric(name="OpenReviewCases", unit=MetricUnit.Count, value=open_count)
+    metrics.add_metric(name="OverdueReviewCases", unit=MetricUnit.Count, value=overdue_count)
+    age_s, oldest = oldest_undelivered_critical_age(ledger=ledger)
+    metrics.add_metric(name="OldestUndeliveredCriticalNoticeAge", unit=MetricUnit.Seconds, value=age_s)
+    if age_s > 900:
+        logger.warning("a critical notice is undelivered after 15 minutes",
+                       extra={"notification_id": oldest, "age_s": round(age_s)})
+    return {"realerted": realerted, "failed": failed, "open_cases": open_count, "overdue_cases": overdue_count,
+            "oldest_undelivered_critical_s": round(age_s, 3), "oldest_undelivered_critical": oldest}

@@ -68,7 +68,7 @@ def ports() -> dict:
     pacer = Pacer(DynamoSlotStore(dynamodb.Table(os.environ["PACING_TABLE"])), rates, clock=clock.epoch_seconds)
     return {
         "ledger": ledger, "senders": senders,
-        "send": functools.partial(_send, ledger=ledger, senders=senders, pacer=pacer,
+        "send": functools.partial(_send, ledger=ledger, senders=senders, pacer=pacer, observe=count_provider_call,
                                   sms_segments=int(os.environ.get("SMS_SEGMENT_BUDGET", DEFAULT_SMS_SEGMENT_BUDGET)),
                                   preferences_url=os.environ.get("PREFERENCES_URL") or None,
                                   borrowers=Borrowers(dynamodb.Table(os.environ["BORROWERS_TABLE"])),
@@ -76,6 +76,16 @@ def ports() -> dict:
         "callbacks": TaskCallbacks(boto3.client("stepfunctions")),
         "sqs": boto3.client("sqs"),
     }
+
+
+# Every provider call, by how it went: the dashboard's provider throttles and the provider error-rate alarm.
+PROVIDER_METRICS = {"sent": ["ProviderCall"], "refused": ["ProviderCall"], "unknown": ["ProviderCall"],
+                    "throttled": ["ProviderCall", "ProviderThrottled"], "error": ["ProviderCall", "ProviderError"]}
+
+
+def count_provider_call(provider: str, outcome: str) -> None:
+    for name in PROVIDER_METRICS[outcome]:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 def _send(request: SendRequest, channel: Channel, outage_budget: int | None = None, **kwargs) -> dict:
@@ -116,6 +126,8 @@ def record_handler(record: SQSRecord, context: LambdaContext | None = None) -> N
                                            VisibilityTimeout=max(0, min(43_200, round(outcome.seconds + 0.499))))
         raise PutBack(outcome.why)
     metrics.add_metric(name=f"Send_{outcome['told']}", unit=MetricUnit.Count, value=1)
+    if outcome["told"] == "sent" and request.plan and request.channel != request.plan[0]:
+        metrics.add_metric(name="SendFallback", unit=MetricUnit.Count, value=1)  # went out on a later channel
     logger.info("send settled", extra={"told": outcome["told"], "provider": outcome.get("provider"),
                                        "message_id": outcome.get("message_id")})
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from loan_notify.chain import GENESIS, make_entry
+from loan_notify.chain import verify as verify_chain
 from loan_notify.ledger import Ledger
 from localcloud import LocalCloud
 
@@ -131,6 +133,26 @@ def assert_no_personal_data_anywhere(cloud: LocalCloud, borrowers: list[dict[str
     for line in cloud.runtime.logs:
         leaked = [s for s in secrets if s in line.line]
         assert not leaked, f"personal data in a {line.function} log line: {leaked}"
+
+
+def seed_notice(table: Any, item: dict[str, Any]) -> None:
+    """Write a ledger item as earlier writes would have left it, with its hash chain (the first entry holds it)."""
+    entry = make_entry(1, str(item.get("created_at", "2026-01-01T00:00:00.000Z")), {"what": "seeded", "item": item},
+                       GENESIS)
+    table.put_item(Item={**item, "chain": [entry], "chain_head": entry["hash"], "chain_seq": 1})
+
+
+def assert_every_notice_chained(cloud: LocalCloud) -> None:
+    table = cloud.table("NotificationsTableName")
+    problems: list[str] = []
+    kwargs: dict[str, Any] = {}
+    while True:
+        page = table.scan(**kwargs)
+        problems += [str(p) for item in page["Items"] for p in verify_chain(item)]
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    assert not problems, f"ledger items whose hash chain does not verify: {problems[:5]}"
 
 
 def assert_no_personal_data(cloud: LocalCloud, borrower: dict[str, Any], execution_names: list[str]) -> None:

@@ -8,7 +8,7 @@ import pytest
 from loan_notify.clock import iso
 from loan_notify.models import notification_id
 from loan_notify.policy import BORROWER_WAIT_SECONDS
-from tests.flow.conftest import entered_states, unique
+from tests.flow.conftest import entered_states, seed_notice, unique
 
 pytestmark = pytest.mark.flow
 
@@ -57,7 +57,7 @@ def test_a_borrower_still_missing_after_the_limit_becomes_a_review_case(cloud, p
     loan_id, borrower_id = unique("L"), unique("B-never")
     missed = datetime.now(timezone.utc) - timedelta(seconds=BORROWER_WAIT_SECONDS + 1)
     nid = notification_id(loan_id, "REJECTED", 1)
-    platform.ledger._table.put_item(Item={
+    seed_notice(platform.ledger._table, {
         "notification_id": nid, "loan_id": loan_id, "borrower_id": borrower_id, "status": "REJECTED",
         "version": 1, "state": "STARTED", "execution_name": nid, "attempts": [], "created_at": iso(missed),
         "updated_at": iso(missed), "borrower_missing_since": iso(missed)})

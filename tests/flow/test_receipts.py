@@ -114,6 +114,7 @@ def test_duplicate_and_out_of_order_receipts_never_move_a_status_back(cloud, pla
     cloud.wait_idle()
     (notice,) = platform.notices(loan_id)
     message_id = notice["attempts"][0]["message_id"]
+    entries = int(notice["chain_seq"])
     # WHEN the same receipt comes twice, then an older "unreachable" one arrives late
     again = providers.sms_status_event("us-east-1", message_id, borrower["phone"], "SUCCESS", "accepted")
     providers.deliver_sms_receipt(again)
@@ -127,6 +128,7 @@ def test_duplicate_and_out_of_order_receipts_never_move_a_status_back(cloud, pla
     assert attempt["delivery_status"] == "DELIVERED" and notice["state"] == "DELIVERED"
     # AND the receipts stay bounded: the first of each kind is kept, every one is counted
     assert [r["status"] for r in receipts_of(attempt)] == ["DELIVERED", "UNKNOWN"]
+    assert notice["chain_seq"] == entries + 1  # only the new kind of receipt was written: the chain stays bounded
     delivery = deliveries_table(cloud).get_item(Key={"message_id": message_id})["Item"]
     assert delivery["receipt_count"] == 4 and len(delivery["receipts"]) == 2
     assert len(platform.sms_to(borrower["phone"])) == 1

@@ -19,7 +19,7 @@ from loan_notify.review import (
 )
 from loan_notify.vocabulary import DeliveryStatus
 from loan_notify_ops.cli import main as ops
-from tests.flow.conftest import BORROWERS_SEEN, entered_states, executions_for, mobile, unique
+from tests.flow.conftest import BORROWERS_SEEN, entered_states, executions_for, mobile, seed_notice, unique
 from tests.flow.test_review import _alerts, _undeliverable
 
 pytestmark = pytest.mark.flow
@@ -245,8 +245,8 @@ def test_a_notice_delivered_before_its_case_opens_gets_no_case(cloud, platform):
     # GIVEN a notice a late receipt confirmed (DELIVERED) while its execution was on its way to review
     notices = cloud.table("NotificationsTableName")
     nid = unique("L") + "-APPROVED-v1-x"
-    notices.put_item(Item={"notification_id": nid, "loan_id": unique("L"), "borrower_id": "B-1", "status": "APPROVED",
-                           "version": 1, "state": "DELIVERED", "attempts": [], "created_at": "2026-11-29"})
+    seed_notice(notices, {"notification_id": nid, "loan_id": unique("L"), "borrower_id": "B-1", "status": "APPROVED",
+                          "version": 1, "state": "DELIVERED", "attempts": [], "created_at": "2026-11-29"})
     callbacks = RecordingCallbacks()
     step = ReviewStep(notification_id=nid, loan_id="L-1", borrower_id="B-1", status="APPROVED", version=1,
                       reason="no_channel_delivered", task_token="token-1", execution_name=nid,
@@ -337,7 +337,7 @@ def test_watchdog_publish_failure_leaves_the_case_due_for_the_next_run(cloud):
 def test_human_actions_are_recorded_once_per_case_and_contact_corrected_counts_resend_rounds(cloud, platform):
     # GIVEN a notice
     nid = unique("N")
-    cloud.table("NotificationsTableName").put_item(Item={
+    seed_notice(cloud.table("NotificationsTableName"), {
         "notification_id": nid, "loan_id": unique("L"), "state": "NEEDS_REVIEW", "attempts": []})
     action = {"case_id": f"{nid}-case1", "decision": "contact_corrected", "note": "n", "by": "b", "at": "t"}
     # WHEN the same case's action is recorded twice (a retried resolve), then a second case's
@@ -356,7 +356,7 @@ def test_standing_down_never_overwrites_a_final_state(cloud, platform, final):
     from loan_notify.vocabulary import NoticeState
 
     nid = unique("N")
-    cloud.table("NotificationsTableName").put_item(Item={"notification_id": nid, "state": final, "attempts": []})
+    seed_notice(cloud.table("NotificationsTableName"), {"notification_id": nid, "state": final, "attempts": []})
     assert platform.ledger.mark_superseded(nid, "newer") is False
     assert platform.ledger.stand_down(nid, NoticeState.OPTED_OUT, "opted_out_non_critical") is False
     assert platform.ledger.get(nid)["state"] == final

@@ -33,6 +33,21 @@ class FakeLedger:
     def get(self, notification_id: str) -> dict[str, Any] | None:
         return self.items.get(notification_id)
 
+    def expire_attempt(self, notification_id: str, attempt: int, *, deadline_s: int, at: str) -> bool:
+        attempts = self.items.get(notification_id, {}).get("attempts", [])
+        if len(attempts) < attempt:
+            return False
+        attempts[attempt - 1].setdefault("expired_at", at)
+        attempts[attempt - 1].setdefault("deadline_s", deadline_s)
+        return True
+
+    def mark_undelivered(self, notification_id: str, reason: str) -> bool:
+        item = self.items[notification_id]
+        if item["state"] in {s.value for s in FINAL_STATES}:
+            return False
+        item.update(state="UNDELIVERED", reason=reason)
+        return True
+
     def begin_attempt(self, notification_id: str, pending: dict[str, Any]) -> None:
         item = self.items[notification_id]
         assert "pending_attempt" not in item, "an attempt is already in flight"

@@ -174,6 +174,10 @@ ALLOWED_WILDCARDS = {
     ("states:SendTaskSuccess", "*"), ("states:SendTaskFailure", "*"),
     # the notice state machine's executions: their names are the notices' (the review console reads them)
     ("states:DescribeExecution", "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${Name}:*"),
+    # CloudWatch Logs delivery for the state machine's logging: these actions take no resource ARN
+    *{(action, "*") for action in ("logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                                   "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                                   "logs:DescribeResourcePolicies", "logs:DescribeLogGroups")},
     # push to the app's platform endpoints, which the platform registers outside this stack (one account)
     ("sns:Publish", "arn:${AWS::Partition}:sns:*:${AWS::AccountId}:endpoint/*"),
 }

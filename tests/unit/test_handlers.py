@@ -1,7 +1,9 @@
 """Handlers with a Lambda context and in-memory ports (no network)."""
 
 import json
+from pathlib import Path
 
+import pytest
 from botocore.exceptions import ClientError
 
 from loan_notify.errors import PaceWait, PermanentChannelError
@@ -9,6 +11,8 @@ from loan_notify.models import Borrower, LoanImage
 from loan_notify.vocabulary import Channel
 from tests.unit.fakes import FakeBorrowers, FakeLedger, FakeStarter
 from tests.unit.images import loan_image, stream_record
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class FlakyStarter(FakeStarter):
@@ -117,3 +121,20 @@ def test_outbox_consumer_tells_the_execution_and_puts_back_what_must_wait(load_h
     assert callbacks.told == [("failure", "t-L-1", "PermanentChannelError")]
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     assert sqs.visibility == [("rh-1", 13)]
+
+
+def test_record_outcome_marks_the_expired_attempt_and_the_undeliverable_notice(load_handler, context, monkeypatch):
+    app = load_handler("record_outcome")
+    ledger = FakeLedger()
+    monkeypatch.setattr(app, "ledger", lambda: ledger)
+    nid = "L-1001-APPROVED-v3-90d00fe3cb"
+    ledger.items[nid] = {"notification_id": nid, "state": "SENT", "attempts": [{"attempt": 1, "result": "SENT"}]}
+    event = json.loads((ROOT / "events" / "stepfunctions_record_deadline_passed.json").read_text())
+    assert app.lambda_handler(event, context) == {"recorded": True}
+    assert ledger.items[nid]["attempts"][0]["deadline_s"] == 900 and ledger.items[nid]["attempts"][0]["expired_at"]
+    assert app.lambda_handler({**event, "attempt": 2}, context) == {"recorded": False}  # never sent: nothing
+    assert app.lambda_handler({"action": "undeliverable", "notification_id": nid, "reason": "review_case_not_opened"},
+                              context) == {"recorded": True}
+    assert (ledger.items[nid]["state"], ledger.items[nid]["reason"]) == ("UNDELIVERED", "review_case_not_opened")
+    with pytest.raises(Exception, match="action"):
+        app.lambda_handler({"action": "delete", "notification_id": nid}, context)

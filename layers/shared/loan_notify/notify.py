@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -182,7 +183,7 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
          senders: dict[Channel, list[Sender]], deliveries: Deliveries | None = None, pacer: Pace | None = None,
          plan: list[str] | None = None, decided_at: datetime | None = None, outage_budget: int | None = None,
          preferences_url: str | None = None, sms_segments: int = DEFAULT_SMS_SEGMENT_BUDGET,
-         clock=utc_now) -> dict[str, Any]:
+         observe: Callable[[str, str], Any] | None = None, clock=utc_now) -> dict[str, Any]:
     """Send the notice on one channel, through its providers in order, each try recorded before and after.
 
     Before anything goes out the notice is read: delivered meanwhile (a late receipt) or stood down, it ends here.
@@ -192,6 +193,9 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
     that is down (5xx, unreachable) hands over to the next provider of the channel; a throttle is a wait
     (ProviderThrottled, no failover, nothing recorded but a count, the shared rate lowered); a permanent failure
     (the contact itself is bad) is raised at once.
+
+    `observe(provider, outcome)` is told of every provider call: "sent", "throttled", "error" (down or
+    unreachable), "refused" (the contact is bad) or "unknown" (the answer was lost).
 
     Returns the message's ids and whether its provider can confirm delivery. The message is recorded under its
     provider message id, with any receipt that got there first. Idempotent: a send retried after its message
@@ -235,6 +239,7 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
         try:
             delivery = sender.send(address, _for_channel(message, channel))
         except ProviderThrottled:
+            _observe(observe, sender.provider, "throttled")
             ledger.drop_pending(ref.notification_id, attempt_no, throttled=True)
             if pacer is not None:
                 pacer.throttled(sender.provider)
@@ -242,14 +247,17 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
         except (PermanentChannelError, SendOutcomeUnknown) as err:
             result = (AttemptResult.FAILED_PERMANENT if isinstance(err, PermanentChannelError)
                       else AttemptResult.OUTCOME_UNKNOWN)
+            _observe(observe, sender.provider, "refused" if isinstance(err, PermanentChannelError) else "unknown")
             attempt.update(result=result.value, error=err.reason, finished_at=iso(clock()))
             ledger.append_attempt(ref.notification_id, attempt, pinned=pinned)
             raise
         except TransientChannelError as err:
+            _observe(observe, sender.provider, "error")
             attempt.update(result=AttemptResult.FAILED_TRANSIENT.value, error=err.reason, finished_at=iso(clock()))
             ledger.append_attempt(ref.notification_id, attempt, pinned=pinned)
             last_error = err
             continue
+        _observe(observe, sender.provider, "sent")
         if pacer is not None:
             pacer.succeeded(sender.provider)
         attempt.update(result=AttemptResult.SENT.value, message_id=delivery.message_id,
@@ -270,6 +278,11 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
     if last_error is None:
         raise PermanentChannelError(f"no provider configured for {channel.value}", reason="channel_not_configured")
     raise TransientChannelError(f"every {channel.value} provider failed: {last_error}", reason=last_error.reason)
+
+
+def _observe(observe: Callable[[str, str], Any] | None, provider: str, outcome: str) -> None:
+    if observe is not None:
+        observe(provider, outcome)
 
 
 def _before_sending(ref: NoticeRef, channel: Channel, ledger: Ledger, clock: Any
@@ -338,3 +351,14 @@ def await_receipt(message_id: str, task_token: str, *, deliveries: Deliveries, c
     item = deliveries.arm(message_id, task_token)
     outcome = answer_waiting(item, deliveries=deliveries, callbacks=callbacks) if settled(item) else None
     return outcome.value if outcome else "waiting"
+
+
+def deadline_passed(notification_id: str, attempt: int, *, deadline_s: int, ledger: Ledger, clock=utc_now) -> bool:
+    """The execution stopped waiting for this attempt's receipt (its confirmation deadline passed): the attempt is
+    recorded EXPIRED in the ledger now, before the next channel is tried. False if the attempt is not there."""
+    return ledger.expire_attempt(notification_id, attempt, deadline_s=deadline_s, at=iso(clock()))
+
+
+def undeliverable(notification_id: str, reason: str, *, ledger: Ledger) -> bool:
+    """No channel delivered and no review case could be opened: the notice is UNDELIVERED (unless it settled)."""
+    return ledger.mark_undelivered(notification_id, reason)

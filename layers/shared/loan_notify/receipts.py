@@ -185,11 +185,13 @@ EARLY_RECORD_WAITS = (0.05, 0.1, 0.25, 0.5, 1.0)
 def apply_receipt(receipt: Receipt, *, deliveries: Deliveries, ledger: Ledger, callbacks: Callbacks,
                   contacts: ContactHealth, clock=utc_now,
                   on_late_delivery: Callable[[str], Any] | None = None,
+                  on_confirmed: Callable[[str], Any] | None = None,
                   early_waits: tuple[float, ...] = EARLY_RECORD_WAITS,
                   sleep: Callable[[float], None] = time.sleep) -> ReceiptOutcome:
     """Store the receipt, bring the ledger forward, write a bounce back to the contact it was sent to, and answer
     the waiting execution. Every step is idempotent, so a redelivered or retried receipt finishes what an
-    interrupted one started.
+    interrupted one started. `on_confirmed(channel)` is called once per message whose waiting execution was told
+    it is delivered.
 
     A receipt that arrives before its send is recorded is kept on the message (the sender applies its status to
     the ledger when the record lands); it then waits briefly for that record and does the rest itself, since only
@@ -213,6 +215,8 @@ def apply_receipt(receipt: Receipt, *, deliveries: Deliveries, ledger: Ledger, c
         contacts.mark(item["borrower_id"], Channel(item["channel"]), receipt.contact_effect,
                       contact_ref=item.get("contact_ref") or None)
     outcome = answer_waiting(item, deliveries=deliveries, callbacks=callbacks)
+    if outcome is ReceiptOutcome.CONFIRMED and on_confirmed is not None:
+        on_confirmed(str(item.get("channel", "")))
     if write.status.confirms and outcome is not ReceiptOutcome.CONFIRMED and on_late_delivery is not None:
         # Nobody waited on this message any more: the execution moved on, perhaps to a person. Their case closes.
         on_late_delivery(item["notification_id"])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +31,7 @@ from loan_notify.ledger import FINAL_STATES, Ledger
 from loan_notify.models import NoticeRef, ReviewRequest
 from loan_notify.vocabulary import Channel, DeliveryStatus, NoticeState
 
+BY_LOAN_INDEX = "ByLoan"
 OPEN_INDEX = "ByState"
 SYSTEM = "loan-notify"  # `resolved_by` of the cases the system closes itself
 MAX_EXECUTION_NAME = 80
@@ -157,6 +158,17 @@ class ReviewCases:
         if case is None or case["state"] != CaseState.OPEN.value:
             raise CaseNotOpen(f"case {case_id} is not open")
         raise CaseTaken(case_id, str(case.get("assignee")))
+
+    def by_loan(self, loan_id: str) -> list[dict[str, Any]]:
+        """Every case of a loan, oldest first: notices' review cases and the borrower's reports."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"IndexName": BY_LOAN_INDEX, "KeyConditionExpression": Key("loan_id").eq(loan_id)}
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(items, key=lambda c: c["opened_at"])
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def alerted(self, case_id: str) -> dict[str, Any] | None:
         """Count one published alert; None if the case was resolved meanwhile (nothing written)."""
@@ -496,3 +508,20 @@ def report_not_notified(borrower_id: str, loan_id: str, *, ledger: Ledger, cases
     alerts.publish(subject, body)  # if this fails, the case is written with no alert: the watchdog sends it
     cases.alerted(case["case_id"])
     return _report_answer(case, repeated=False), True
+
+
+def oldest_undelivered_critical_age(*, ledger: Ledger, clock=utc_now) -> tuple[float, str | None]:
+    """Seconds since the oldest critical notice (APPROVED, REJECTED, OVERDUE) that is not yet in a final state was
+    recorded, and its id; (0, None) when every critical notice is settled. The service level: none over 15 min."""
+    oldest = ledger.oldest_undelivered_critical()
+    if oldest is None:
+        return 0.0, None
+    created = datetime.fromisoformat(str(oldest["created_at"]).replace("Z", "+00:00"))
+    return max(0.0, (clock() - created).total_seconds()), str(oldest["notification_id"])
+
+
+def case_counts(*, cases: ReviewCases, clock=utc_now) -> tuple[int, int]:
+    """Open review cases, and how many of them are past their deadline (nobody answered in time)."""
+    now = iso(clock())
+    open_cases = cases.open_cases()
+    return len(open_cases), sum(1 for case in open_cases if case["due_at"] <= now)
