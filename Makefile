@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops openapi scale-model bench-burst fuzz
+.PHONY: help install demo local test lint unit flow build validate deploy deploy-backup bench bench-import costs clean ops openapi scale-model bench-burst fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -31,7 +31,7 @@ local: install ## serve the local cloud on 127.0.0.1:$(PORT) (AWS CLI / boto3 wi
 
 lint: install ## ruff, cfn-lint, statelint, ASL placeholder check
 	$(BIN)/ruff check .
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml backup-region.yaml
 	$(BIN)/statelint --ignore=FLOAT statemachine/*.asl.json
 	$(BIN)/python -m localcloud.check_asl template.yaml
 	$(BIN)/python -m localcloud.openapi --check
@@ -77,6 +77,9 @@ build: $(SAM_VENV)/.installed ## sam build (no container; the layer fetches pyth
 
 deploy: build ## sam deploy --config-env $(CONFIG_ENV) (needs AWS credentials)
 	$(SAM_VENV)/bin/sam deploy --config-env $(CONFIG_ENV)
+
+deploy-backup: $(SAM_VENV)/.installed ## backup-region.yaml to BackupRegion, after deploy (--config-env $(CONFIG_ENV)-backup)
+	$(SAM_VENV)/bin/sam deploy --config-env $(CONFIG_ENV)-backup
 
 clean: ## remove build output and virtualenvs
 	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache

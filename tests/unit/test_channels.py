@@ -1,11 +1,13 @@
 """Channel adapters against real botocore clients with stubbed responses (botocore's Stubber: no network)."""
 
+import dataclasses
+
 import boto3
 import pytest
 from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
-from loan_notify.channels import SesEmail, SnsSms, normalise_phone
+from loan_notify.channels import SesEmail, SmsVoiceSms, destination_country_parameters, normalise_phone
 from loan_notify.errors import PermanentChannelError, ProviderThrottled, SendOutcomeUnknown, TransientChannelError
 from loan_notify.templates import render
 from loan_notify.vocabulary import LoanStatus, Locale
@@ -14,8 +16,13 @@ MESSAGE = render(LoanStatus.APPROVED, Locale.EN_US, name="Ada", loan_id="L-1")
 
 
 @pytest.fixture
-def sns():
-    return boto3.client("sns", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+def sms():
+    return boto3.client("pinpoint-sms-voice-v2", region_name="us-east-1", aws_access_key_id="x",
+                        aws_secret_access_key="x")
+
+
+def sender(client, **kwargs):
+    return SmsVoiceSms(client, configuration_set=kwargs.pop("configuration_set", "loan-notify-sms"), **kwargs)
 
 
 @pytest.fixture
@@ -23,34 +30,56 @@ def sesv2():
     return boto3.client("sesv2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
 
 
-def test_sms_is_sent_transactional_to_the_e164_number(sns):
-    with Stubber(sns) as stub:
-        stub.add_response("publish", {"MessageId": "m-1"}, {
-            "PhoneNumber": "+14155550123", "Message": MESSAGE.text,
-            "MessageAttributes": {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}})
-        delivery = SnsSms(sns).send("+1 415-555-0123", MESSAGE)
+def test_sms_is_sent_transactional_through_the_configuration_set_and_protect_configuration(sms):
+    with Stubber(sms) as stub:
+        stub.add_response("send_text_message", {"MessageId": "m-1"}, {
+            "DestinationPhoneNumber": "+14155550123", "MessageBody": MESSAGE.text, "MessageType": "TRANSACTIONAL",
+            "ConfigurationSetName": "loan-notify-sms", "ProtectConfigurationId": "protect-1"})
+        delivery = sender(sms, protect_configuration_id="protect-1").send("+1 415-555-0123", MESSAGE)
     assert delivery.message_id == "m-1" and delivery.destination == "+14*****0123"
-    assert delivery.provider == "sns-sms@us-east-1"
+    assert delivery.provider == "sms-voice@us-east-1"
+
+
+def test_a_sender_without_a_configuration_set_cannot_confirm(sms):
+    assert sender(sms).confirms and not sender(sms, configuration_set="").confirms
+
+
+def test_registration_ids_on_the_message_become_destination_country_parameters(sms):
+    @dataclasses.dataclass(frozen=True)
+    class Registered:  # a rendered message that carries India's DLT registration ids
+        text: str
+        entity_id: str
+        registered_template_id: str
+
+    message = Registered(MESSAGE.text, "1101", "1107")
+    assert destination_country_parameters(MESSAGE) == {}
+    assert destination_country_parameters(message) == {"IN_ENTITY_ID": "1101", "IN_TEMPLATE_ID": "1107"}
+    with Stubber(sms) as stub:
+        stub.add_response("send_text_message", {"MessageId": "m-2"}, {
+            "DestinationPhoneNumber": "+919876543210", "MessageBody": MESSAGE.text, "MessageType": "TRANSACTIONAL",
+            "ConfigurationSetName": "loan-notify-sms",
+            "DestinationCountryParameters": {"IN_ENTITY_ID": "1101", "IN_TEMPLATE_ID": "1107"}})
+        assert sender(sms).send("+91 98765 43210", message).message_id == "m-2"
 
 
 @pytest.mark.parametrize("phone", [None, "", "12345", "+1555", "not a phone"])
-def test_invalid_numbers_fail_permanently_without_calling_the_provider(sns, phone):
-    with Stubber(sns), pytest.raises(PermanentChannelError):  # no response queued: any call would fail the test
-        SnsSms(sns).send(phone, MESSAGE)
+def test_invalid_numbers_fail_permanently_without_calling_the_provider(sms, phone):
+    with Stubber(sms), pytest.raises(PermanentChannelError):  # no response queued: any call would fail the test
+        sender(sms).send(phone, MESSAGE)
 
 
 @pytest.mark.parametrize("code, status, error", [
-    ("Throttling", 400, ProviderThrottled),
+    ("ThrottlingException", 400, ProviderThrottled),
     ("TooManyRequestsException", 429, ProviderThrottled),
-    ("InternalError", 500, TransientChannelError),
-    ("InvalidParameter", 400, PermanentChannelError),
-    ("AuthorizationError", 403, PermanentChannelError),
+    ("InternalServerException", 500, TransientChannelError),
+    ("ValidationException", 400, PermanentChannelError),  # e.g. a country the protect configuration blocks
+    ("AccessDeniedException", 403, PermanentChannelError),
 ])
-def test_provider_errors_are_classified(sns, code, status, error):
-    with Stubber(sns) as stub:
-        stub.add_client_error("publish", service_error_code=code, http_status_code=status)
+def test_provider_errors_are_classified(sms, code, status, error):
+    with Stubber(sms) as stub:
+        stub.add_client_error("send_text_message", service_error_code=code, http_status_code=status)
         with pytest.raises(error) as raised:
-            SnsSms(sns).send("+14155550123", MESSAGE)
+            sender(sms).send("+14155550123", MESSAGE)
     assert raised.value.reason == f"provider_{code}"
 
 
@@ -62,7 +91,7 @@ class _Raising:
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    def publish(self, **_kwargs):
+    def send_text_message(self, **_kwargs):
         raise self.error
 
 
@@ -76,7 +105,7 @@ class _Raising:
 ])
 def test_a_lost_answer_is_an_unknown_outcome_and_an_unreached_provider_is_an_outage(error, expected):
     with pytest.raises(expected):
-        SnsSms(_Raising(error)).send("+14155550123", MESSAGE)
+        sender(_Raising(error)).send("+14155550123", MESSAGE)
 
 
 def test_email_goes_through_the_configuration_set(sesv2):

@@ -1,4 +1,5 @@
-"""Channel adapters: SMS through SNS, email through SES v2. Provider errors become our two error classes."""
+"""Channel adapters: SMS through AWS End User Messaging SMS, email through SES v2, push through SNS. Provider errors
+become our error classes."""
 
 from __future__ import annotations
 
@@ -32,7 +33,13 @@ _THROTTLE_CODES = {
 # The provider is down: nothing was sent; the backup provider may take it at once.
 _OUTAGE_CODES = {
     "InternalError", "InternalFailure", "InternalServiceErrorException", "ServiceUnavailable",
-    "ServiceUnavailableException", "RequestTimeout",
+    "ServiceUnavailableException", "RequestTimeout", "InternalServerException",
+}
+
+# Refusals of the destination itself (not of the request): recorded under their own reason.
+_REFUSED_DESTINATIONS = {
+    "DESTINATION_COUNTRY_BLOCKED": "country_not_served",  # the protect configuration blocks that country
+    "DESTINATION_PHONE_NUMBER_OPTED_OUT": "opted_out",
 }
 
 
@@ -53,6 +60,9 @@ def _classify(err: Exception, provider: str) -> Exception:
             return ProviderThrottled(f"{provider}: {code}", reason=f"provider_{code}")
         if code in _OUTAGE_CODES or status >= 500:
             return TransientChannelError(f"{provider}: {code}", reason=f"provider_{code}")
+        if err.response.get("Reason") in _REFUSED_DESTINATIONS:  # End User Messaging SMS says why, in a field
+            return PermanentChannelError(f"{provider}: {code} {err.response['Reason']}",
+                                         reason=_REFUSED_DESTINATIONS[err.response["Reason"]])
         return PermanentChannelError(f"{provider}: {code}", reason=f"provider_{code}")
     if isinstance(err, (EndpointConnectionError, ConnectTimeoutError)):  # never reached the provider
         return TransientChannelError(f"{provider}: {type(err).__name__}", reason="provider_unreachable")
@@ -95,20 +105,49 @@ def _region(client: Any) -> str:
     return getattr(getattr(client, "meta", None), "region_name", "") or "default"
 
 
-class SnsSms:
-    def __init__(self, client: Any, sender_id: str = "") -> None:
+# Country registration ids a rendered SMS may carry (India's DLT registration: the principal entity and the
+# registered template), mapped to SendTextMessage's DestinationCountryParameters. RenderedMessage fields by name:
+# a message without them (no registration needed for the countries served) sends none.
+REGISTRATION_PARAMETERS = {"IN_ENTITY_ID": "entity_id", "IN_TEMPLATE_ID": "registered_template_id"}
+
+
+def destination_country_parameters(message: Any) -> dict[str, str]:
+    """DestinationCountryParameters for a rendered SMS: each registration id it carries, under its API key."""
+    return {key: str(value) for key, field_name in REGISTRATION_PARAMETERS.items()
+            if (value := getattr(message, field_name, None))}
+
+
+class SmsVoiceSms:
+    """SMS through AWS End User Messaging SMS (pinpoint-sms-voice-v2 SendTextMessage).
+
+    The configuration set's event destination publishes every delivery event to an SNS topic the receipts
+    function subscribes to: each SMS gets a receipt. The protect configuration allows only the countries served;
+    a number elsewhere is refused by the provider (ValidationException DESTINATION_COUNTRY_BLOCKED: permanent).
+    """
+
+    def __init__(self, client: Any, *, configuration_set: str, protect_configuration_id: str = "",
+                 origination_identity: str = "") -> None:
         self._client = client
-        self._sender_id = sender_id
-        self.provider = f"sns-sms@{_region(client)}"
-        self.confirms = True  # SNS SMS delivery status logging -> CloudWatch Logs subscription -> receipts
+        self._configuration_set = configuration_set
+        self._protect_configuration_id = protect_configuration_id
+        self._origination_identity = origination_identity
+        self.provider = f"sms-voice@{_region(client)}"
+        self.confirms = bool(configuration_set)  # its event destination is the receipt
 
     def send(self, phone: str | None, message: RenderedMessage) -> Delivery:
         number = normalise_phone(phone)
-        attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
-        if self._sender_id:
-            attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": self._sender_id}
+        kwargs: dict[str, Any] = {"DestinationPhoneNumber": number, "MessageBody": message.text,
+                                  "MessageType": "TRANSACTIONAL"}
+        if self._configuration_set:
+            kwargs["ConfigurationSetName"] = self._configuration_set
+        if self._protect_configuration_id:
+            kwargs["ProtectConfigurationId"] = self._protect_configuration_id
+        if self._origination_identity:
+            kwargs["OriginationIdentity"] = self._origination_identity
+        if parameters := destination_country_parameters(message):
+            kwargs["DestinationCountryParameters"] = parameters
         try:
-            response = self._client.publish(PhoneNumber=number, Message=message.text, MessageAttributes=attributes)
+            response = self._client.send_text_message(**kwargs)
         except Exception as err:  # classified, then re-raised
             raise _classify(err, self.provider) from err
         return Delivery(self.provider, response["MessageId"], mask_phone(number))
