@@ -60,6 +60,9 @@ costs: install ## transitions, API calls and list-price cost per notice (happy a
 scale-model: install ## model 100,000 notices at the 08:00 window in real AWS, paced by the real Pacer (ARGS="--n ...")
 	$(BIN)/python -m loadtools.scale_model $(ARGS)
 
+bench-import: install ## each pipeline handler's cold import vs a bare `import boto3` (fresh processes, median)
+	$(BIN)/python -m loadtools.import_bench $(ARGS)
+
 bench-burst: install ## a month-end burst against an SMS quota on the local cloud (ARGS="--n 2000 --quota 4")
 	$(BIN)/python -m loadtools.burst_bench $(ARGS)
 

@@ -1,5 +1,6 @@
 """Every 15 minutes: open review cases past their deadline (or whose first alert failed) alert the ops topic."""
 
+import functools
 import os
 
 import boto3
@@ -11,11 +12,16 @@ from loan_notify.alerts import SnsAlerts
 from loan_notify.review import ReviewCases, realert_overdue
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # X-Ray patches only the AWS SDK this function uses
 metrics = Metrics()
 
-cases = ReviewCases(boto3.resource("dynamodb").Table(os.environ["REVIEW_CASES_TABLE"]))
-alerts = SnsAlerts(boto3.client("sns"), os.environ["OPS_ALERTS_TOPIC_ARN"])
+
+@functools.cache
+def ports() -> tuple[ReviewCases, SnsAlerts]:
+    """Built once per cold start, on first use (importing this module builds no client)."""
+    return (ReviewCases(boto3.resource("dynamodb").Table(os.environ["REVIEW_CASES_TABLE"])),
+            SnsAlerts(boto3.client("sns"), os.environ["OPS_ALERTS_TOPIC_ARN"]))
+
 
 
 @logger.inject_lambda_context
@@ -28,6 +34,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         failed.append(case_id)
         logger.exception("review case alert failed; the next run tries again", extra={"case_id": case_id})
 
+    cases, alerts = ports()
     realerted = realert_overdue(cases=cases, alerts=alerts, on_error=on_error)
     metrics.add_metric(name="ReviewCaseOverdue", unit=MetricUnit.Count, value=len(realerted))
     if realerted:

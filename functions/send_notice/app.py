@@ -29,7 +29,7 @@ from loan_notify.pacing import DynamoSlotStore, Pacer
 from loan_notify.vocabulary import Channel
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # X-Ray patches only the AWS SDK this function uses
 metrics = Metrics()
 # A batch whose every send must wait is not an error: each record goes back with its own delay (an error would hide
 # the whole batch for the queue's visibility timeout).

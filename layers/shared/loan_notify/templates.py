@@ -6,12 +6,11 @@ variable fails loudly instead of sending a blank).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-
-from jinja2 import Environment, StrictUndefined, select_autoescape
 
 from loan_notify.vocabulary import LoanStatus, Locale
 
@@ -97,16 +96,26 @@ _CATALOG: dict[LoanStatus, dict[Locale, tuple[str, str]]] = {
 
 _HTML = "<html><body><p>{{ text }}</p></body></html>"
 
-# SMS and plain-text bodies are not HTML: escaping them would put "&amp;" in a text message.
-_text_env = Environment(autoescape=False, undefined=StrictUndefined)  # noqa: S701
-_html_env = Environment(autoescape=select_autoescape(default=True, default_for_string=True),
-                        undefined=StrictUndefined)
-_compiled = {
-    (status, locale): (_text_env.from_string(subject), _text_env.from_string(text))
-    for status, by_locale in _CATALOG.items()
-    for locale, (subject, text) in by_locale.items()
-}
-_html_template = _html_env.from_string(_HTML)
+
+@functools.cache
+def _environments() -> tuple[Any, Any]:
+    """The Jinja2 environments, built (and Jinja2 imported) on the first render, not at import: a cold start that
+    renders nothing (the router, the receipts) never pays for them."""
+    from jinja2 import Environment, StrictUndefined, select_autoescape
+
+    # SMS and plain-text bodies are not HTML: escaping them would put "&amp;" in a text message.
+    text_env = Environment(autoescape=False, undefined=StrictUndefined)  # noqa: S701
+    html_env = Environment(autoescape=select_autoescape(default=True, default_for_string=True),
+                           undefined=StrictUndefined)
+    return text_env, html_env.from_string(_HTML)
+
+
+@functools.cache
+def _compiled(status: LoanStatus, locale: Locale) -> tuple[Any, Any]:
+    """One status's subject and text templates, compiled on first use and kept."""
+    subject, text = _CATALOG[status][locale]
+    text_env, _html = _environments()
+    return text_env.from_string(subject), text_env.from_string(text)
 
 
 @dataclass(frozen=True)
@@ -131,7 +140,7 @@ def template_id(status: LoanStatus) -> str:
 
 def render(status: LoanStatus, locale: Locale, *, name: str, loan_id: str, amount: Decimal | None = None,
            currency: str | None = None, reason: str | None = None) -> RenderedMessage:
-    subject_t, text_t = _compiled[(status, locale)]
+    subject_t, text_t = _compiled(status, locale)
     context: dict[str, Any] = {
         "name": name or ("客户" if locale is Locale.ZH_CN else "there"),
         "loan_id": loan_id,
@@ -147,10 +156,10 @@ def render(status: LoanStatus, locale: Locale, *, name: str, loan_id: str, amoun
         locale=locale,
         subject=subject,
         text=text,
-        html=_html_template.render(text=text),
+        html=_environments()[1].render(text=text),
     )
 
 
 def missing_templates() -> list[str]:
     """Every borrower-visible status must have a template in every locale (checked by a unit test)."""
-    return [f"{s.value}/{loc.value}" for s in LoanStatus for loc in Locale if (s, loc) not in _compiled]
+    return [f"{s.value}/{loc.value}" for s in LoanStatus for loc in Locale if loc not in _CATALOG.get(s, {})]

@@ -1,0 +1,106 @@
+"""Cold import of each pipeline handler against a bare `import boto3`, in fresh interpreters (`make bench-import`).
+
+A Lambda cold start pays for the handler module's import before the first event. Each measurement runs in a new
+Python process set up as Lambda would set it up (the function's code folder and the shared layer on the path, the
+function's environment variables from template.yaml with its parameters' defaults, LAMBDA_TASK_ROOT set so
+powertools' Tracer is live as under `Tracing: Active`), and times only the import statement. The figure is the
+median of `--runs` processes; the goal (issue 7) is at most 2x the median of `import boto3` measured the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from typing import Any
+
+from localcloud.deploy import ROOT, load_sam
+
+PIPELINE = ("stream_router", "prepare_notice", "send_notice", "await_receipt", "ingest_receipts",
+            "open_review_case", "review_watchdog")
+GOAL = 2.0
+
+_TIMER = """
+import sys, time
+sys.path[:0] = {paths!r}
+started = time.perf_counter()
+{statement}
+print(time.perf_counter() - started)
+"""
+
+
+def _value(value: Any, defaults: dict[str, str]) -> str:
+    if isinstance(value, dict) and "Ref" in value:
+        return defaults.get(value["Ref"], "bench")
+    return value if isinstance(value, str) else "bench"
+
+
+def environments() -> dict[str, dict[str, str]]:
+    """Each pipeline handler's environment variables, from the template (parameters at their defaults)."""
+    sam = load_sam(ROOT / "template.yaml")
+    defaults = {k: str(v.get("Default", "")) for k, v in sam.get("Parameters", {}).items()}
+    common = sam.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    out = {}
+    for resource in sam["Resources"].values():
+        props = resource.get("Properties", {})
+        folder = str(props.get("CodeUri", "")).removeprefix("functions/")
+        if resource.get("Type") == "AWS::Serverless::Function" and folder in PIPELINE:
+            variables = {**common, **props.get("Environment", {}).get("Variables", {})}
+            out[folder] = {k: _value(v, defaults) for k, v in variables.items()}
+    return out
+
+
+def measure(statement: str, paths: list[str], env: dict[str, str]) -> float:
+    code = _TIMER.format(paths=paths, statement=statement)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,  # noqa: S603
+                            check=False)  # our own interpreter and a fixed statement
+    if result.returncode != 0:
+        raise RuntimeError(f"{statement!r} failed: {result.stderr[-2000:]}")
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def lambda_env(extra: dict[str, str]) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
+    return {**base, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench", "LAMBDA_TASK_ROOT": "/var/task",
+            "AWS_LAMBDA_FUNCTION_NAME": "bench", "PYTHONDONTWRITEBYTECODE": "", **extra}
+
+
+def run(runs: int) -> dict[str, Any]:
+    layer = str(ROOT / "layers" / "shared")
+    baseline = statistics.median(measure("import boto3", [], lambda_env({})) for _ in range(runs))
+    handlers = {}
+    for name, env in environments().items():
+        folder = str(ROOT / "functions" / name)
+        times = [measure("import app", [folder, layer], lambda_env(env)) for _ in range(runs)]
+        handlers[name] = statistics.median(times)
+    return {"runs": runs, "python": sys.version.split()[0], "import_boto3_ms": round(baseline * 1000, 1),
+            "handlers": {name: {"import_ms": round(t * 1000, 1), "ratio": round(t / baseline, 2)}
+                         for name, t in sorted(handlers.items())},
+            "goal_ratio": GOAL}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="fresh processes per module (the median is reported)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    # Warm the filesystem cache and compile the bytecode once, as a deployed package ships it compiled.
+    run(1)
+    report = run(args.runs)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"cold import, median of {report['runs']} fresh processes (Python {report['python']})")
+    print(f"  import boto3{'':18} {report['import_boto3_ms']:7.1f} ms")
+    for name, figures in report["handlers"].items():
+        verdict = "ok" if figures["ratio"] <= GOAL else f"over {GOAL}x"
+        print(f"  {name:<30} {figures['import_ms']:7.1f} ms  {figures['ratio']:4.2f}x  {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
