@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import phonenumbers
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -18,7 +17,6 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
-from email_validator import EmailNotValidError, validate_email
 
 from loan_notify.clock import iso, utc_now
 from loan_notify.errors import PermanentChannelError, ProviderThrottled, SendOutcomeUnknown, TransientChannelError
@@ -77,6 +75,9 @@ def normalise_phone(phone: str | None) -> str:
     """E.164 or a PermanentChannelError: an invalid number can never be delivered to."""
     if not phone:
         raise PermanentChannelError("no phone number on file", reason="no_contact")
+    # Imported on the first number, not at import: a cold start pays for it only when it sends an SMS.
+    import phonenumbers
+
     try:
         parsed = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException as err:
@@ -89,6 +90,9 @@ def normalise_phone(phone: str | None) -> str:
 def normalise_email(email: str | None) -> str:
     if not email:
         raise PermanentChannelError("no email address on file", reason="no_contact")
+    # Imported on the first email, not at import: a consumer that only sends SMS never loads it (cold start).
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(email, check_deliverability=False).normalized
     except EmailNotValidError as err:

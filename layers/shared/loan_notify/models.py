@@ -18,7 +18,7 @@ _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
 class LoanImage(BaseModel):
     """One item of the Loans table (the NewImage of a stream record)."""
 
-    model_config = ConfigDict(extra="ignore", use_enum_values=False)
+    model_config = ConfigDict(defer_build=True, extra="ignore", use_enum_values=False)
 
     loan_id: str = Field(min_length=1, max_length=128)
     borrower_id: str = Field(min_length=1, max_length=128)
@@ -67,7 +67,7 @@ def execution_name(notification_id: str) -> str:
 
 
 class ContactHealth(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     verified: bool = False
     bounced: bool = False
@@ -75,7 +75,7 @@ class ContactHealth(BaseModel):
 
 
 class QuietHours(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     start: time
     end: time
@@ -84,7 +84,7 @@ class QuietHours(BaseModel):
 class Borrower(BaseModel):
     """One item of the Borrowers table. name, phone and email are personal data: never logged in clear."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     borrower_id: str = Field(min_length=1)
     name: str = ""
@@ -122,7 +122,7 @@ class Borrower(BaseModel):
 class NoticeRef(BaseModel):
     """The execution input: ids only, never a phone number, an email or a name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     notification_id: str
     loan_id: str
@@ -150,7 +150,7 @@ class ReviewRequest(NoticeRef):
 class PrepareRequest(BaseModel):
     """Input of the prepare step: the execution's whole state. Only ids and the previous plan are read."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     notification_id: str
     loan_id: str
@@ -173,7 +173,7 @@ class PrepareRequest(BaseModel):
 class Preferences(BaseModel):
     """What a borrower may set through the API. Unknown fields are refused, not ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     channels: list[Channel] = Field(default_factory=list, max_length=4)
     language: Locale = Locale.EN_US
@@ -191,7 +191,7 @@ class Preferences(BaseModel):
 class ReportRequest(BaseModel):
     """POST /me/reports: the borrower says they never heard about this loan."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     loan_id: str = Field(min_length=1, max_length=128)
 
@@ -199,7 +199,7 @@ class ReportRequest(BaseModel):
 class ContactChange(BaseModel):
     """PUT /me/contact: a new phone number (E.164) or email address the borrower wants notices on."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     phone: str | None = Field(default=None, min_length=4, max_length=20)
     email: str | None = Field(default=None, min_length=3, max_length=254)
@@ -213,6 +213,6 @@ class ContactChange(BaseModel):
 
 
 class VerificationCode(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     code: str = Field(pattern=r"^[0-9]{6}$")
