@@ -181,27 +181,34 @@ def _response(url: str, status: int, payload: dict[str, Any]) -> AWSResponse:
     return AWSResponse(url, status, headers, _Raw(body))
 
 
-def answer(request: Any, **_kwargs: Any) -> AWSResponse:
-    """The before-send handler: answer one pinpoint-sms-voice-v2 request as the service would."""
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    target = headers.get("x-amz-target", b"")
-    operation = (target.decode() if isinstance(target, bytes) else target).rpartition(".")[2]
-    authorization = headers.get("authorization", b"")
-    scope = _SCOPE.search(authorization.decode() if isinstance(authorization, bytes) else authorization)
-    host_region = re.match(r"https?://sms-voice\.([a-z0-9-]+)\.", request.url)
-    region = scope.group(1) if scope else (host_region.group(1) if host_region else "us-east-1")
-    raw = request.body or b"{}"
-    body = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    try:
-        return _response(request.url, 200, backend.dispatch(region, operation, body))
-    except SmsVoiceError as err:
-        payload = {"__type": err.code, "message": err.message}
-        if err.reason:
-            payload["Reason"] = err.reason
-        return _response(request.url, err.status, payload)
-    except Exception as err:  # the simulator's faults: moto ServiceExceptions carrying the service's error code
-        code = getattr(err, "code", None)
-        if not code:
-            raise
-        status = 500 if code == "InternalServerException" else 400
-        return _response(request.url, status, {"__type": code, "message": getattr(err, "message", str(err))})
+def answering(store: SmsVoiceBackend) -> Any:
+    """A before-send handler answering pinpoint-sms-voice-v2 requests from `store`, as the service would."""
+
+    def answer(request: Any, **_kwargs: Any) -> AWSResponse:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        target = headers.get("x-amz-target", b"")
+        operation = (target.decode() if isinstance(target, bytes) else target).rpartition(".")[2]
+        authorization = headers.get("authorization", b"")
+        scope = _SCOPE.search(authorization.decode() if isinstance(authorization, bytes) else authorization)
+        host_region = re.match(r"https?://sms-voice\.([a-z0-9-]+)\.", request.url)
+        region = scope.group(1) if scope else (host_region.group(1) if host_region else "us-east-1")
+        raw = request.body or b"{}"
+        body = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        try:
+            return _response(request.url, 200, store.dispatch(region, operation, body))
+        except SmsVoiceError as err:
+            payload = {"__type": err.code, "message": err.message}
+            if err.reason:
+                payload["Reason"] = err.reason
+            return _response(request.url, err.status, payload)
+        except Exception as err:  # the simulator's faults: moto ServiceExceptions carrying the service's error code
+            code = getattr(err, "code", None)
+            if not code:
+                raise
+            status = 500 if code == "InternalServerException" else 400
+            return _response(request.url, status, {"__type": code, "message": getattr(err, "message", str(err))})
+
+    return answer
+
+
+answer = answering(backend)  # the local cloud's handler (registered by localcloud.patches)
