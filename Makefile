@@ -12,8 +12,8 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo local test lint unit flow build validate deploy bench costs clean ops openapi scale-model bench-burst fuzz \
-	templates previews browser
+.PHONY: help install demo local test lint unit flow build validate deploy deploy-backup bench bench-import costs \
+	clean ops openapi scale-model bench-burst fuzz templates previews browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -35,7 +35,7 @@ local: install ## serve the local cloud on 127.0.0.1:$(PORT); TIME_SCALE=0.01 ru
 
 lint: install templates ## ruff, cfn-lint, statelint, ASL placeholder check, templates
 	$(BIN)/ruff check .
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml backup-region.yaml
 	$(BIN)/statelint --ignore=FLOAT statemachine/*.asl.json
 	$(BIN)/python -m localcloud.check_asl template.yaml
 	$(BIN)/python -m localcloud.openapi --check
@@ -73,6 +73,9 @@ costs: install ## transitions, API calls and list-price cost per notice (happy a
 scale-model: install ## model 100,000 notices at the 08:00 window in real AWS, paced by the real Pacer (ARGS="--n ...")
 	$(BIN)/python -m loadtools.scale_model $(ARGS)
 
+bench-import: install ## each pipeline handler's cold import vs a bare `import boto3` (fresh processes, median)
+	$(BIN)/python -m loadtools.import_bench $(ARGS)
+
 bench-burst: install ## a month-end burst against an SMS quota on the local cloud (ARGS="--n 2000 --quota 4")
 	$(BIN)/python -m loadtools.burst_bench $(ARGS)
 
@@ -90,6 +93,9 @@ build: $(SAM_VENV)/.installed ## sam build (no container; the layer fetches pyth
 
 deploy: build ## sam deploy --config-env $(CONFIG_ENV) (needs AWS credentials)
 	$(SAM_VENV)/bin/sam deploy --config-env $(CONFIG_ENV)
+
+deploy-backup: $(SAM_VENV)/.installed ## backup-region.yaml to BackupRegion, after deploy (--config-env $(CONFIG_ENV)-backup)
+	$(SAM_VENV)/bin/sam deploy --config-env $(CONFIG_ENV)-backup
 
 clean: ## remove build output and virtualenvs
 	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache *.egg-info

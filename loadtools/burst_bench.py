@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
     cloud = LocalCloud(time_scale=args.time_scale, parameters={"SmsSendRate": str(configured)}).start()
     try:
-        cloud.providers.rate_limit("sns", cloud.region, args.quota)
-        cloud.providers.rate_limit("sns", "us-west-2", args.quota)
+        cloud.providers.rate_limit("sms-voice", cloud.region, args.quota)
+        cloud.providers.rate_limit("sms-voice", "us-west-2", args.quota)
         borrowers, loans = cloud.table("BorrowersTableName"), cloud.table("LoansTableName")
         zone = _midday_zone()
         for i in range(args.n + args.critical):
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         fallbacks = sum(1 for i in items if any(a.get("channel") != "SMS" for a in i.get("attempts", [])))
         review = sum(1 for i in items if i.get("case_id") or i.get("state") == "NEEDS_REVIEW")
         throttled = sum(cloud.providers.throttled.values())
-        calls = sum(v for (service, _), v in cloud.providers.calls.items() if service == "sns")
+        calls = sum(v for (service, _), v in cloud.providers.calls.items() if service == "sms-voice")
         result = {
             "n": args.n, "quota_per_s": args.quota, "configured_rate_per_s": configured,
             "time_scale": args.time_scale, "sms_sent": len(bulk_sent), "writes_s": round(writes_done - start, 1),

@@ -42,7 +42,7 @@ from typing import Any
 
 from loan_notify.pacing import MemorySlotStore, Pacer
 
-SMS = "sns-sms@us-east-1"
+SMS = "sms-voice@us-east-1"
 EMAIL = "ses-v2@us-east-1"
 HOUR = 3600.0
 
@@ -202,7 +202,7 @@ class Model:
         self.starts = Bucket(s.start_burst, s.start_refill, 0.0)
         self.transitions = Bucket(s.transitions_burst, s.transitions_rate, 0.0)
         self.store = MemorySlotStore()
-        rates = {"sns-sms": s.sms_rate, "ses-v2": s.email_rate}
+        rates = {"sms-voice": s.sms_rate, "ses-v2": s.email_rate}
         self.lambdas_running: list[float] = []  # end times of running invocations (router, prepare)
         self.active = 0  # invocations that end when their owner says (router batches, consumers)
         self._build_notices()

@@ -1,9 +1,10 @@
 """CloudFormation resource types moto 5.2.5 does not create, filled in for the local cloud.
 
 moto's CloudFormation skips AWS::SNS::Subscription (so a SAM `SNS` event would never reach its function),
-AWS::SNS::TopicPolicy, AWS::SES::ConfigurationSet, AWS::SecretsManager::Secret and AWS::CloudWatch::Alarm.
-These small models create the real thing in moto's backends through their own APIs. Registered by
-`localcloud.patches.apply`; listed in its INTERNALS check.
+AWS::SNS::TopicPolicy, AWS::SES::ConfigurationSet, AWS::SecretsManager::Secret and AWS::CloudWatch::Alarm, and has
+no End User Messaging SMS at all (AWS::SMSVOICE::ConfigurationSet, AWS::SMSVOICE::ProtectConfiguration). These
+small models create the real thing in moto's backends through their own APIs, or in `localcloud.smsvoice` for End
+User Messaging. Registered by `localcloud.patches.apply`; listed in its INTERNALS check.
 """
 
 from __future__ import annotations
@@ -196,5 +197,72 @@ class LocalCloudWatchAlarm(_LocalModel, CloudFormationModel):
         return model
 
 
+class LocalSmsProtectConfiguration(_LocalModel, CloudFormationModel):
+    """AWS::SMSVOICE::ProtectConfiguration: its SMS country rules (intrinsics already resolved by moto)."""
+
+    _ATTRIBUTES = {"Arn": "arn", "ProtectConfigurationId": "physical_resource_id"}
+    arn: str
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SMSVOICE::ProtectConfiguration"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls._ATTRIBUTES
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        return getattr(self, self._ATTRIBUTES[attribute_name])
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[misc]
+                                        account_id: str, region_name: str, **kwargs: Any
+                                        ) -> LocalSmsProtectConfiguration:
+        from localcloud.smsvoice import backend
+
+        rules = (cloudformation_json.get("Properties", {}).get("CountryRuleSet") or {}).get("SMS") or []
+        created = backend.create_protect_configuration(account_id, region_name, rules)
+        model = cls()
+        model.physical_resource_id, model.arn = created.protect_configuration_id, created.arn
+        return model
+
+
+class LocalSmsConfigurationSet(_LocalModel, CloudFormationModel):
+    """AWS::SMSVOICE::ConfigurationSet: its event destinations and protect configuration."""
+
+    arn: str
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "ConfigurationSetName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SMSVOICE::ConfigurationSet"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        if attribute_name != "Arn":
+            raise KeyError(attribute_name)
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[misc]
+                                        account_id: str, region_name: str, **kwargs: Any
+                                        ) -> LocalSmsConfigurationSet:
+        from localcloud.smsvoice import backend
+
+        props = cloudformation_json.get("Properties", {})
+        created = backend.create_configuration_set(
+            account_id, region_name, props.get("ConfigurationSetName") or resource_name,
+            props.get("EventDestinations") or [], props.get("ProtectConfigurationId") or "")
+        model = cls()
+        model.physical_resource_id, model.arn = created.name, created.arn
+        return model
+
+
 LOCAL_MODELS = (LocalSnsSubscription, LocalSnsTopicPolicy, LocalSesConfigurationSet, LocalSecret,
-                LocalCloudWatchAlarm)
+                LocalCloudWatchAlarm, LocalSmsProtectConfiguration, LocalSmsConfigurationSet)

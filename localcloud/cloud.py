@@ -71,10 +71,13 @@ def _email_content(message: Any) -> dict[str, Any]:
 
 class LocalCloud:
     def __init__(self, *, template: Path = ROOT / "template.yaml", stack_name: str = "loan-notify-local",
+                 backup_template: Path | None = ROOT / "backup-region.yaml",
                  region: str = "us-east-1", time_scale: float = 0.0, server: bool = False, port: int | None = None,
                  parameters: dict[str, str] | None = None, echo_logs: bool = False,
                  api_port: int | None = None) -> None:
         self.template = template
+        self.backup_template = backup_template  # deployed to BackupRegion after the stack (None: not deployed)
+        self.backup_outputs: dict[str, str] = {}
         self.stack_name = stack_name
         self.region = region
         self.time_scale = time_scale
@@ -116,7 +119,7 @@ class LocalCloud:
             base_env["AWS_ENDPOINT_URL"] = self.endpoint_url or ""
         self.runtime = Runtime(region=self.region, account=ACCOUNT, base_env=base_env, echo_logs=self.echo_logs)
         self.pump = StreamPump(self.runtime.invoke, self._send_to_destination, self.time_scale)
-        patches.apply(invoke_lambda=self.runtime.moto_hook, on_stream_record=self.pump.on_record,
+        patches.apply(invoke_lambda=self._invoke, on_stream_record=self.pump.on_record,
                       time_scale=self.time_scale, providers=self.providers, pause=self.runtime.pause)
         if self.server:
             from moto.server import ThreadedMotoServer
@@ -194,6 +197,31 @@ class LocalCloud:
                               config=_CLIENT_CONFIG).Table(self.outputs[output_key])
 
     # ------------------------------------------------------------------ deploy
+    @property
+    def backup_region(self) -> str:
+        return self.parameters.get("BackupRegion", "")
+
+    def deploy_backup_region(self) -> None:
+        """backup-region.yaml into BackupRegion, after the stack (the deploy order of the README): its SES and SMS
+        configuration sets publish to a topic there whose subscription is the stack's IngestReceipts."""
+        if not self.backup_template or not self.backup_region or self.backup_region == self.region:
+            return
+        cfn = boto3.client("cloudformation", region_name=self.backup_region, endpoint_url=self.endpoint_url,
+                           config=_CLIENT_CONFIG)
+        parameters = {"PrimaryStackName": self.stack_name,
+                      "ReceiptsFunctionArn": self.outputs["IngestReceiptsFunctionArn"]}
+        for shared in ("ServedCountries", "SmsSenderId"):
+            if shared in self.parameters:
+                parameters[shared] = self.parameters[shared]
+        name = f"{self.stack_name}-backup-region"
+        with _quiet_moto_cloudformation():
+            cfn.create_stack(StackName=name, TemplateBody=self.backup_template.read_text(),
+                             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
+            stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise RuntimeError(f"stack {name} ended {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+        self.backup_outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
     def deploy(self) -> None:
         assert self.runtime
         bucket = f"{self.stack_name}-artifacts"
@@ -239,6 +267,7 @@ class LocalCloud:
                 handler=functions[logical_id]["Properties"]["Handler"],
                 memory_mb=config.get("MemorySize", 128), timeout_s=config.get("Timeout", 3),
                 environment=config.get("Environment", {}).get("Variables", {})))
+        self.deploy_backup_region()
         self._attach_receipts()
         self.queues = QueuePump(self.runtime.invoke, self.time_scale)
         self.queues.attach(ACCOUNT, self.region)
@@ -249,28 +278,29 @@ class LocalCloud:
                              config=_CLIENT_CONFIG).verify_email_identity(EmailAddress=sender)
 
     def _attach_receipts(self) -> None:
-        """Route the simulator's receipts the way AWS would: SES events through the email-events topic (and its
-        Lambda subscription from the template), SMS delivery-status records as a CloudWatch Logs subscription
-        event (the log subscription itself is conditional on a parameter that is empty locally)."""
-        assert self.runtime
-        receipts_function = self.runtime.function("IngestReceiptsFunction").name
-        topic = self.outputs["EmailEventsTopicArn"]
-        self.providers.email_events_region = self.region
-        self.providers.deliver_sms_receipt = lambda event: self._invoke_async(receipts_function, event)
-        self.providers.deliver_email_event = lambda event: self.client("sns").publish(
-            TopicArn=topic, Message=json.dumps(event))
+        """Route the simulator's receipts the way AWS would: published to SNS topics whose subscriptions (from the
+        templates) reach IngestReceipts. SMS events go where the text's configuration set sends them (modelled in
+        `localcloud.smsvoice`); SES events to the topic of the region's configuration set event destination
+        (moto keeps no event destinations: the stacks' outputs name the topics)."""
+        self.providers.email_event_topics = {self.region: self.outputs["EmailEventsTopicArn"]}
+        if self.backup_outputs:
+            self.providers.email_event_topics[self.backup_region] = self.backup_outputs["ReceiptsTopicArn"]
+        self.providers.publish = self._publish
 
-    def _invoke_async(self, function_name: str, event: dict[str, Any]) -> None:
-        """An asynchronous invoke, as Lambda runs one: a failed event is retried twice (after about 1 and 2
-        minutes, scaled), then goes to the function's dead-letter queue (recorded here)."""
+    def _publish(self, topic_arn: str, event: dict[str, Any]) -> None:
+        region = topic_arn.split(":")[3]
+        sns = boto3.client("sns", region_name=region, endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG) \
+            if region != self.region else self.client("sns")
+        sns.publish(TopicArn=topic_arn, Message=json.dumps(event))
+
+    def _invoke(self, function: Any, event: Any) -> tuple[str, bool, str]:
+        """Every moto-side invocation. One that an SNS topic made (receipts: asynchronous in AWS, retried, then
+        the function's dead-letter queue) and that failed is recorded in `async_errors`."""
         assert self.runtime
-        for retry_delay_s in (60, 120, None):
-            payload, is_error, logs = self.runtime.invoke(function_name, event)
-            if not is_error:
-                return
-            if retry_delay_s is not None and self.time_scale:
-                time.sleep(retry_delay_s * self.time_scale)
-        self.async_errors.append((function_name, payload))
+        payload, is_error, logs = self.runtime.moto_hook(function, event)
+        if is_error and '"aws:sns"' in (event if isinstance(event, str) else json.dumps(event, default=str)):
+            self.async_errors.append((function.function_name, payload))
+        return payload, is_error, logs
 
     def _send_to_destination(self, arn: str, body: str) -> None:
         if arn.startswith("arn:aws:sqs:"):
@@ -363,11 +393,16 @@ class LocalCloud:
         return list(dict.fromkeys(r for r in (self.region, self.parameters.get("BackupRegion", "")) if r))
 
     def sms_messages(self) -> list[dict[str, str]]:
+        """Every SMS sent: End User Messaging SMS texts (notices) and SNS SMS (the borrower API's codes)."""
         from moto.sns.models import sns_backends
 
-        return [{"message_id": mid, "phone": phone, "text": text, "region": region}
-                for region in self.regions
-                for mid, (phone, text) in list(sns_backends[ACCOUNT][region].sms_messages.items())]
+        from localcloud.smsvoice import backend
+
+        texts = [{"message_id": t.message_id, "phone": t.phone, "text": t.text, "region": t.region,
+                  "provider": "sms-voice", "configuration_set": t.configuration_set} for t in list(backend.sent)]
+        return texts + [{"message_id": mid, "phone": phone, "text": text, "region": region, "provider": "sns"}
+                        for region in self.regions
+                        for mid, (phone, text) in list(sns_backends[ACCOUNT][region].sms_messages.items())]
 
     def emails(self) -> list[dict[str, Any]]:
         from moto.ses.models import ses_backends

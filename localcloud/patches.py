@@ -66,6 +66,12 @@ What is patched, and why:
    Lock. The wrapper applies VersioningConfiguration, PublicAccessBlockConfiguration, ObjectLockEnabled and
    ObjectLockConfiguration's default retention with moto's own backend calls (moto enforces Object Lock: a locked
    version cannot be deleted before its retain-until date, compliance mode admits no bypass).
+15. CloudFormation list parameters (`ResourceMap.load_parameters`): moto splits a CommaDelimitedList (or List<...>)
+   parameter's value when it is passed, but leaves its Default a plain string; AWS splits both.
+16. End User Messaging SMS (no moto model at all): `localcloud.smsvoice` answers pinpoint-sms-voice-v2 requests
+   from a botocore `before-send` handler for that service (`botocore.handlers.BUILTIN_HANDLERS`, and the boto3
+   default session if one exists already). A service-specific handler runs before moto's catch-all one, in
+   process and in server mode alike; the provider simulator's faults, rate and receipts apply as for SNS and SES.
 """
 
 from __future__ import annotations
@@ -173,6 +179,9 @@ INTERNALS = [
     ("moto.s3.models", "S3Backend.put_bucket_versioning"),
     ("moto.s3.models", "S3Backend.put_public_access_block"),
     ("moto.s3.models", "S3Backend.put_object_lock_configuration"),
+    ("botocore.handlers", "BUILTIN_HANDLERS"),
+    ("moto.cloudformation.parsing", "ResourceMap.load_parameters"),
+    ("moto.cloudformation.parsing", "ResourceMap.resolved_parameters"),
 ]
 
 _BOTO_CLIENT_MODULES = [m for m, attr in INTERNALS if attr == "boto_client_for"]
@@ -334,6 +343,8 @@ class ProviderHooks(Protocol):
     def accepted(self, service: str, region: str) -> None: ...
 
     def callback(self) -> None: ...
+
+    def text_sent(self, region: str, message_id: str, phone: str, topics_for: Any) -> None: ...
 
 
 def _sfn_callback(original: Callable[..., Any], hooks: ProviderHooks) -> Callable[..., Any]:
@@ -670,7 +681,51 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     _set(FakeBucket, "create_from_cloudformation_json",
          _bucket_from_cloudformation(FakeBucket.create_from_cloudformation_json))
     register_local_models()
+    from moto.cloudformation.parsing import ResourceMap
+
+    _set(ResourceMap, "load_parameters", _split_list_defaults(ResourceMap.load_parameters))
     _set(WaitFunction, "_wait_interval", _scaled_wait_interval)
+    _register_smsvoice(providers)
+
+
+def _register_smsvoice(providers: ProviderHooks | None) -> None:
+    import boto3
+    from botocore import handlers
+
+    from localcloud import smsvoice
+
+    smsvoice.backend.reset()
+    smsvoice.backend.hooks = providers
+    if (smsvoice.EVENT_NAME, smsvoice.answer) not in handlers.BUILTIN_HANDLERS:
+        handlers.BUILTIN_HANDLERS.append((smsvoice.EVENT_NAME, smsvoice.answer))
+    if boto3.DEFAULT_SESSION is not None:
+        boto3.DEFAULT_SESSION.events.register(smsvoice.EVENT_NAME, smsvoice.answer, unique_id="localcloud-smsvoice")
+
+
+def _unregister_smsvoice() -> None:
+    import boto3
+    from botocore import handlers
+
+    from localcloud import smsvoice
+
+    if (smsvoice.EVENT_NAME, smsvoice.answer) in handlers.BUILTIN_HANDLERS:
+        handlers.BUILTIN_HANDLERS.remove((smsvoice.EVENT_NAME, smsvoice.answer))
+    if boto3.DEFAULT_SESSION is not None:
+        boto3.DEFAULT_SESSION.events.unregister(smsvoice.EVENT_NAME, unique_id="localcloud-smsvoice")
+    smsvoice.backend.reset()
+
+
+def _split_list_defaults(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def load_parameters(self: Any) -> None:
+        original(self)
+        for name, slot in self._template.get("Parameters", {}).items():
+            value = self.resolved_parameters.get(name)
+            kind = slot.get("Type", "")
+            if isinstance(value, str) and (kind == "CommaDelimitedList" or kind.startswith("List<")):
+                self.resolved_parameters[name] = self._parsed_resources[name] = value.split(",")
+
+    return load_parameters
 
 
 def register_local_models() -> None:
@@ -685,6 +740,7 @@ def register_local_models() -> None:
 
 
 def undo() -> None:
+    _unregister_smsvoice()
     for (owner, name), value in reversed(list(_originals.items())):
         if value is _ABSENT:
             delattr(owner, name)

@@ -1,37 +1,38 @@
-"""Provider simulator: what SNS SMS and SES do after a send, and knobs to make them misbehave.
+"""Provider simulator: what End User Messaging SMS, SNS SMS and SES do after a send, and knobs to make them misbehave.
 
-Faults are raised inside moto's own SNS and SES backends (see `localcloud.patches`), so handlers see exactly
-what botocore hands them from the real service: SNS `InternalError` (HTTP 500) or `Throttled`, SES v2
-`InternalServiceErrorException` or `TooManyRequestsException` (429).
+Faults are raised inside the providers' backends (moto's SNS and SES, `localcloud.smsvoice` for End User
+Messaging SMS; see `localcloud.patches`), so handlers see exactly what botocore hands them from the real service:
+`InternalServerException` (HTTP 500) or `ThrottlingException` from End User Messaging SMS, SNS `InternalError` or
+`Throttled` (SNS SMS: the borrower API's verification codes), SES v2 `InternalServiceErrorException` or
+`TooManyRequestsException` (429).
 
 Receipts follow the AWS conventions, so a test means the same against a real sandbox:
 - SES mailbox simulator addresses (success@, bounce@, ooto@, complaint@, suppressionlist@
   simulator.amazonses.com, with an optional +label) produce the events SES would publish through the
   configuration set to the email-events SNS topic; any other address is delivered.
 - End User Messaging SMS destination simulator numbers (AWS docs, "Simulator phone numbers") succeed or fail
-  by number; any other number is delivered. The receipt is an SNS SMS delivery-status record, handed to the
-  receipts function in the shape a CloudWatch Logs subscription delivers it.
+  by number; any other number is delivered. The receipts are End User Messaging SMS events (TEXT_SUCCESSFUL,
+  then TEXT_DELIVERED or a failure event), published to the SNS topics of the message's configuration set
+  event destinations that match them: a text sent without a configuration set gets none, as in AWS.
 - Receipts arrive after a simulated delay (scaled by the cloud's time scale), in a background thread.
 """
 
 from __future__ import annotations
 
-import base64
-import gzip
-import json
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parseaddr
 from typing import Any
 
+import phonenumbers
 from moto.core.exceptions import ServiceException
 
 # service -> (error code for "down", error code for "throttled"), as the real service names them
 _CODES = {
+    "sms-voice": ("InternalServerException", "ThrottlingException"),
     "sns": ("InternalError", "Throttled"),
     "ses": ("InternalServiceErrorException", "TooManyRequestsException"),
     "states": ("ServiceUnavailable", "ThrottlingException"),  # StartExecution (the router's call)
@@ -39,6 +40,7 @@ _CODES = {
 
 # (success, failure) destination simulator numbers, from the AWS End User Messaging SMS documentation
 SMS_SIMULATOR_NUMBERS = {
+    "US": ("+14254147755", "+14254147167"),
     "AU": ("+61455944038", "+61455944039"),
     "AT": ("+43676800442031", "+43676800442032"),
     "BE": ("+32460213922", "+32460213923"),
@@ -106,6 +108,11 @@ class _Fault:
     remaining: int | None  # None: until cleared
 
 
+def _known(service: str) -> None:
+    if service not in _CODES:
+        raise ValueError(f"unknown provider service {service!r}; one of {sorted(_CODES)} (notices' SMS: 'sms-voice')")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -127,10 +134,11 @@ class ProviderSimulator:
         self._idle = threading.Condition(self._lock)
         self.calls: dict[tuple[str, str], int] = {}
         self.receipts_emitted: list[dict[str, Any]] = []
+        # message id -> its configuration set's event destinations: a fact of each sent text, kept across `reset`
+        self._sms_routes: dict[str, Callable[[str], list[str]]] = {}
         # set by LocalCloud once the stack exists
-        self.deliver_sms_receipt: Callable[[dict[str, Any]], None] | None = None
-        self.deliver_email_event: Callable[[dict[str, Any]], None] | None = None
-        self.email_events_region: str | None = None
+        self.publish: Callable[[str, dict[str, Any]], None] | None = None  # (topic ARN, event) -> SNS publish
+        self.email_event_topics: dict[str, str] = {}  # region -> the topic its SES configuration set publishes to
 
     # ------------------------------------------------------------ knobs
     def down(self, service: str, region: str, times: int | None = None) -> None:
@@ -140,6 +148,7 @@ class ProviderSimulator:
     def rate_limit(self, service: str, region: str, per_second: float, burst: float | None = None) -> None:
         """The provider's real quota: a token bucket in simulated seconds (the local cloud's time scale). A call
         with no token left is throttled, as the real service answers past its sending rate."""
+        _known(service)
         with self._lock:
             self._buckets[(service, region)] = _Bucket(per_second, burst if burst is not None else per_second)
 
@@ -148,18 +157,21 @@ class ProviderSimulator:
 
     def silence(self, service: str, region: str) -> None:
         """Sends succeed but no receipt ever comes (until `reset`)."""
+        _known(service)
         with self._lock:
             self._silent.add((service, region))
 
     def lose_answer(self, service: str, region: str, times: int = 1) -> None:
         """The provider accepts the next `times` messages, but the caller's connection times out before the
         answer arrives (botocore ReadTimeoutError): the message goes out and the sender cannot know it."""
+        _known(service)
         with self._lock:
             self._answers_lost[(service, region)] = times
 
     def receipt_first(self, service: str, region: str) -> None:
         """Receipts are delivered inside the provider call, before the sender has the message id (until `reset`):
         the race where a receipt beats the send's own record."""
+        _known(service)
         with self._lock:
             self._receipt_first.add((service, region))
 
@@ -186,10 +198,10 @@ class ProviderSimulator:
 
         raise ReadTimeoutError(endpoint_url=f"https://{service}.{region}.amazonaws.com/")
 
-    def sms_outcome(self, phone: str, status: str, provider_response: str) -> None:
-        """Force the delivery-status record for one number (e.g. FAILURE, 'Phone has opted out')."""
+    def sms_outcome(self, phone: str, event_type: str, description: str) -> None:
+        """Force the final End User Messaging SMS event for one number (e.g. TEXT_BLOCKED, 'Phone has opted out')."""
         with self._lock:
-            self._sms_outcomes[phone] = (status, provider_response)
+            self._sms_outcomes[phone] = (event_type, description)
 
     def reset(self) -> None:
         with self._lock:
@@ -202,8 +214,7 @@ class ProviderSimulator:
             self._sms_outcomes.clear()
 
     def _set(self, service: str, region: str, fault: _Fault) -> None:
-        if service not in _CODES:
-            raise ValueError(f"unknown provider service {service!r}; one of {sorted(_CODES)}")
+        _known(service)
         with self._lock:
             self._faults[(service, region)] = fault
 
@@ -229,41 +240,61 @@ class ProviderSimulator:
         raise ProviderThrottled(throttle_code, f"{service} in {region}: rate exceeded (local simulator)")
 
     def sms_sent(self, region: str, message_id: str, phone: str) -> None:
+        """An SNS SMS (the borrower API's verification codes): sent, and no receipt (the stack subscribes to none)."""
         with self._lock:
             self.sent_at.setdefault(phone, simulated_now())
-            if ("sns", region) in self._silent or self.deliver_sms_receipt is None:
+
+    def text_sent(self, region: str, message_id: str, phone: str, topics_for: Callable[[str], list[str]]) -> None:
+        """End User Messaging SMS accepted a text: its events go to the configuration set's matching destinations."""
+        with self._lock:
+            self.sent_at.setdefault(phone, simulated_now())
+            self._sms_routes[message_id] = topics_for
+            if ("sms-voice", region) in self._silent or self.publish is None:
                 return
-            status, response = self._sms_outcomes.get(phone) or (
-                ("FAILURE", "Unknown error attempting to reach phone") if phone in _SMS_FAILURE_NUMBERS
-                else ("SUCCESS", "Message has been accepted by phone carrier"))
-        event = self.sms_status_event(region, message_id, phone, status, response)
-        if ("sns", region) in self._receipt_first:
-            self.deliver_sms_receipt(event)
+            event_type, description = self._sms_outcomes.get(phone) or (
+                ("TEXT_CARRIER_UNREACHABLE", "Unknown error attempting to reach phone")
+                if phone in _SMS_FAILURE_NUMBERS else ("TEXT_DELIVERED", "Message has been accepted by phone"))
+            first = ("sms-voice", region) in self._receipt_first
+        events = [self.sms_event(message_id, phone, "TEXT_SUCCESSFUL", "Message has been accepted by phone carrier",
+                                 final=False),
+                  self.sms_event(message_id, phone, event_type, description)]
+        for n, event in enumerate(events, start=1):
+            if first:
+                self.deliver_sms_receipt(event)
+            else:
+                self._later(SMS_RECEIPT_DELAY_S * n / 2, self.deliver_sms_receipt, event,
+                            {"kind": "sms", "status": event["eventType"], "message_id": message_id})
+
+    def deliver_sms_receipt(self, event: dict[str, Any]) -> None:
+        """Publish an End User Messaging SMS event to the destinations its message's configuration set has for it."""
+        with self._lock:
+            topics_for = self._sms_routes.get(event["messageId"])
+        if topics_for is None or self.publish is None:
             return
-        self._later(SMS_RECEIPT_DELAY_S, self.deliver_sms_receipt, event, {"kind": "sms", "status": status,
-                                                                            "message_id": message_id})
+        for topic in topics_for(event["eventType"]):
+            self.publish(topic, event)
 
     @staticmethod
-    def sms_status_event(region: str, message_id: str, phone: str, status: str, response: str) -> dict[str, Any]:
-        """An SNS SMS delivery-status record, as a CloudWatch Logs subscription hands it to Lambda."""
-        record = {
-            "notification": {"messageId": message_id, "timestamp": _now()},
-            "delivery": {"numberOfMessageParts": 1, "destination": phone, "smsType": "Transactional",
-                         "providerResponse": response, "dwellTimeMs": 250, "priceInUSD": 0.00645},
-            "status": status,
-        }
-        log_group = f"sns/{region}/123456789012/DirectPublishToPhoneNumber" + ("" if status == "SUCCESS"
-                                                                              else "/Failure")
-        return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps({
-            "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": log_group,
-            "logStream": str(uuid.uuid4()), "subscriptionFilters": ["loan-notify-sms-status"],
-            "logEvents": [{"id": str(uuid.uuid4().int)[:56], "timestamp": int(time.time() * 1000),
-                           "message": json.dumps(record)}]}).encode())).decode()}}
+    def sms_event(message_id: str, phone: str, event_type: str, description: str, final: bool = True
+                  ) -> dict[str, Any]:
+        """An End User Messaging SMS event, as its SNS event destination publishes it."""
+        now_ms = int(time.time() * 1000)
+        status = event_type.removeprefix("TEXT_")
+        try:
+            country = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None)) or ""
+        except phonenumbers.NumberParseException:
+            country = ""
+        return {"eventType": event_type, "eventVersion": "1.0", "eventTimestamp": now_ms, "isFinal": final,
+                "originationPhoneNumber": "+18005550100", "destinationPhoneNumber": phone,
+                "isoCountryCode": country, "messageId": message_id, "messageRequestTimestamp": now_ms,
+                "messageEncoding": "GSM", "messageType": "TRANSACTIONAL", "messageStatus": status,
+                "messageStatusDescription": description, "totalMessageParts": 1, "totalMessagePrice": 0.00581,
+                "totalCarrierFee": 0.0}
 
     def email_sent(self, region: str, message: Any) -> None:
         with self._lock:
-            if (("ses", region) in self._silent or self.deliver_email_event is None
-                    or region != self.email_events_region):  # only the configuration set's region publishes
+            topic = self.email_event_topics.get(region)  # a region with no configuration set publishes nothing
+            if ("ses", region) in self._silent or self.publish is None or topic is None:
                 return
         address = recipients(message)[0] if recipients(message) else ""
         local, _, domain = address.partition("@")
@@ -283,8 +314,9 @@ class ProviderSimulator:
                 events.append({"eventType": "Complaint", "mail": mail, "complaint": {
                     "timestamp": _now(), "complainedRecipients": [{"emailAddress": address}],
                     "complaintFeedbackType": "abuse"}})
+        publish = self.publish
         for n, event in enumerate(events, start=1):
-            self._later(EMAIL_RECEIPT_DELAY_S * n, self.deliver_email_event, event,
+            self._later(EMAIL_RECEIPT_DELAY_S * n, lambda e, t=topic: publish(t, e), event,
                         {"kind": "email", "status": event["eventType"], "message_id": message.id})
 
     # ------------------------------------------------------------ delivery of receipts

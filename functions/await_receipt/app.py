@@ -14,7 +14,7 @@ from loan_notify.executions import TaskCallbacks
 from loan_notify.notify import await_receipt
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # X-Ray patches only the AWS SDK this function uses
 
 
 class AwaitRequest(BaseModel):

@@ -1,5 +1,6 @@
-"""Delivery receipts (SES events via SNS, SMS delivery status via CloudWatch Logs, app reads) -> ledger + callback."""
+"""Delivery receipts (SES and End User Messaging SMS events via SNS, app reads) -> ledger + callback."""
 
+import functools
 import os
 
 import boto3
@@ -16,22 +17,27 @@ from loan_notify.review import ReviewCases, close_case_if_delivered
 from loan_notify.vocabulary import Channel
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # X-Ray patches only the AWS SDK this function uses
 metrics = Metrics()
 
-_dynamodb = boto3.resource("dynamodb")
-ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
-deliveries = Deliveries(_dynamodb.Table(os.environ["DELIVERIES_TABLE"]))
-contacts = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
-callbacks = TaskCallbacks(boto3.client("stepfunctions"))
-cases = ReviewCases(_dynamodb.Table(os.environ["REVIEW_CASES_TABLE"]))
+
+@functools.cache
+def ports() -> dict:
+    """Built once per cold start, on first use (importing this module builds no client)."""
+    dynamodb = boto3.resource("dynamodb")
+    return {"ledger": Ledger(dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"])),
+            "deliveries": Deliveries(dynamodb.Table(os.environ["DELIVERIES_TABLE"])),
+            "contacts": Borrowers(dynamodb.Table(os.environ["BORROWERS_TABLE"])),
+            "callbacks": TaskCallbacks(boto3.client("stepfunctions")),
+            "cases": ReviewCases(dynamodb.Table(os.environ["REVIEW_CASES_TABLE"]))}
 # Confirmed deliveries per channel (the dashboard's "delivered per channel")
 DELIVERED_METRIC = {Channel.SMS: "DeliveredSms", Channel.EMAIL: "DeliveredEmail", Channel.PUSH: "DeliveredPush",
                     Channel.INBOX: "DeliveredInbox"}
 
 
 def close_case(notification_id: str) -> None:
-    closed = close_case_if_delivered(notification_id, ledger=ledger, cases=cases, callbacks=callbacks)
+    p = ports()
+    closed = close_case_if_delivered(notification_id, ledger=p["ledger"], cases=p["cases"], callbacks=p["callbacks"])
     if closed:
         logger.info("review case closed by a late receipt", extra={"case_id": closed})
 
@@ -46,8 +52,9 @@ def count_delivered(channel: str) -> None:
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     outcomes: dict[str, int] = {}
     for receipt in parse_event(event):
-        outcome = apply_receipt(receipt, deliveries=deliveries, ledger=ledger, callbacks=callbacks,
-                                contacts=contacts, on_late_delivery=close_case, on_confirmed=count_delivered)
+        p = ports()
+        outcome = apply_receipt(receipt, deliveries=p["deliveries"], ledger=p["ledger"], callbacks=p["callbacks"],
+                                contacts=p["contacts"], on_late_delivery=close_case, on_confirmed=count_delivered)
         outcomes[outcome.value] = outcomes.get(outcome.value, 0) + 1
         metrics.add_metric(name=f"Receipt_{outcome.value}", unit=MetricUnit.Count, value=1)
         logger.info("receipt applied", extra={"message_id": receipt.message_id, "source": receipt.source,

@@ -1,5 +1,6 @@
 """State machine step: no channel delivered the notice; open a review case for a person and wait on it."""
 
+import functools
 import os
 
 import boto3
@@ -14,14 +15,19 @@ from loan_notify.ledger import Ledger
 from loan_notify.review import ReviewAlertNotSent, ReviewCases, ReviewStep, open_case
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # X-Ray patches only the AWS SDK this function uses
 metrics = Metrics()
 
-_dynamodb = boto3.resource("dynamodb")
-ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
-cases = ReviewCases(_dynamodb.Table(os.environ["REVIEW_CASES_TABLE"]))
-alerts = SnsAlerts(boto3.client("sns"), os.environ["OPS_ALERTS_TOPIC_ARN"])
-callbacks = TaskCallbacks(boto3.client("stepfunctions"))
+
+@functools.cache
+def ports() -> dict:
+    """Built once per cold start, on first use (importing this module builds no client)."""
+    dynamodb = boto3.resource("dynamodb")
+    return {"ledger": Ledger(dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"])),
+            "cases": ReviewCases(dynamodb.Table(os.environ["REVIEW_CASES_TABLE"])),
+            "alerts": SnsAlerts(boto3.client("sns"), os.environ["OPS_ALERTS_TOPIC_ARN"]),
+            "callbacks": TaskCallbacks(boto3.client("stepfunctions"))}
+
 ANSWER_WITHIN_S = int(os.environ.get("REVIEW_ANSWER_WITHIN_SECONDS", "14400"))
 
 
@@ -31,8 +37,8 @@ ANSWER_WITHIN_S = int(os.environ.get("REVIEW_ANSWER_WITHIN_SECONDS", "14400"))
 @event_parser(model=ReviewStep)
 def lambda_handler(event: ReviewStep, context: LambdaContext) -> dict:
     try:
-        opened = open_case(event, reason=event.reason, task_token=event.task_token, ledger=ledger, cases=cases,
-                           alerts=alerts, callbacks=callbacks, answer_within_s=ANSWER_WITHIN_S)
+        opened = open_case(event, reason=event.reason, task_token=event.task_token, **ports(),
+                           answer_within_s=ANSWER_WITHIN_S)
     except ReviewAlertNotSent:
         metrics.add_metric(name="ReviewAlertFailed", unit=MetricUnit.Count, value=1)
         raise  # the state machine retries the step: it finds the case and publishes again

@@ -1,5 +1,6 @@
 """State machine step: decide the channel plan and send window for one notice, or wait for its borrower row."""
 
+import functools
 import os
 
 import boto3
@@ -14,11 +15,16 @@ from loan_notify.notify import prepare
 from loan_notify.policy import BORROWER_WAIT_SECONDS
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # X-Ray patches only the AWS SDK this function uses
 
-_dynamodb = boto3.resource("dynamodb")
-borrowers = Borrowers(_dynamodb.Table(os.environ["BORROWERS_TABLE"]))
-ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
+
+@functools.cache
+def ports() -> tuple[Borrowers, Ledger]:
+    """Built once per cold start, on first use (importing this module builds no client)."""
+    dynamodb = boto3.resource("dynamodb")
+    return (Borrowers(dynamodb.Table(os.environ["BORROWERS_TABLE"])),
+            Ledger(dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"])))
+
 OUTBOXES = {"critical": os.environ["CRITICAL_OUTBOX_URL"], "bulk": os.environ["BULK_OUTBOX_URL"]}
 BORROWER_WAIT_S = int(os.environ.get("BORROWER_WAIT_SECONDS", BORROWER_WAIT_SECONDS))
 
@@ -28,6 +34,7 @@ BORROWER_WAIT_S = int(os.environ.get("BORROWER_WAIT_SECONDS", BORROWER_WAIT_SECO
 @event_parser(model=PrepareRequest)
 def lambda_handler(event: PrepareRequest, context: LambdaContext) -> dict:
     logger.append_keys(notification_id=event.notification_id)
+    borrowers, ledger = ports()
     plan = prepare(event.ref, borrowers=borrowers, ledger=ledger, waited_until=event.waited_until,
                    borrower_wait_s=BORROWER_WAIT_S, outboxes=OUTBOXES)
     logger.info("notice prepared", extra={k: plan[k] for k in ("channels", "wait_until", "superseded_by",

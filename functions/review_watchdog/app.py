@@ -1,6 +1,7 @@
 """Every 15 minutes: open review cases past their deadline (or whose first alert failed) alert the ops topic, and
 the service levels are measured: open and overdue cases, the age of the oldest undelivered critical notice."""
 
+import functools
 import os
 
 import boto3
@@ -13,13 +14,18 @@ from loan_notify.ledger import Ledger
 from loan_notify.review import ReviewCases, case_counts, oldest_undelivered_critical_age, realert_overdue
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # X-Ray patches only the AWS SDK this function uses
 metrics = Metrics()
 
-_dynamodb = boto3.resource("dynamodb")
-cases = ReviewCases(_dynamodb.Table(os.environ["REVIEW_CASES_TABLE"]))
-ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
-alerts = SnsAlerts(boto3.client("sns"), os.environ["OPS_ALERTS_TOPIC_ARN"])
+
+@functools.cache
+def ports() -> tuple[ReviewCases, SnsAlerts, Ledger]:
+    """Built once per cold start, on first use (importing this module builds no client)."""
+    dynamodb = boto3.resource("dynamodb")
+    return (ReviewCases(dynamodb.Table(os.environ["REVIEW_CASES_TABLE"])),
+            SnsAlerts(boto3.client("sns"), os.environ["OPS_ALERTS_TOPIC_ARN"]),
+            Ledger(dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"])))
+
 
 
 @logger.inject_lambda_context
@@ -32,6 +38,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         failed.append(case_id)
         logger.exception("review case alert failed; the next run tries again", extra={"case_id": case_id})
 
+    cases, alerts, ledger = ports()
     realerted = realert_overdue(cases=cases, alerts=alerts, on_error=on_error)
     metrics.add_metric(name="ReviewCaseOverdue", unit=MetricUnit.Count, value=len(realerted))
     if realerted:

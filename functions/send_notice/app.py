@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loan_notify import clock
 from loan_notify.borrowers import Borrowers
-from loan_notify.channels import PROVIDER_CLIENT_CONFIG, AppInbox, SesEmail, SnsPush, SnsSms
+from loan_notify.channels import PROVIDER_CLIENT_CONFIG, AppInbox, SesEmail, SmsVoiceSms, SnsPush
 from loan_notify.deliveries import Deliveries
 from loan_notify.executions import TaskCallbacks
 from loan_notify.ledger import Ledger
@@ -31,7 +31,7 @@ from loan_notify.templates import DEFAULT_SMS_SEGMENT_BUDGET
 from loan_notify.vocabulary import Channel
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # X-Ray patches only the AWS SDK this function uses
 metrics = Metrics()
 # A batch whose every send must wait is not an error: each record goes back with its own delay (an error would hide
 # the whole batch for the queue's visibility timeout).
@@ -48,21 +48,26 @@ def ports() -> dict:
     dynamodb = boto3.resource("dynamodb")
     # Each channel has a provider in this region and a backup in BACKUP_REGION, tried in that order.
     regions = list(dict.fromkeys(r for r in (os.environ["AWS_REGION"], os.environ.get("BACKUP_REGION", "")) if r))
-    configuration_sets = [os.environ.get("EMAIL_CONFIGURATION_SET", ""),
-                          os.environ.get("BACKUP_EMAIL_CONFIGURATION_SET", "")]
+    # Each region's provider names its own configuration set: the backup region's come from backup-region.yaml.
+    email_sets = [os.environ.get("EMAIL_CONFIGURATION_SET", ""), os.environ.get("BACKUP_EMAIL_CONFIGURATION_SET", "")]
+    sms_sets = [os.environ["SMS_CONFIGURATION_SET"], os.environ.get("BACKUP_SMS_CONFIGURATION_SET", "")]
+    # The primary names its protect configuration in each call; the backup's is attached to its configuration set.
+    protect = [os.environ.get("SMS_PROTECT_CONFIGURATION_ID", ""), ""]
     senders = {
-        Channel.SMS: [SnsSms(boto3.client("sns", region_name=region, config=PROVIDER_CLIENT_CONFIG),
-                             sender_id=os.environ.get("SMS_SENDER_ID", ""),
-                             served=served_countries(os.environ.get("SERVED_COUNTRIES"))) for region in regions],
+        Channel.SMS: [SmsVoiceSms(boto3.client("pinpoint-sms-voice-v2", region_name=region,
+                                               config=PROVIDER_CLIENT_CONFIG),
+                                  configuration_set=sms_sets[min(i, 1)], protect_configuration_id=protect[min(i, 1)],
+                                  served=served_countries(os.environ.get("SERVED_COUNTRIES")))
+                      for i, region in enumerate(regions)],
         Channel.EMAIL: [SesEmail(boto3.client("sesv2", region_name=region, config=PROVIDER_CLIENT_CONFIG),
                                  from_address=os.environ.get("SENDER_EMAIL", ""),
-                                 configuration_set=configuration_sets[min(i, 1)])
+                                 configuration_set=email_sets[min(i, 1)])
                         for i, region in enumerate(regions)],
         # A platform endpoint lives in one region: push has no backup provider.
         Channel.PUSH: [SnsPush(boto3.client("sns", config=PROVIDER_CLIENT_CONFIG))],
         Channel.INBOX: [AppInbox(dynamodb.Table(os.environ["INBOX_TABLE"]))],
     }
-    rates = {"sns-sms": float(os.environ["SMS_SEND_RATE"]), "ses-v2": float(os.environ["EMAIL_SEND_RATE"]),
+    rates = {"sms-voice": float(os.environ["SMS_SEND_RATE"]), "ses-v2": float(os.environ["EMAIL_SEND_RATE"]),
              "sns-push": float(os.environ["PUSH_SEND_RATE"])}
     ledger = Ledger(dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
     pacer = Pacer(DynamoSlotStore(dynamodb.Table(os.environ["PACING_TABLE"])), rates, clock=clock.epoch_seconds)

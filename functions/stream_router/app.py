@@ -1,5 +1,6 @@
 """Loans stream -> one notice execution per borrower-visible status change (partial batch responses)."""
 
+import functools
 import os
 
 import boto3
@@ -15,17 +16,24 @@ from loan_notify.ledger import Ledger
 from loan_notify.router import RouteOutcome, route
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # X-Ray patches only the AWS SDK this function uses
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
-_dynamodb = boto3.resource("dynamodb")
-ledger = Ledger(_dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
-# StartExecution throttling is a wait: adaptive retries (client-side rate limiting and backoff) inside the record's
-# budget; a batch that still fails is retried by the stream mapping, and only then reaches the failure queue.
-start = StepFunctionsStarter(boto3.client("stepfunctions", config=Config(retries={"mode": "adaptive",
-                                                                                  "max_attempts": 10})),
-                             os.environ["NOTIFY_STATE_MACHINE_ARN"])
+
+
+@functools.cache
+def ports() -> tuple[Ledger, StepFunctionsStarter]:
+    """Built once per cold start, on the first record (importing this module builds no client)."""
+    ledger = Ledger(boto3.resource("dynamodb").Table(os.environ["NOTIFICATIONS_TABLE"]))
+    # StartExecution throttling is a wait: adaptive retries (client-side rate limiting and backoff) inside the
+    # record's budget; a batch that still fails is retried by the stream mapping, and only then reaches the failure
+    # queue.
+    start = StepFunctionsStarter(boto3.client("stepfunctions", config=Config(retries={"mode": "adaptive",
+                                                                                      "max_attempts": 10})),
+                                 os.environ["NOTIFY_STATE_MACHINE_ARN"])
+    return ledger, start
+
 
 _METRIC = {
     RouteOutcome.STARTED: "NoticeStarted",
@@ -38,6 +46,7 @@ _METRIC = {
 @tracer.capture_method
 def record_handler(record: DynamoDBRecord) -> None:
     raw = record.raw_event.get("dynamodb") or {}
+    ledger, start = ports()
     routed = route(record.event_id, record.raw_event.get("eventName", ""), raw.get("NewImage"), raw.get("OldImage"),
                    ledger=ledger, start=start)
     metrics.add_metric(name=_METRIC[routed.outcome], unit=MetricUnit.Count, value=1)

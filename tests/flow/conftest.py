@@ -63,7 +63,7 @@ class Platform:
                                **fields: Any) -> None:
         """Write a status change whose SMS goes out but whose carrier receipt never comes: the execution is left
         waiting for its confirmation deadline."""
-        self.cloud.providers.silence("sns", self.cloud.region)
+        self.cloud.providers.silence("sms-voice", self.cloud.region)
         try:
             self.status(loan_id, borrower["borrower_id"], status, version, **fields)
             deadline = time.monotonic() + 30

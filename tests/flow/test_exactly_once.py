@@ -1,7 +1,6 @@
 """Exactly-once effects under partial failure: a send, a confirmation, a bounce and the ledger, each surviving the
 failure of a step half way (the defects of the exactly-once review, reproduced on the real template)."""
 
-import json
 
 import pytest
 
@@ -42,7 +41,7 @@ def test_a_confirmation_whose_callback_failed_is_finished_by_the_receipt_retry(c
 
 def test_a_receipt_that_arrives_before_the_send_is_recorded_still_confirms_it(cloud, platform, providers):
     # GIVEN a carrier so fast its receipt reaches us inside the provider call, before the send's own record
-    providers.receipt_first("sns", cloud.region)
+    providers.receipt_first("sms-voice", cloud.region)
     borrower = platform.borrower()
     loan_id = unique("L")
     platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
@@ -59,8 +58,8 @@ def test_a_receipt_that_arrives_before_the_send_is_recorded_still_confirms_it(cl
 
 
 def test_a_lost_provider_answer_goes_to_a_person_never_to_a_second_message(cloud, platform, providers):
-    # GIVEN SNS accepts the SMS but the sender's connection times out before the answer (every time)
-    providers.lose_answer("sns", cloud.region, times=10)
+    # GIVEN End User Messaging SMS accepts the text but the sender's connection times out before the answer (every time)
+    providers.lose_answer("sms-voice", cloud.region, times=10)
     borrower = platform.borrower()
     loan_id = unique("L")
     platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
@@ -69,7 +68,7 @@ def test_a_lost_provider_answer_goes_to_a_person_never_to_a_second_message(cloud
     assert len(platform.sms_to(borrower["phone"])) == 1
     assert platform.emails_to(borrower["email"]) == []
     (notice,) = platform.notices(loan_id)
-    assert [(a["provider"], a["result"]) for a in notice["attempts"]] == [("sns-sms@us-east-1", "OUTCOME_UNKNOWN")]
+    assert [(a["provider"], a["result"]) for a in notice["attempts"]] == [("sms-voice@us-east-1", "OUTCOME_UNKNOWN")]
     # AND a person owns it, with the reason
     assert notice["state"] == "NEEDS_REVIEW" and notice["reason"] == "send_outcome_unknown"
     case = cloud.table("ReviewCasesTableName").get_item(Key={"case_id": notice["case_id"]})["Item"]
@@ -88,8 +87,8 @@ def test_a_late_bounce_for_the_old_number_does_not_mark_the_new_one(cloud, platf
     BORROWERS_SEEN.append({**borrower, "phone": new_phone})
     platform.borrowers.update_item(Key={"borrower_id": borrower["borrower_id"]}, UpdateExpression="SET phone = :p",
                                    ExpressionAttributeValues={":p": new_phone})
-    providers.deliver_sms_receipt(providers.sms_status_event(cloud.region, message_id, borrower["phone"], "FAILURE",
-                                                             "Invalid phone number"))
+    providers.deliver_sms_receipt(providers.sms_event(message_id, borrower["phone"], "TEXT_INVALID",
+                                                      "Invalid phone number"))
     cloud.wait_idle()
     # THEN the failure is recorded on the old message, and the new number stays healthy
     (notice,) = platform.notices(loan_id)
@@ -116,8 +115,8 @@ def test_a_delivery_status_never_falls_behind_and_a_final_state_is_never_overwri
     receipts = cloud.runtime.function("IngestReceiptsFunction").name
     cloud.runtime.invoke(receipts, {"read_receipts": [{"message_id": message_id,
                                                        "read_at": "2026-11-29T08:00:05.000Z"}]})
-    providers.deliver_sms_receipt(providers.sms_status_event(cloud.region, message_id, borrower["phone"], "SUCCESS",
-                                                             "Message has been accepted by phone carrier"))
+    providers.deliver_sms_receipt(providers.sms_event(message_id, borrower["phone"], "TEXT_DELIVERED",
+                                                      "Message has been accepted by phone"))
     cloud.wait_idle()
     # THEN the attempt stays READ in the ledger, as in the deliveries table, and both receipts are kept
     (notice,) = platform.notices(loan_id)
@@ -136,34 +135,41 @@ def test_a_delivery_status_never_falls_behind_and_a_final_state_is_never_overwri
     assert notice["state"] == "DELIVERED" and [a["attempt"] for a in notice["attempts"]] == [1, 9]
 
 
-def test_a_non_critical_email_through_the_backup_region_ends_sent_unconfirmed(cloud, platform, providers):
-    # GIVEN SES in the stack's region is down, so email goes through the backup region, which sends no events here
-    providers.down("ses", cloud.region)
-    borrower = platform.borrower(phone=None)
-    loan_id = unique("L")
-    platform.status(loan_id, borrower["borrower_id"], "DISBURSED", 1)
-    cloud.wait_idle()
-    # THEN the notice is not called delivered: SENT_UNCONFIRMED, and the execution says so
-    (notice,) = platform.notices(loan_id)
-    assert notice["state"] == "SENT_UNCONFIRMED"
-    assert [(a["provider"], a["result"]) for a in notice["attempts"]][-1] == ("ses-v2@us-west-2", "SENT")
-    (execution,) = executions_for(cloud, loan_id)
-    assert entered_states(cloud, execution["name"])[-1] == "Sent; the provider cannot confirm delivery"
-
-
-def test_a_critical_notice_sent_where_nothing_can_confirm_it_goes_on_to_a_person(cloud, platform, providers):
-    # GIVEN an APPROVED notice for a borrower reachable only by email, and SES down in the stack's region
+def test_a_backup_region_email_is_confirmed_by_its_own_receipt(cloud, platform, providers):
+    # GIVEN SES is down in the stack's region, so a critical notice's email goes through the backup region
     providers.down("ses", cloud.region)
     borrower = platform.borrower(phone=None)
     loan_id = unique("L")
     platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
     cloud.wait_idle()
-    # THEN the unconfirmable backup send does not end the notice: nothing else can confirm, so a person owns it
+    # THEN the backup send named the backup region's configuration set (backup-region.yaml), and the event SES
+    # published there reached IngestReceipts across regions: delivered on a receipt, as through the primary
+    (email,) = platform.emails_to(borrower["email"])
+    assert email["region"] == "us-west-2"
     (notice,) = platform.notices(loan_id)
-    assert notice["attempts"][-1]["provider"] == "ses-v2@us-west-2" and notice["attempts"][-1]["result"] == "SENT"
+    backup = notice["attempts"][-1]
+    assert (backup["provider"], backup["result"], backup["delivery_status"]) == ("ses-v2@us-west-2", "SENT",
+                                                                                 "DELIVERED")
+    assert [r["status"] for r in receipts_of(backup)] == ["DELIVERED"]
+    assert notice["state"] == "DELIVERED" and "case_id" not in notice
+    (execution,) = executions_for(cloud, loan_id)
+    assert execution["status"] == "SUCCEEDED"
+
+
+def test_a_backup_send_without_a_receipt_is_never_called_delivered(cloud, platform, providers):
+    # GIVEN SES is down in the stack's region and the backup region's events never come
+    providers.down("ses", cloud.region)
+    providers.silence("ses", "us-west-2")
+    borrower = platform.borrower(phone=None)
+    loan_id = unique("L")
+    platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
+    cloud.wait_idle()
+    # THEN the backup send waited for its receipt like any other, and with none by the deadline a person owns it
+    (notice,) = platform.notices(loan_id)
+    backup = notice["attempts"][-1]
+    assert (backup["provider"], backup["result"], backup["delivery_status"]) == ("ses-v2@us-west-2", "SENT", "SENT")
     assert notice["state"] == "NEEDS_REVIEW" and notice["reason"] == "no_channel_delivered"
-    history = json.dumps(cloud.history(notice["notification_id"]), default=str)
-    assert "UnconfirmableChannel" in history
+    assert any(e["type"] == "TaskTimedOut" for e in cloud.history(notice["notification_id"]))
 
 
 class _SendLandsMidReceipt:

@@ -19,7 +19,7 @@ def test_sms_receipt_confirms_the_notice(cloud, platform):
     (attempt,) = notice["attempts"]
     assert notice["state"] == "DELIVERED" and attempt["delivery_status"] == "DELIVERED"
     assert [r["status"] for r in receipts_of(attempt)] == ["DELIVERED"]
-    assert receipts_of(attempt)[0]["detail"] == "Message has been accepted by phone carrier"
+    assert receipts_of(attempt)[0]["detail"] == "Message has been accepted by phone"
     described = cloud.wait_execution(notice["notification_id"])
     assert described["status"] == "SUCCEEDED"
     assert json.loads(described["output"])["delivery"]["status"] == "DELIVERED"
@@ -27,7 +27,7 @@ def test_sms_receipt_confirms_the_notice(cloud, platform):
 
 def test_sms_failure_receipt_moves_to_email(cloud, platform):
     # GIVEN the End User Messaging simulator number that always fails
-    borrower = platform.borrower(phone=SMS_SIMULATOR_NUMBERS["FR"][1])
+    borrower = platform.borrower(phone=SMS_SIMULATOR_NUMBERS["US"][1])
     loan_id = unique("L")
     platform.status(loan_id, borrower["borrower_id"], "REJECTED", 1)
     cloud.wait_idle()
@@ -69,7 +69,7 @@ def test_complaint_after_delivery_opts_the_address_out(cloud, platform):
 
 def test_sms_opt_out_receipt_marks_the_phone_and_falls_back(cloud, platform, providers):
     borrower = platform.borrower()
-    providers.sms_outcome(borrower["phone"], "FAILURE", "Phone has opted out")
+    providers.sms_outcome(borrower["phone"], "TEXT_BLOCKED", "Phone has opted out")
     loan_id = unique("L")
     platform.status(loan_id, borrower["borrower_id"], "OVERDUE", 1, amount=300, currency="USD")
     cloud.wait_idle()
@@ -85,7 +85,7 @@ def test_sms_opt_out_receipt_marks_the_phone_and_falls_back(cloud, platform, pro
 
 def test_no_receipt_by_the_deadline_moves_on_and_a_late_receipt_is_still_recorded(cloud, platform, providers):
     borrower = platform.borrower()
-    providers.silence("sns", "us-east-1")
+    providers.silence("sms-voice", "us-east-1")
     loan_id = unique("L")
     platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
     cloud.wait_idle()
@@ -96,8 +96,8 @@ def test_no_receipt_by_the_deadline_moves_on_and_a_late_receipt_is_still_recorde
     assert any(e["type"] == "TaskTimedOut" for e in history)
     assert entered_states(cloud, notice["notification_id"]).count("Wait for the delivery receipt") == 2
     # WHEN the carrier's receipt for the SMS turns up after the execution moved on
-    late = providers.sms_status_event("us-east-1", sms_attempt["message_id"], borrower["phone"], "SUCCESS",
-                                      "Message has been accepted by phone carrier")
+    late = providers.sms_event(sms_attempt["message_id"], borrower["phone"], "TEXT_DELIVERED",
+                               "Message has been accepted by phone")
     providers.deliver_sms_receipt(late)
     cloud.wait_idle()
     (notice,) = platform.notices(loan_id)
@@ -116,11 +116,11 @@ def test_duplicate_and_out_of_order_receipts_never_move_a_status_back(cloud, pla
     message_id = notice["attempts"][0]["message_id"]
     entries = int(notice["chain_seq"])
     # WHEN the same receipt comes twice, then an older "unreachable" one arrives late
-    again = providers.sms_status_event("us-east-1", message_id, borrower["phone"], "SUCCESS", "accepted")
+    again = providers.sms_event(message_id, borrower["phone"], "TEXT_DELIVERED", "accepted")
     providers.deliver_sms_receipt(again)
     providers.deliver_sms_receipt(again)
-    stale = providers.sms_status_event("us-east-1", message_id, borrower["phone"], "FAILURE",
-                                       "Phone is currently unreachable/unavailable")
+    stale = providers.sms_event(message_id, borrower["phone"], "TEXT_UNREACHABLE",
+                                "Phone is currently unreachable/unavailable")
     providers.deliver_sms_receipt(stale)
     cloud.wait_idle()
     (notice,) = platform.notices(loan_id)

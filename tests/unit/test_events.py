@@ -16,8 +16,7 @@ def _event(name):
 def test_stream_samples_route_as_documented(load_handler, context, monkeypatch):
     app = load_handler("stream_router")
     ledger, starter = FakeLedger(), FakeStarter()
-    monkeypatch.setattr(app, "ledger", ledger)
-    monkeypatch.setattr(app, "start", starter)
+    monkeypatch.setattr(app, "ports", lambda: (ledger, starter))
     for name in ("dynamodb_status_changed", "dynamodb_new_loan", "dynamodb_bad_records"):
         assert app.lambda_handler(_event(name), context) == {"batchItemFailures": []}
     started = sorted(json.loads(p)["loan_id"] for p in starter.started.values())

@@ -32,8 +32,7 @@ def test_stream_router_reports_only_the_failed_record_and_records_the_bad_one(lo
                                                                                capsys):
     app = load_handler("stream_router")
     ledger, starter = FakeLedger(), FlakyStarter("L-3")
-    monkeypatch.setattr(app, "ledger", ledger)
-    monkeypatch.setattr(app, "start", starter)
+    monkeypatch.setattr(app, "ports", lambda: (ledger, starter))
     event = {"Records": [
         stream_record(loan_image("L-1"), sequence=101),
         stream_record(loan_image("L-2", status="SOMETHING_NEW"), sequence=102),
@@ -55,7 +54,8 @@ def test_prepare_handler_parses_the_execution_input(load_handler, context, monke
     app = load_handler("prepare_notice")
     loan = LoanImage.model_validate({"loan_id": "L-1", "borrower_id": "B-1", "status": "REJECTED",
                                      "updated_at": "2026-11-29T08:00:00Z", "version": 4})
-    monkeypatch.setattr(app, "borrowers", FakeBorrowers(Borrower(borrower_id="B-1", email="a@example.com")))
+    borrowers = FakeBorrowers(Borrower(borrower_id="B-1", email="a@example.com"))
+    monkeypatch.setattr(app, "ports", lambda: (borrowers, FakeLedger()))
     plan = app.lambda_handler({"notification_id": loan.notification_id, "loan_id": "L-1", "borrower_id": "B-1",
                                "status": "REJECTED", "version": 4}, context)
     assert plan["channels"] == ["EMAIL"]

@@ -199,3 +199,21 @@ def test_email_and_push_get_the_whole_rendering_with_the_preferences_link(ledger
     assert message.unsubscribe_url is None  # critical: no List-Unsubscribe
     assert f"https://app.example/preferences?notice={REF.notification_id}" in message.html  # the footer link
     assert "sms_segments" not in ledger.items[REF.notification_id]["attempts"][0]
+
+
+def test_a_send_no_receipt_can_confirm_is_never_called_delivered(borrowers):
+    # GIVEN a provider with no event destination (it cannot confirm), for a non-critical and a critical notice
+    interim = LoanImage.model_validate({**LOAN.model_dump(mode="json"), "status": "DISBURSED"})
+    ledger = FakeLedger()
+    for loan in (LOAN, interim):
+        ledger.open_notice(loan, loan.notification_id)
+    ref = NoticeRef(notification_id=interim.notification_id, loan_id="L-1", borrower_id="B-1", status="DISBURSED",
+                    version=2)
+    senders = {Channel.SMS: [RecordingSender("sms-voice@us-west-2", confirms=False)]}
+    # WHEN each is sent through it
+    critical = send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)
+    other = send(ref, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)
+    # THEN neither is DELIVERED: the non-critical one ends SENT_UNCONFIRMED, the critical one stays SENT (it goes on)
+    assert critical["confirms"] is False and other["confirms"] is False
+    assert ledger.items[ref.notification_id]["state"] == "SENT_UNCONFIRMED"
+    assert ledger.items[REF.notification_id]["state"] == "SENT"

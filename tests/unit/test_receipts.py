@@ -1,10 +1,8 @@
 """Receipt parsing: every provider signal becomes one status, with no address or number in what is kept."""
 
-import base64
-import gzip
 import json
 
-from loan_notify.receipts import parse_event, parse_ses_event, parse_sms_status
+from loan_notify.receipts import parse_event, parse_ses_event, parse_sms_event
 from loan_notify.vocabulary import DeliveryStatus
 
 MAIL = {"messageId": "m-1", "timestamp": "2026-11-29T08:00:00.000Z", "destination": ["ada@example.com"]}
@@ -25,28 +23,37 @@ def test_ses_events_map_to_statuses_and_contact_effects():
     assert all("ada@" not in r.detail for r in (delivered, bounced, soft, complaint))
 
 
-def test_sms_status_records_map_by_provider_response():
-    def record(status, response):
-        return {"notification": {"messageId": "s-1", "timestamp": "t"}, "status": status,
-                "delivery": {"destination": "+8613800138000", "providerResponse": response}}
+def sms_event(event_type, description="", final=True):
+    """An End User Messaging SMS event as its SNS event destination publishes it."""
+    return {"eventType": event_type, "eventVersion": "1.0", "eventTimestamp": 1796025600000, "isFinal": final,
+            "destinationPhoneNumber": "+8613800138000", "isoCountryCode": "CN", "messageId": "s-1",
+            "messageStatus": event_type.removeprefix("TEXT_"), "messageStatusDescription": description}
 
-    assert parse_sms_status(record("SUCCESS", "accepted")).status is DeliveryStatus.DELIVERED
-    opted = parse_sms_status(record("FAILURE", "Phone has opted out"))
+
+def test_sms_events_map_to_statuses_and_contact_effects():
+    delivered = parse_sms_event(sms_event("TEXT_DELIVERED", "Message has been accepted by phone"))
+    assert (delivered.source, delivered.status, delivered.at) == (
+        "sms-voice", DeliveryStatus.DELIVERED, "2026-11-30T08:00:00.000Z")
+    opted = parse_sms_event(sms_event("TEXT_BLOCKED", "Phone has opted out"))
     assert (opted.status, opted.contact_effect) == (DeliveryStatus.FAILED, "opted_out")
-    assert parse_sms_status(record("FAILURE", "Invalid phone number")).contact_effect == "bounced"
-    assert parse_sms_status(record("FAILURE", "Phone is currently unreachable/unavailable")).status is \
-        DeliveryStatus.UNKNOWN
+    invalid = parse_sms_event(sms_event("TEXT_INVALID", "Invalid phone number"))
+    assert (invalid.status, invalid.contact_effect) == (DeliveryStatus.FAILED, "bounced")
+    assert parse_sms_event(sms_event("TEXT_CARRIER_UNREACHABLE")).status is DeliveryStatus.FAILED
+    assert parse_sms_event(sms_event("TEXT_UNREACHABLE")).status is DeliveryStatus.UNKNOWN
+    # progress is not an outcome; a final "successful" (carrier took it, no handset receipt) confirms nothing
+    assert parse_sms_event(sms_event("TEXT_QUEUED", final=False)) is None
+    assert parse_sms_event(sms_event("TEXT_SUCCESSFUL", final=False)) is None
+    assert parse_sms_event(sms_event("TEXT_SUCCESSFUL", final=True)).status is DeliveryStatus.UNKNOWN
+    assert all("+86" not in r.detail for r in (delivered, opted, invalid))
 
 
-def test_parse_event_reads_all_three_envelopes():
-    sns = {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(
+def test_parse_event_reads_every_envelope():
+    ses = {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(
         {"eventType": "Delivery", "mail": MAIL, "delivery": {"timestamp": "t"}})}}]}
-    log = {"messageType": "DATA_MESSAGE", "logEvents": [{"id": "1", "timestamp": 1, "message": json.dumps(
-        {"notification": {"messageId": "s-2", "timestamp": "t"}, "status": "SUCCESS", "delivery": {}})}]}
-    logs = {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(log).encode())).decode()}}
+    sms = {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(sms_event("TEXT_DELIVERED"))}}]}
     app = {"read_receipts": [{"message_id": "inbox-1", "read_at": "t"}]}
-    assert [(r.source, r.message_id, r.status) for e in (sns, logs, app) for r in parse_event(e)] == [
-        ("ses", "m-1", DeliveryStatus.DELIVERED), ("sns-sms", "s-2", DeliveryStatus.DELIVERED),
+    assert [(r.source, r.message_id, r.status) for e in (ses, sms, app) for r in parse_event(e)] == [
+        ("ses", "m-1", DeliveryStatus.DELIVERED), ("sms-voice", "s-1", DeliveryStatus.DELIVERED),
         ("app", "inbox-1", DeliveryStatus.READ)]
 
 

@@ -1,5 +1,6 @@
-"""Channel adapters: SMS through SNS, email through SES v2 (raw MIME, for the List-Unsubscribe headers), push
-through SNS platform endpoints, the in-app inbox. Provider errors become our error classes."""
+"""Channel adapters: SMS through AWS End User Messaging SMS, email through SES v2 (raw MIME, for the
+List-Unsubscribe headers), push through SNS platform endpoints, the in-app inbox. Provider errors become our error
+classes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import phonenumbers
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -18,7 +18,6 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
-from email_validator import EmailNotValidError, validate_email
 
 from loan_notify.clock import iso, utc_now
 from loan_notify.errors import PermanentChannelError, ProviderThrottled, SendOutcomeUnknown, TransientChannelError
@@ -34,7 +33,13 @@ _THROTTLE_CODES = {
 # The provider is down: nothing was sent; the backup provider may take it at once.
 _OUTAGE_CODES = {
     "InternalError", "InternalFailure", "InternalServiceErrorException", "ServiceUnavailable",
-    "ServiceUnavailableException", "RequestTimeout",
+    "ServiceUnavailableException", "RequestTimeout", "InternalServerException",
+}
+
+# Refusals of the destination itself (not of the request): recorded under their own reason.
+_REFUSED_DESTINATIONS = {
+    "DESTINATION_COUNTRY_BLOCKED": "country_not_served",  # the protect configuration blocks that country
+    "DESTINATION_PHONE_NUMBER_OPTED_OUT": "opted_out",
 }
 
 
@@ -55,6 +60,9 @@ def _classify(err: Exception, provider: str) -> Exception:
             return ProviderThrottled(f"{provider}: {code}", reason=f"provider_{code}")
         if code in _OUTAGE_CODES or status >= 500:
             return TransientChannelError(f"{provider}: {code}", reason=f"provider_{code}")
+        if err.response.get("Reason") in _REFUSED_DESTINATIONS:  # End User Messaging SMS says why, in a field
+            return PermanentChannelError(f"{provider}: {code} {err.response['Reason']}",
+                                         reason=_REFUSED_DESTINATIONS[err.response["Reason"]])
         return PermanentChannelError(f"{provider}: {code}", reason=f"provider_{code}")
     if isinstance(err, (EndpointConnectionError, ConnectTimeoutError)):  # never reached the provider
         return TransientChannelError(f"{provider}: {type(err).__name__}", reason="provider_unreachable")
@@ -69,6 +77,9 @@ def normalise_phone(phone: str | None) -> str:
     """E.164 or a PermanentChannelError: an invalid number can never be delivered to."""
     if not phone:
         raise PermanentChannelError("no phone number on file", reason="no_contact")
+    # Imported on the first number, not at import: a cold start pays for it only when it sends an SMS.
+    import phonenumbers
+
     try:
         parsed = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException as err:
@@ -81,6 +92,9 @@ def normalise_phone(phone: str | None) -> str:
 def normalise_email(email: str | None) -> str:
     if not email:
         raise PermanentChannelError("no email address on file", reason="no_contact")
+    # Imported on the first email, not at import: a consumer that only sends SMS never loads it (cold start).
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(email, check_deliverability=False).normalized
     except EmailNotValidError as err:
@@ -97,26 +111,50 @@ def _region(client: Any) -> str:
     return getattr(getattr(client, "meta", None), "region_name", "") or "default"
 
 
-class SnsSms:
-    def __init__(self, client: Any, sender_id: str = "", served: frozenset[str] = SERVED_COUNTRIES_DEFAULT) -> None:
+# Country registration ids a rendered SMS may carry (India's DLT registration: the principal entity and the
+# registered template, from carriers.yaml), mapped to SendTextMessage's DestinationCountryParameters. SmsMessage
+# fields by name: a message without them (no registration needed for the countries served) sends none.
+REGISTRATION_PARAMETERS = {"IN_ENTITY_ID": "entity_id", "IN_TEMPLATE_ID": "template_id"}
+
+
+def destination_country_parameters(message: Any) -> dict[str, str]:
+    """DestinationCountryParameters for a rendered SMS: each registration id it carries, under its API key."""
+    return {key: str(value) for key, field_name in REGISTRATION_PARAMETERS.items()
+            if (value := getattr(message, field_name, None))}
+
+
+class SmsVoiceSms:
+    """SMS through AWS End User Messaging SMS (pinpoint-sms-voice-v2 SendTextMessage).
+
+    The configuration set's event destination publishes every delivery event to an SNS topic the receipts
+    function subscribes to: each SMS gets a receipt. The protect configuration allows only the countries served;
+    a number elsewhere is refused by the provider (ValidationException DESTINATION_COUNTRY_BLOCKED: permanent).
+    """
+
+    def __init__(self, client: Any, *, configuration_set: str, protect_configuration_id: str = "",
+                 origination_identity: str = "", served: frozenset[str] = SERVED_COUNTRIES_DEFAULT) -> None:
         self._client = client
-        self._sender_id = sender_id
         self._served = served  # countries served: a number elsewhere is a bad contact (loan_notify.reach)
-        self.provider = f"sns-sms@{_region(client)}"
-        self.confirms = True  # SNS SMS delivery status logging -> CloudWatch Logs subscription -> receipts
+        self._configuration_set = configuration_set
+        self._protect_configuration_id = protect_configuration_id
+        self._origination_identity = origination_identity
+        self.provider = f"sms-voice@{_region(client)}"
+        self.confirms = bool(configuration_set)  # its event destination is the receipt
 
     def send(self, phone: str | None, message: SmsMessage) -> Delivery:
         number = sms_destination(phone, self._served)
-        attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
-        if self._sender_id:
-            attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": self._sender_id}
-        # The template and entity the destination country's carriers have registered (carriers.yaml).
-        if message.template_id:
-            attributes["AWS.MM.SMS.TemplateId"] = {"DataType": "String", "StringValue": message.template_id}
-        if message.entity_id:
-            attributes["AWS.MM.SMS.EntityId"] = {"DataType": "String", "StringValue": message.entity_id}
+        kwargs: dict[str, Any] = {"DestinationPhoneNumber": number, "MessageBody": message.text,
+                                  "MessageType": "TRANSACTIONAL"}
+        if self._configuration_set:
+            kwargs["ConfigurationSetName"] = self._configuration_set
+        if self._protect_configuration_id:
+            kwargs["ProtectConfigurationId"] = self._protect_configuration_id
+        if self._origination_identity:
+            kwargs["OriginationIdentity"] = self._origination_identity
+        if parameters := destination_country_parameters(message):
+            kwargs["DestinationCountryParameters"] = parameters
         try:
-            response = self._client.publish(PhoneNumber=number, Message=message.text, MessageAttributes=attributes)
+            response = self._client.send_text_message(**kwargs)
         except Exception as err:  # classified, then re-raised
             raise _classify(err, self.provider) from err
         return Delivery(self.provider, response["MessageId"], mask_phone(number))

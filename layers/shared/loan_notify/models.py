@@ -28,7 +28,7 @@ CASE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,250}$"  # "<notification id>-case<N>" or "r
 class LoanImage(BaseModel):
     """One item of the Loans table (the NewImage of a stream record)."""
 
-    model_config = ConfigDict(extra="ignore", use_enum_values=False)
+    model_config = ConfigDict(defer_build=True, extra="ignore", use_enum_values=False)
 
     loan_id: str = Field(min_length=1, max_length=LOAN_ID_MAX_CHARS, pattern=LOAN_ID_PATTERN)
     borrower_id: str = Field(min_length=1, max_length=128)
@@ -77,7 +77,7 @@ def execution_name(notification_id: str) -> str:
 
 
 class ContactHealth(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     verified: bool = False
     bounced: bool = False
@@ -85,7 +85,7 @@ class ContactHealth(BaseModel):
 
 
 class QuietHours(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     start: time
     end: time
@@ -94,7 +94,7 @@ class QuietHours(BaseModel):
 class Borrower(BaseModel):
     """One item of the Borrowers table. name, phone and email are personal data: never logged in clear."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     borrower_id: str = Field(min_length=1)
     name: str = ""
@@ -132,7 +132,7 @@ class Borrower(BaseModel):
 class NoticeRef(BaseModel):
     """The execution input: ids only, never a phone number, an email or a name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     notification_id: str
     loan_id: str
@@ -160,7 +160,7 @@ class ReviewRequest(NoticeRef):
 class PrepareRequest(BaseModel):
     """Input of the prepare step: the execution's whole state. Only ids and the previous plan are read."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     notification_id: str
     loan_id: str
@@ -183,7 +183,7 @@ class PrepareRequest(BaseModel):
 class Preferences(BaseModel):
     """What a borrower may set through the API. Unknown fields are refused, not ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     channels: list[Channel] = Field(default_factory=list, max_length=4)
     language: Locale = Locale.EN_US
@@ -201,7 +201,7 @@ class Preferences(BaseModel):
 class ReportRequest(BaseModel):
     """POST /me/reports: the borrower says they never heard about this loan."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     loan_id: str = Field(min_length=1, max_length=LOAN_ID_MAX_CHARS, pattern=LOAN_ID_PATTERN)
 
@@ -209,7 +209,7 @@ class ReportRequest(BaseModel):
 class ContactChange(BaseModel):
     """PUT /me/contact: a new phone number (E.164) or email address the borrower wants notices on."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     phone: str | None = Field(default=None, min_length=4, max_length=20)
     email: str | None = Field(default=None, min_length=3, max_length=254)
@@ -223,6 +223,6 @@ class ContactChange(BaseModel):
 
 
 class VerificationCode(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     code: str = Field(pattern=r"^[0-9]{6}$")

@@ -2,8 +2,8 @@
 
 Sources, each parsed here into `Receipt`s:
 - SES events (configuration set -> SNS topic): Delivery, Bounce, Complaint, DeliveryDelay, Reject, Open, Click.
-- SNS SMS delivery status records (the `DirectPublishToPhoneNumber` delivery-status log, delivered by a
-  CloudWatch Logs subscription): SUCCESS / FAILURE with the carrier's provider response.
+- End User Messaging SMS events (configuration set -> SNS topic): TEXT_DELIVERED, or a failure event
+  (TEXT_INVALID, TEXT_BLOCKED, TEXT_CARRIER_UNREACHABLE...) with the carrier's description.
 - App read acknowledgements (`{"read_receipts": [{"message_id": ..., "read_at": ...}]}`).
 
 Receipts arrive late, twice, out of order and even before the send is recorded: the status only moves forward,
@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -91,52 +92,61 @@ def parse_ses_event(event: dict[str, Any]) -> Receipt | None:
                    contact_effect="opted_out" if status is DeliveryStatus.COMPLAINED else None, event=kind)
 
 
-_SMS_OPTED_OUT = ("opted out",)
-_SMS_BAD_NUMBER = ("invalid phone number", "not a valid", "invalid destination")
-_SMS_UNKNOWN = ("unreachable", "unavailable", "no receipt", "ttl expired")
+# End User Messaging SMS event types -> status. TEXT_QUEUED, TEXT_PENDING, TEXT_SENT and a non-final TEXT_SUCCESSFUL
+# are progress, not outcomes. A final TEXT_SUCCESSFUL (the carrier took it, and the country sends no handset
+# receipt) confirms nothing: UNKNOWN, and the confirmation deadline decides.
+_SMS_STATUS = {
+    "TEXT_DELIVERED": DeliveryStatus.DELIVERED,
+    "TEXT_INVALID": DeliveryStatus.FAILED,
+    "TEXT_INVALID_MESSAGE": DeliveryStatus.FAILED,
+    "TEXT_BLOCKED": DeliveryStatus.FAILED,
+    "TEXT_CARRIER_BLOCKED": DeliveryStatus.FAILED,
+    "TEXT_CARRIER_UNREACHABLE": DeliveryStatus.FAILED,
+    "TEXT_SPAM": DeliveryStatus.FAILED,
+    "TEXT_PROTECT_BLOCKED": DeliveryStatus.FAILED,
+    "TEXT_UNREACHABLE": DeliveryStatus.UNKNOWN,
+    "TEXT_TTL_EXPIRED": DeliveryStatus.UNKNOWN,
+    "TEXT_UNKNOWN": DeliveryStatus.UNKNOWN,
+}
+_SMS_OPTED_OUT = ("opted out", "opted-out", "opt out")
 
 
-def parse_sms_status(record: dict[str, Any]) -> Receipt | None:
-    notification = record.get("notification") or {}
-    message_id = notification.get("messageId")
-    if not message_id:
+def parse_sms_event(event: dict[str, Any]) -> Receipt | None:
+    """An End User Messaging SMS event (as its SNS event destination publishes it)."""
+    kind, message_id = event.get("eventType", ""), event.get("messageId")
+    if not message_id or not kind.startswith("TEXT_"):
         return None
-    at = notification.get("timestamp") or iso(utc_now())
-    response = str((record.get("delivery") or {}).get("providerResponse", ""))
-    if record.get("status") == "SUCCESS":
-        return Receipt("sns-sms", message_id, DeliveryStatus.DELIVERED, at, response)
-    lowered = response.lower()
-    if any(s in lowered for s in _SMS_OPTED_OUT):
-        return Receipt("sns-sms", message_id, DeliveryStatus.FAILED, at, response, contact_effect="opted_out")
-    if any(s in lowered for s in _SMS_BAD_NUMBER):
-        return Receipt("sns-sms", message_id, DeliveryStatus.FAILED, at, response, contact_effect="bounced")
-    if any(s in lowered for s in _SMS_UNKNOWN):
-        return Receipt("sns-sms", message_id, DeliveryStatus.UNKNOWN, at, response)
-    return Receipt("sns-sms", message_id, DeliveryStatus.FAILED, at, response)
+    status = _SMS_STATUS.get(kind)
+    if kind == "TEXT_SUCCESSFUL" and event.get("isFinal"):
+        status = DeliveryStatus.UNKNOWN
+    if status is None:
+        return None
+    timestamp = event.get("eventTimestamp")
+    at = (iso(datetime.fromtimestamp(timestamp / 1000, timezone.utc)) if isinstance(timestamp, int | float)
+          else iso(utc_now()))
+    detail = str(event.get("messageStatusDescription") or event.get("messageStatus") or kind)
+    effect = None
+    if kind == "TEXT_INVALID":
+        effect = "bounced"  # the number cannot receive texts
+    elif kind in ("TEXT_BLOCKED", "TEXT_CARRIER_BLOCKED") and any(s in detail.lower() for s in _SMS_OPTED_OUT):
+        effect = "opted_out"
+    return Receipt("sms-voice", message_id, status, at, detail, contact_effect=effect, event=kind)
 
 
 def parse_event(event: dict[str, Any]) -> Iterator[Receipt]:
-    """Every receipt in a Lambda event from the SES events topic, the SMS status log, or the app."""
+    """Every receipt in a Lambda event from the SES or SMS events topics, or from the app."""
     for record in event.get("Records", []):
         sns = record.get("Sns") or {}
         try:
             message = json.loads(sns.get("Message", "{}"))
         except ValueError:
             continue
-        receipt = parse_ses_event(message) if isinstance(message, dict) else None
+        if not isinstance(message, dict):
+            continue
+        receipt = parse_sms_event(message) if "eventType" in message and "mail" not in message \
+            else parse_ses_event(message)
         if receipt:
             yield receipt
-    if "awslogs" in event:
-        from aws_lambda_powertools.utilities.data_classes import CloudWatchLogsEvent
-
-        for log_event in CloudWatchLogsEvent(event).parse_logs_data().log_events:
-            try:
-                record = json.loads(log_event.message)
-            except ValueError:
-                continue
-            receipt = parse_sms_status(record) if isinstance(record, dict) else None
-            if receipt:
-                yield receipt
     for read in event.get("read_receipts", []):
         if read.get("message_id"):
             yield Receipt("app", read["message_id"], DeliveryStatus.READ, read.get("read_at") or iso(utc_now()),
