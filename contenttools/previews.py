@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -140,6 +141,24 @@ def _browser(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
+def _own_thread(work: Any) -> None:
+    """Playwright's sync API refuses to start in a thread that runs an asyncio loop (a test session driving the
+    review console in the same process does): it gets a thread of its own, and its errors are raised here."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as err:  # noqa: BLE001 - handed to the caller below
+            errors.append(err)
+
+    thread = threading.Thread(target=run, name="previews", daemon=True)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
 def build(out: Path = OUT, *, only: Iterable[str] | None = None, locales: Iterable[Locale] | None = None,
           docs: Path | None = None) -> Path:
     """Write the gallery (index.html, emails/*.html and *.png) to `out`; returns the index page."""
@@ -151,18 +170,21 @@ def build(out: Path = OUT, *, only: Iterable[str] | None = None, locales: Iterab
     (out / "emails").mkdir(parents=True, exist_ok=True)
     index = out / "index.html"
     index.write_text(_env.from_string(_PAGE).render(cards=selected), "utf-8")
-    with sync_playwright() as playwright:
-        browser = _browser(playwright)
-        try:
-            page = browser.new_page(viewport={"width": EMAIL_WIDTH, "height": 400})
-            for card in selected:
-                (out / card.email_html).write_text(card.message.html, "utf-8")
-                page.set_content(card.message.html, wait_until="load")
-                page.screenshot(path=str(out / card.email_png), full_page=True)
-            if docs is not None:
-                _docs_images(browser, index, selected, docs)
-        finally:
-            browser.close()
+    def shoot() -> None:
+        with sync_playwright() as playwright:
+            browser = _browser(playwright)
+            try:
+                page = browser.new_page(viewport={"width": EMAIL_WIDTH, "height": 400})
+                for card in selected:
+                    (out / card.email_html).write_text(card.message.html, "utf-8")
+                    page.set_content(card.message.html, wait_until="load")
+                    page.screenshot(path=str(out / card.email_png), full_page=True)
+                if docs is not None:
+                    _docs_images(browser, index, selected, docs)
+            finally:
+                browser.close()
+
+    _own_thread(shoot)
     return index
 
 

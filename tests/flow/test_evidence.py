@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 from loan_notify.alerts import SnsAlerts
 from loan_notify.chain import GENESIS, make_entry
 from loan_notify.chain import verify as verify_chain
+from loan_notify.limits import Limits
 from loan_notify.review import ReviewCases, report_not_notified
 from loan_notify_ops.cli import main as ops
 from tests.flow.conftest import BORROWERS_SEEN, mobile, unique
@@ -38,7 +39,7 @@ def test_a_missed_receipt_deadline_is_recorded_expired_before_the_next_channel(c
     # AND the evidence reads EXPIRED for it, never just SENT
     exported, table = _evidence(loan_id, capsys)
     assert exported["notices"][0]["attempts"][0]["outcome"] == "EXPIRED"
-    assert "SMS via sns-sms@us-east-1" in table and ": EXPIRED" in table and "deadline passed" in table
+    assert "SMS via sms-voice@us-east-1" in table and ": EXPIRED" in table and "deadline passed" in table
     assert "DELIVERED: delivered (reason: confirmed" in table and "None" not in table
 
 
@@ -74,9 +75,11 @@ def test_rejected_changes_and_the_borrowers_reports_are_in_the_evidence(cloud, p
     platform.status(loan_id, borrower["borrower_id"], "APPROVED_MAYBE", 2)
     cloud.wait_idle()
     cases = ReviewCases(cloud.table("ReviewCasesTableName"))
-    report = report_not_notified(borrower["borrower_id"], loan_id, ledger=platform.ledger, cases=cases,
-                                 alerts=SnsAlerts(cloud.client("sns"), cloud.outputs["OpsAlertsTopicArn"]),
-                                 answer_within_s=3600)
+    report, created = report_not_notified(
+        borrower["borrower_id"], loan_id, ledger=platform.ledger, cases=cases,
+        alerts=SnsAlerts(cloud.client("sns"), cloud.outputs["OpsAlertsTopicArn"]),
+        limits=Limits(cloud.table("LimitsTableName"), pepper=b"test"), answer_within_s=3600)
+    assert created
     # THEN the rejected change shows what was received and why, with no empty fields
     exported, table = _evidence(loan_id, capsys)
     rejected = next(n for n in exported["notices"] if n.get("rejected"))

@@ -64,7 +64,7 @@ def test_list_says_what_a_running_notice_waits_on_and_show_gives_its_timeline(cl
     assert states[:3] == [None, "Prepare notice", "Send now?"] and states[-1] == "Open a review case"
     queued = next(r for r in shown["timeline"] if r.get("state") == "Queue the send")
     assert (queued["channel"], queued["provider"], queued["result"]) == \
-        ("SMS", f"sns-sms@{cloud.region}", "FAILED_PERMANENT")
+        ("SMS", f"sms-voice@{cloud.region}", "FAILED_PERMANENT")
     failed = next(r for r in shown["timeline"] if r["event"] == "TaskFailed")
     assert failed["error"] == "PermanentChannelError" and failed["cause"] == "invalid_phone (from the ledger)"
     assert shown["console"] == (f"https://{cloud.region}.console.aws.amazon.com/states/home?region={cloud.region}"

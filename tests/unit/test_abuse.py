@@ -178,6 +178,14 @@ ALLOWED_WILDCARDS = {
     *{(action, "*") for action in ("logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
                                    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
                                    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups")},
+    # End User Messaging SMS: the account's origination identities (numbers, sender ids, pools, their opt-out lists),
+    # bought and registered outside the stack, which the service picks from when a call names none; and the backup
+    # region's protect configuration, created by backup-region.yaml with an id this stack cannot name
+    *{("sms-voice:SendTextMessage", f"arn:${{AWS::Partition}}:sms-voice:{region}:${{AWS::AccountId}}:{kind}/*")
+      for region in ("${AWS::Region}", "${BackupRegion}")
+      for kind in ("phone-number", "sender-id", "pool", "opt-out-list")},
+    ("sms-voice:SendTextMessage",
+     "arn:${AWS::Partition}:sms-voice:${BackupRegion}:${AWS::AccountId}:protect-configuration/*"),
     # push to the app's platform endpoints, which the platform registers outside this stack (one account)
     ("sns:Publish", "arn:${AWS::Partition}:sns:*:${AWS::AccountId}:endpoint/*"),
 }
@@ -194,6 +202,8 @@ def _text(value):
     if isinstance(value, dict) and "Fn::Sub" in value:
         sub = value["Fn::Sub"]
         return sub if isinstance(sub, str) else sub[0]
+    if isinstance(value, dict) and "Fn::If" in value:  # a resource only when a condition holds: what it would be
+        return _text(value["Fn::If"][1])
     return json.dumps(value)
 
 
@@ -255,7 +265,8 @@ def test_ses_is_allowed_for_the_sender_identity_only():
             if kind == "statement" and "ses:SendEmail" in statement["Action"]:
                 texts = [_text(r) for r in _as_list(statement["Resource"])]
                 assert texts and all(t.endswith(("identity/${SenderEmail}", "identity/${Domain}",
-                                                 "configuration-set/${EmailConfigurationSet}")) for t in texts)
+                                                 "configuration-set/${EmailConfigurationSet}",
+                                                 "configuration-set/${AWS::StackName}-backup")) for t in texts)
 
 
 class _Transactions:

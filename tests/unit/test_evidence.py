@@ -90,7 +90,8 @@ def _sms_evidence(attempts):
         "notification_id": "L-1-APPROVED-v1-x", "status_change": {"status": "APPROVED", "version": 1,
                                                                   "status_updated_at": "2026-11-29T08:00:00Z"},
         "outcome": {"state": "DELIVERED"}, "policy_version": "p", "template": {"id": "loan.approved", "version": 2},
-        "content_sha256": "0" * 64, "attempts": attempts, "review_cases": [], "human_actions": []}]}
+        "content_sha256": "0" * 64, "attempts": attempts, "review_cases": [], "human_actions": [],
+        "chain": {"entries": 1, "head": "0" * 64}}]}
 
 
 def test_a_sent_sms_shows_its_encoding_and_parts_and_an_unsent_one_does_not():
