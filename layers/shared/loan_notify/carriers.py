@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Literal
 
 import phonenumbers
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loan_notify.sms import measure
@@ -100,6 +99,8 @@ class CarrierRules(BaseModel):
 
 
 def parse_rules(text: str) -> CarrierRules:
+    import yaml  # on first use: a cold start that sends no SMS never imports it
+
     return CarrierRules.model_validate(yaml.safe_load(text))
 
 

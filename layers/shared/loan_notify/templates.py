@@ -28,8 +28,6 @@ from email.utils import formataddr
 from pathlib import Path
 from typing import Any
 
-import yaml
-from jinja2 import Environment, StrictUndefined, meta, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
 
 from loan_notify import carriers
@@ -83,9 +81,20 @@ class TemplateFile(BaseModel):
 
 
 # SMS, push and plain-text bodies are not HTML: escaping them would put "&amp;" in a text message.
-_text_env = Environment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)  # noqa: S701
-_html_env = Environment(autoescape=select_autoescape(default=True, default_for_string=True),
-                        undefined=StrictUndefined)
+@functools.cache
+def _text_env() -> Any:
+    """Jinja2 for text parts, built (and Jinja2 imported) on the first render: a cold start that renders nothing
+    (the router, the receipts) never pays for it."""
+    from jinja2 import Environment, StrictUndefined
+
+    return Environment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)  # noqa: S701
+
+
+@functools.cache
+def _html_env() -> Any:
+    from jinja2 import Environment, StrictUndefined, select_autoescape
+
+    return Environment(autoescape=select_autoescape(default=True, default_for_string=True), undefined=StrictUndefined)
 
 
 def template_id(status: LoanStatus) -> str:
@@ -95,6 +104,8 @@ def template_id(status: LoanStatus) -> str:
 @functools.cache
 def catalog() -> dict[str, TemplateFile]:
     """Every template file, by template id, validated."""
+    import yaml  # on first use: importing this module reads no file
+
     return {path.name.removesuffix(".yaml"): TemplateFile.model_validate(yaml.safe_load(path.read_text("utf-8")))
             for path in sorted(TEMPLATES_DIR.glob("*.yaml"))}
 
@@ -111,18 +122,20 @@ def layout_fingerprint() -> str:
 
 @functools.cache
 def _compiled(tid: str, locale: Locale, part: str) -> Any:
-    return _text_env.from_string(getattr(catalog()[tid].locales[locale], part))
+    return _text_env().from_string(getattr(catalog()[tid].locales[locale], part))
 
 
 @functools.cache
 def _layout() -> Any:
-    return _html_env.from_string(LAYOUT_FILE.read_text("utf-8"))
+    return _html_env().from_string(LAYOUT_FILE.read_text("utf-8"))
 
 
 @functools.cache
 def variables_of(tid: str, locale: Locale, part: str) -> frozenset[str]:
     """The variables a template part uses (for the check: no reason in SMS, nothing unknown anywhere)."""
-    return frozenset(meta.find_undeclared_variables(_text_env.parse(getattr(catalog()[tid].locales[locale], part))))
+    from jinja2 import meta
+
+    return frozenset(meta.find_undeclared_variables(_text_env().parse(getattr(catalog()[tid].locales[locale], part))))
 
 
 @dataclass(frozen=True)
