@@ -194,7 +194,7 @@ class TestCodeChecksAreCountedBeforeComparing:
         assert platform.borrowers.get_item(Key={"borrower_id": borrower["borrower_id"]})["Item"]["pending_phone"]
 
     def test_racing_checks_in_process_cannot_exceed_the_counts(self, cloud, platform):
-        """The same race without the local runtime's one-invocation-at-a-time: the domain on the tables."""
+        """The same race in process, thirty threads on the domain and the tables."""
         from loan_notify.contacts import VerificationError, start_phone_change, verify_phone
         from loan_notify.limits import LimitExceeded
 
@@ -214,7 +214,10 @@ class TestCodeChecksAreCountedBeforeComparing:
                 return getattr(err, "code", "rate_limited")
 
         outcomes = at_once(30, guess)
-        assert outcomes.count("wrong_code") == 4
+        # Each code takes at most five checks (four "wrong", the fifth locks it); a check that arrives after the
+        # lock answers "locked" at once. Which guess saw what depends on the interleaving, the totals do not.
+        assert 1 <= outcomes.count("wrong_code") <= 4
+        assert outcomes.count("wrong_code") + outcomes.count("locked") == CODE_CHECKS_PER_BORROWER.count
         assert outcomes.count("rate_limited") == 30 - CODE_CHECKS_PER_BORROWER.count
         item = platform.borrowers.get_item(Key={"borrower_id": borrower["borrower_id"]})["Item"]
         assert item["verification"]["attempts"] == 5
