@@ -18,16 +18,22 @@ from localcloud.cloud import LocalCloud
 
 
 def _wait_for_sms(cloud: LocalCloud, count: int, timeout: float, poll_s: float) -> None:
-    """Poll moto's SNS backend. A fine poll for the latency figure; a coarse one while 200 changes are in
-    flight, so the benchmark's own polling does not compete with the pipeline for the interpreter."""
-    from moto.sns.models import sns_backends
+    """Poll the End User Messaging SMS model's sent texts. A fine poll for the latency figure; a coarse one while
+    200 changes are in flight, so the benchmark's own polling does not compete with the pipeline for the
+    interpreter."""
+    from localcloud.smsvoice import backend
 
-    backend = sns_backends["123456789012"][cloud.region]
     deadline = time.perf_counter() + timeout
-    while len(backend.sms_messages) < count:
+    while len(backend.sent) < count:
         if time.perf_counter() > deadline:
-            raise TimeoutError(f"{len(backend.sms_messages)}/{count} SMS after {timeout}s")
+            raise TimeoutError(f"{len(backend.sent)}/{count} SMS after {timeout}s")
         time.sleep(poll_s)
+
+
+def _texts() -> list:
+    from localcloud.smsvoice import backend
+
+    return list(backend.sent)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,14 +63,14 @@ def main(argv: list[str] | None = None) -> int:
 
         latencies = []
         for n in range(args.latency_runs):
-            sent = len(cloud.sms_messages())
+            sent = len(_texts())
             start = time.perf_counter()
             write(f"lat-{n}", n)
             _wait_for_sms(cloud, sent + 1, 30, 0.0005)
             latencies.append((time.perf_counter() - start) * 1000)
             cloud.wait_idle()
 
-        sent = len(cloud.sms_messages())
+        sent = len(_texts())
         start = time.perf_counter()
         for n in range(args.changes):
             write(f"tput-{n}", n)
