@@ -1,6 +1,7 @@
 """One-click unsubscribe tokens: signed for one borrower and notice, expiring, refused when forged or malformed."""
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -110,3 +111,28 @@ def test_a_forged_token_or_a_borrower_gone_changes_nothing():
 def test_links_need_an_http_url():
     with pytest.raises(ValueError, match="http"):
         UnsubscribeLinks("api.example.com", SECRET)
+
+
+def test_the_template_serves_the_route_without_login_and_lets_the_sender_read_only_the_signing_secret():
+    from localcloud.deploy import load_sam
+
+    resources = load_sam(Path(__file__).resolve().parents[2] / "template.yaml")["Resources"]
+    events = resources["BorrowerApiFunction"]["Properties"]["Events"].values()
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]): e["Properties"].get("Auth") for e in events}
+    assert routes[("POST", "/unsubscribe")] == routes[("GET", "/unsubscribe")] == {"Authorizer": "NONE"}
+    sender = resources["SendNoticeFunction"]["Properties"]
+    assert sender["Environment"]["Variables"]["VERIFY_SECRET_ARN"] == {"Ref": "VerificationSecret"}
+    assert "${BorrowerApi}" in sender["Environment"]["Variables"]["BORROWER_API_URL"]["Fn::Sub"]
+    reads = [s for s in sender["Policies"][0]["Statement"] if "secretsmanager:GetSecretValue" in s.get("Action", [])]
+    assert reads == [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+                      "Resource": {"Ref": "VerificationSecret"}}]
+
+
+def test_the_sender_signs_no_link_without_its_secret_and_none_without_the_api(load_handler, monkeypatch):
+    app = load_handler("send_notice")
+    monkeypatch.delenv("BORROWER_API_URL", raising=False)
+    assert app._unsubscribe_links() is None  # no borrower API: no List-Unsubscribe at all
+    monkeypatch.setenv("BORROWER_API_URL", "https://api.example.com")
+    monkeypatch.delenv("VERIFY_SECRET_ARN", raising=False)
+    with pytest.raises(RuntimeError, match="VERIFY_SECRET_ARN"):
+        app._unsubscribe_links()
