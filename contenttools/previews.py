@@ -37,6 +37,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 EMAIL_WIDTH = 640
 PREFERENCES_URL = "https://app.loan-platform.example/preferences?notice=L-2026-000123-preview"
+UNSUBSCRIBE_URL = "https://api.loan-platform.example/unsubscribe?t=preview"  # a real one carries a signed token
 
 # Sample values per locale: what a typical notice carries (the check uses the longest ones instead).
 SAMPLES: dict[Locale, dict[str, Any]] = {
@@ -128,7 +129,8 @@ def cards(only: Iterable[str] | None = None, locales: Iterable[Locale] | None = 
             continue
         for locale in locale_list:
             sample = SAMPLES[locale]
-            message = render(status, locale, preferences_url=PREFERENCES_URL, **sample)
+            message = render(status, locale, preferences_url=PREFERENCES_URL, unsubscribe_url=UNSUBSCRIBE_URL,
+                             **sample)
             sms = [(country, render(status, locale, phone=SAMPLE_PHONES[country], **sample).sms)
                    for country in _countries_for(locale)]
             stem = f"emails/{tid}.{locale.value}"

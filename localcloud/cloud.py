@@ -140,7 +140,21 @@ class LocalCloud:
         self._set_output("BorrowerApiUrl", self.api.url if self.api else "(not served: no api_port)")
         if self.api:
             self._set_output("ReviewConsoleUrl", f"{self.api.url}/console")
+        self._point_unsubscribe_links_at_the_api()
         return self
+
+    def _point_unsubscribe_links_at_the_api(self) -> None:
+        """SendNotice's BORROWER_API_URL (the one-click unsubscribe links of non-critical email) is the template's
+        `${BorrowerApi}` URL, unresolved here: it becomes the local API's URL, or nothing (no List-Unsubscribe)
+        when no API is served."""
+        assert self.runtime
+        try:
+            code = self.runtime.function("SendNoticeFunction")
+        except KeyError:
+            return
+        if "BORROWER_API_URL" not in code.environment:
+            return
+        code.environment["BORROWER_API_URL"] = self.api.url if self.api else ""
 
     def _set_output(self, key: str, value: str) -> None:
         from moto.cloudformation.models import cloudformation_backends

@@ -1,16 +1,17 @@
 """Borrower-facing HTTP API (behind the JWT authorizer): the message center, its read confirmation, preferences,
-contact changes and missing-notice reports. Abuse limits, countries served and the edge checks: README, Security."""
+contact changes and missing-notice reports; without a login, the links in emails (email confirmation, one-click
+unsubscribe). Abuse limits, countries served and the edge checks: README, Security."""
 
 import json
 import os
-from typing import Annotated
+from typing import Annotated, Literal
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Form, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -34,6 +35,8 @@ from loan_notify.masking import mask_email, mask_phone
 from loan_notify.models import NOTIFICATION_ID_PATTERN, ContactChange, Preferences, ReportRequest, VerificationCode
 from loan_notify.reach import served_countries
 from loan_notify.review import ReviewCases, report_not_notified
+from loan_notify.unsubscribe import check as check_unsubscribe
+from loan_notify.unsubscribe import unsubscribe
 
 logger = Logger()
 tracer = Tracer()
@@ -234,6 +237,46 @@ def confirm_my_email(token: Annotated[str, Query(min_length=10, max_length=2000)
     return confirm_email(token, table=_borrowers_table, secret=_secret)
 
 
+UnsubscribeToken = Annotated[str, Query(min_length=10, max_length=2000, description="The signed token of the link")]
+
+
+class Unsubscribed(BaseModel):
+    opt_out_non_critical: bool
+    notice: str
+
+
+_UNSUBSCRIBE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Unsubscribe from loan updates</title>
+<meta name="robots" content="noindex"></head>
+<body><p>Stop receiving non-critical loan updates by email? Notices you must receive, such as an overdue payment,
+still reach you.</p>
+<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Unsubscribe</button></form></body></html>
+"""
+
+
+@app.get("/unsubscribe", responses=_documented(400, 422) | {200: {
+    "description": "A page that asks to confirm (a form that POSTs the one-click body); nothing changes",
+    "content": {"text/html": {"schema": {"type": "string"}}}}})
+def unsubscribe_page(t: UnsubscribeToken) -> Response[str]:
+    """The List-Unsubscribe link opened by a person or fetched by a link scanner: checks the link, changes nothing."""
+    claims = check_unsubscribe(t, secret=_secret, borrowers=borrowers)
+    logger.info("unsubscribe page", extra={"notification_id": claims.notification_id})
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=_UNSUBSCRIBE_PAGE,
+                    headers={"Content-Security-Policy": "default-src 'none'; form-action 'self'",
+                             "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+@app.post("/unsubscribe", responses=_documented(400, 422, model=Unsubscribed))
+def unsubscribe_one_click(t: UnsubscribeToken,
+                          one_click: Annotated[Literal["One-Click"], Form(alias="List-Unsubscribe")]) -> Unsubscribed:
+    """RFC 8058 one-click unsubscribe (no login: the signed, expiring token is the proof): the borrower stops
+    receiving non-critical notices, as with `opt_out_non_critical` in PUT /me/preferences. A repeat is harmless."""
+    claims = unsubscribe(t, secret=_secret, borrowers=borrowers)
+    logger.info("unsubscribed by one click", extra={"notification_id": claims.notification_id})
+    return Unsubscribed(opt_out_non_critical=True, notice=claims.notification_id)
+
+
 @app.post("/me/reports", responses=_documented(400, 401, 404, 422, 429, ok=201, also_ok=200))
 def report_missing_notice(report: Annotated[ReportRequest, Body()]) -> Response[dict]:
     """ "I was never notified about loan X": a person will look into it; the answer says what happens next.
@@ -249,7 +292,8 @@ def openapi_document() -> dict:
         title="loan-notify borrower API", version="1.0.0",
         description="The borrower's message center, read confirmations, preferences and missing-notice reports. "
                     "Every route needs a bearer JWT from the platform's identity provider; its subject is the "
-                    "borrower id.",
+                    "borrower id. The links in emails (/contact/confirm, /unsubscribe) need none: their signed, "
+                    "expiring token is the proof.",
         security_schemes={"borrowerJwt": HTTPBearer(bearerFormat="JWT")}, security=[{"borrowerJwt": []}]))
 
 

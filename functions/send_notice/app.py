@@ -28,6 +28,7 @@ from loan_notify.outbox import Requeue, deliver
 from loan_notify.pacing import DynamoSlotStore, Pacer
 from loan_notify.reach import served_countries
 from loan_notify.templates import DEFAULT_SMS_SEGMENT_BUDGET
+from loan_notify.unsubscribe import UnsubscribeLinks
 from loan_notify.vocabulary import Channel
 
 logger = Logger()
@@ -76,11 +77,28 @@ def ports() -> dict:
         "send": functools.partial(_send, ledger=ledger, senders=senders, pacer=pacer, observe=count_provider_call,
                                   sms_segments=int(os.environ.get("SMS_SEGMENT_BUDGET", DEFAULT_SMS_SEGMENT_BUDGET)),
                                   preferences_url=os.environ.get("PREFERENCES_URL") or None,
+                                  unsubscribe=_unsubscribe_links(),
                                   borrowers=Borrowers(dynamodb.Table(os.environ["BORROWERS_TABLE"])),
                                   deliveries=Deliveries(dynamodb.Table(os.environ["DELIVERIES_TABLE"]))),
         "callbacks": TaskCallbacks(boto3.client("stepfunctions")),
         "sqs": boto3.client("sqs"),
     }
+
+
+def _unsubscribe_links() -> UnsubscribeLinks | None:
+    """The one-click unsubscribe URLs of non-critical emails: the borrower API's route, signed with a key derived
+    from its signing secret (read once per cold start). Without BORROWER_API_URL (a deploy with no borrower API),
+    emails carry no List-Unsubscribe; with it, a missing or empty secret fails instead of sending unsigned links."""
+    api_url = os.environ.get("BORROWER_API_URL", "")
+    if not api_url:
+        return None
+    arn = os.environ.get("VERIFY_SECRET_ARN", "")
+    if not arn:
+        raise RuntimeError("VERIFY_SECRET_ARN is not set: cannot sign unsubscribe links")
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString", "")
+    if not secret:
+        raise RuntimeError("the signing secret is empty: cannot sign unsubscribe links")
+    return UnsubscribeLinks(api_url, secret.encode())
 
 
 # Every provider call, by how it went: the dashboard's provider throttles and the provider error-rate alarm.

@@ -106,7 +106,8 @@ def test_a_lost_answer_is_an_unknown_outcome_and_an_unreached_provider_is_an_out
 
 def test_email_goes_through_the_configuration_set_as_raw_mime(sesv2):
     message = render(LoanStatus.DOCUMENTS_REQUIRED, Locale.EN_US, name="Ada", loan_id="L-1",
-                     preferences_url="https://app.loan-platform.example/preferences?notice=n-1")
+                     preferences_url="https://app.loan-platform.example/preferences?notice=n-1",
+                     unsubscribe_url="https://api.loan-platform.example/unsubscribe?t=token")
     raw = mime(message, sender="notices@example.com", recipient="ada@example.com")
     with Stubber(sesv2) as stub:
         stub.add_response("send_email", {"MessageId": "e-1"}, {

@@ -201,6 +201,32 @@ def test_email_and_push_get_the_whole_rendering_with_the_preferences_link(ledger
     assert "sms_segments" not in ledger.items[REF.notification_id]["attempts"][0]
 
 
+def test_only_a_non_critical_email_gets_the_one_click_unsubscribe_link_of_its_borrower_and_notice(borrowers):
+    # GIVEN a link maker (the borrower API's signed route) and a non-critical notice beside the critical REF
+    links = []
+
+    def unsubscribe(borrower_id, notification_id):
+        links.append((borrower_id, notification_id))
+        return f"https://api.example.com/unsubscribe?t={borrower_id}.{notification_id}"
+
+    loan = LoanImage.model_validate({**LOAN.model_dump(mode="json"), "status": "DISBURSED", "version": 3})
+    ledger = FakeLedger()
+    ledger.open_notice(loan, loan.notification_id)
+    disbursed = NoticeRef(notification_id=loan.notification_id, loan_id="L-1", borrower_id="B-1",
+                          status="DISBURSED", version=3)
+    ledger.open_notice(LOAN, LOAN.notification_id)
+    email = RecordingSender("ses-v2")
+    # WHEN both go by email
+    for ref in (disbursed, REF):
+        send(ref, Channel.EMAIL, ledger=ledger, borrowers=borrowers, senders={Channel.EMAIL: [email]},
+             preferences_url="https://app.example/preferences", unsubscribe=unsubscribe)
+    # THEN the non-critical one carries its own link; the critical one none (and no link was even signed for it)
+    (_, paid_out), (_, approved) = email.sent
+    assert paid_out.unsubscribe_url == f"https://api.example.com/unsubscribe?t=B-1.{disbursed.notification_id}"
+    assert approved.unsubscribe_url is None and links == [("B-1", disbursed.notification_id)]
+    assert f"https://app.example/preferences?notice={disbursed.notification_id}" in paid_out.html  # footer
+
+
 def test_a_send_no_receipt_can_confirm_is_never_called_delivered(borrowers):
     # GIVEN a provider with no event destination (it cannot confirm), for a non-critical and a critical notice
     interim = LoanImage.model_validate({**LOAN.model_dump(mode="json"), "status": "DISBURSED"})

@@ -94,13 +94,16 @@ def _parsed(raw: bytes):
     return parsed, {p.get_content_type(): p.get_content() for p in parsed.walk() if not p.is_multipart()}
 
 
-def test_non_critical_email_has_one_click_unsubscribe_to_the_preferences():
-    url = "https://app.loan-platform.example/preferences?notice=n-1"
-    message = render(LoanStatus.DISBURSED, Locale.EN_US, name="Ada", loan_id="L-1", preferences_url=url)
+def test_non_critical_email_has_one_click_unsubscribe_and_the_preferences_in_its_footer():
+    preferences = "https://app.loan-platform.example/preferences?notice=n-1"
+    url = "https://api.loan-platform.example/unsubscribe?t=signed"
+    message = render(LoanStatus.DISBURSED, Locale.EN_US, name="Ada", loan_id="L-1", preferences_url=preferences,
+                     unsubscribe_url=url)
     raw = mime(message, sender="notices@example.com", recipient="ada@example.com")
     parsed, parts = _parsed(raw)
     assert parsed["List-Unsubscribe"] == f"<{url}>"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert f'href="{preferences}"' in parts["text/html"] and url not in parts["text/html"]
     assert parsed.get_content_type() == "multipart/alternative" and set(parts) == {"text/plain", "text/html"}
     html = parts["text/html"]
     assert html.index(message.preheader) < html.index(message.subject + "</td>")  # the preview line comes first
@@ -109,7 +112,8 @@ def test_non_critical_email_has_one_click_unsubscribe_to_the_preferences():
 
 def test_critical_email_never_has_list_unsubscribe():
     message = render(LoanStatus.OVERDUE, Locale.ZH_CN, name="王伟", loan_id="L-1",
-                     preferences_url="https://app.loan-platform.example/preferences")
+                     preferences_url="https://app.loan-platform.example/preferences",
+                     unsubscribe_url="https://api.loan-platform.example/unsubscribe?t=signed")
     parsed, parts = _parsed(mime(message, sender="notices@example.com", recipient="w@example.com"))
     assert "List-Unsubscribe" not in parsed and "List-Unsubscribe-Post" not in parsed
     assert parsed["Subject"] == "您的还款已逾期" and "您的贷款 L-1 还款已逾期" in parts["text/plain"]

@@ -45,6 +45,17 @@ class Borrowers:
                 ":q": {"start": quiet.start.strftime("%H:%M"), "end": quiet.end.strftime("%H:%M")} if quiet else None,
                 ":o": preferences.opt_out_non_critical})
 
+    def opt_out_non_critical(self, borrower_id: str) -> None:
+        """The one-click unsubscribe: only this preference changes (BorrowerNotFound for an unknown borrower)."""
+        try:
+            self._table.update_item(Key={"borrower_id": borrower_id}, UpdateExpression="SET opt_out_non_critical = :o",
+                                    ConditionExpression="attribute_exists(borrower_id)",
+                                    ExpressionAttributeValues={":o": True})
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise BorrowerNotFound(f"borrower {borrower_id} does not exist") from err
+            raise
+
     def mark(self, borrower_id: str, channel: Channel, effect: str, contact_ref: str | None = None) -> bool:
         """Write a receipt's verdict back (bounced, opted_out) so later notices skip the dead contact.
 

@@ -63,11 +63,15 @@ def _notice(ledger: Ledger, notification_id: str) -> dict[str, Any]:
 
 
 def _render(notice: dict[str, Any], borrower: Borrower, *, preferences_url: str | None = None,
+            unsubscribe: Callable[[str, str], str] | None = None,
             sms_segments: int = DEFAULT_SMS_SEGMENT_BUDGET) -> RenderedMessage:
     link = None
-    if preferences_url:  # the borrower's preferences, for this notice (the unsubscribe link of non-critical email)
+    if preferences_url:  # the borrower's preferences, for this notice (the email footer's link)
         query = urlencode({"notice": notice["notification_id"]})
         link = f"{preferences_url}{'&' if '?' in preferences_url else '?'}{query}"
+    critical = POLICIES[LoanStatus(notice["status"])].critical
+    # the one-click unsubscribe URL (signed for this borrower and notice): non-critical email only
+    one_click = unsubscribe(borrower.borrower_id, notice["notification_id"]) if unsubscribe and not critical else None
     return render(
         LoanStatus(notice["status"]),
         borrower.locale,
@@ -78,6 +82,7 @@ def _render(notice: dict[str, Any], borrower: Borrower, *, preferences_url: str 
         reason=notice.get("status_reason"),
         phone=borrower.phone,
         preferences_url=link,
+        unsubscribe_url=one_click,
         sms_segments=sms_segments,
     )
 
@@ -182,8 +187,9 @@ class Pace(Protocol):
 def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowers,
          senders: dict[Channel, list[Sender]], deliveries: Deliveries | None = None, pacer: Pace | None = None,
          plan: list[str] | None = None, decided_at: datetime | None = None, outage_budget: int | None = None,
-         preferences_url: str | None = None, sms_segments: int = DEFAULT_SMS_SEGMENT_BUDGET,
-         observe: Callable[[str, str], Any] | None = None, clock=utc_now) -> dict[str, Any]:
+         preferences_url: str | None = None, unsubscribe: Callable[[str, str], str] | None = None,
+         sms_segments: int = DEFAULT_SMS_SEGMENT_BUDGET, observe: Callable[[str, str], Any] | None = None,
+         clock=utc_now) -> dict[str, Any]:
     """Send the notice on one channel, through its providers in order, each try recorded before and after.
 
     Before anything goes out the notice is read: delivered meanwhile (a late receipt) or stood down, it ends here.
@@ -196,6 +202,9 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
 
     `observe(provider, outcome)` is told of every provider call: "sent", "throttled", "error" (down or
     unreachable), "refused" (the contact is bad) or "unknown" (the answer was lost).
+
+    `preferences_url` is the borrower's preferences page (the email footer links to it with the notice id);
+    `unsubscribe(borrower_id, notification_id)` gives a non-critical email's one-click `List-Unsubscribe` URL.
 
     Returns the message's ids and whether its provider can confirm delivery. The message is recorded under its
     provider message id, with any receipt that got there first. Idempotent: a send retried after its message
@@ -218,7 +227,8 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
         # Collection hours are law: a send still queued when its window shut waits for the next one.
         ledger.note_window_missed(ref.notification_id, iso(closes))
         raise SendWindowClosed(f"the send window closed at {iso(closes)}")
-    message = _render(notice, borrower, preferences_url=preferences_url, sms_segments=sms_segments)
+    message = _render(notice, borrower, preferences_url=preferences_url, unsubscribe=unsubscribe,
+                      sms_segments=sms_segments)
     address = destination(channel, borrower)
     pinned = {"plan": plan if plan is not None else [channel.value], "policy_version": POLICY_VERSION,
               "template_id": message.template_id, "template_version": message.template_version,

@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from email import message_from_bytes
 from email.policy import default as default_policy
 from typing import Any
@@ -48,6 +49,7 @@ from loan_notify.templates import (
     render,
     variables_of,
 )
+from loan_notify.unsubscribe import UnsubscribeLinks
 from loan_notify.vocabulary import LoanStatus, Locale
 
 LONGEST_LOAN_ID = ("L-2026-" + "7" * LOAN_ID_MAX_CHARS)[:LOAN_ID_MAX_CHARS]
@@ -65,6 +67,9 @@ NATIVE_ALPHABET = {Locale.EN_US: "latin", Locale.ZH_CN: "cjk"}
 REASON_PROBE = "REASON-PROBE-7f3a"
 HOSTILE_NAME = '<script>alert("x")</script> & "Tom"'
 PREFERENCES_URL = "https://app.loan-platform.example/preferences?n=probe"
+# As long as a real one-click link gets: the API's URL and a token for ids of 200 characters (the most the API takes)
+UNSUBSCRIBE_URL = UnsubscribeLinks("https://abcdefghij.execute-api.ap-southeast-1.amazonaws.com", b"probe",
+                                   clock=lambda: datetime(2026, 1, 1, tzinfo=timezone.utc))("B" * 200, "N" * 200)
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,8 @@ def _check_email(status: LoanStatus, locale: Locale) -> list[Failure]:
         failures.append(Failure(tid, locale.value, "email", rule))
 
     longest = render(status, locale, name=LONGEST_NAMES["cjk"], loan_id=LONGEST_LOAN_ID, amount=LONGEST_AMOUNT,
-                     currency=LONGEST_CURRENCY, reason="x" * 500, preferences_url=PREFERENCES_URL)
+                     currency=LONGEST_CURRENCY, reason="x" * 500, preferences_url=PREFERENCES_URL,
+                     unsubscribe_url=UNSUBSCRIBE_URL)
     raw = mime(longest, sender="notices@loan-platform.example", recipient="borrower@example.com")
     if len(raw) >= EMAIL_MAX_BYTES:
         fail(f"size: {len(raw)} bytes >= {EMAIL_MAX_BYTES}")
@@ -163,9 +169,9 @@ def _check_email(status: LoanStatus, locale: Locale) -> list[Failure]:
     unsubscribe, one_click = parsed.get("List-Unsubscribe"), parsed.get("List-Unsubscribe-Post")
     if longest.critical and (unsubscribe or one_click):
         fail("List-Unsubscribe: present on a critical notice")
-    if not longest.critical and (unsubscribe != f"<{PREFERENCES_URL}>"
+    if not longest.critical and (unsubscribe != f"<{UNSUBSCRIBE_URL}>"
                                  or one_click != "List-Unsubscribe=One-Click"):
-        fail(f"List-Unsubscribe: want <{PREFERENCES_URL}> with List-Unsubscribe-Post one-click, got "
+        fail(f"List-Unsubscribe: want <{UNSUBSCRIBE_URL}> with List-Unsubscribe-Post one-click, got "
              f"{unsubscribe!r} / {one_click!r}")
     hostile = render(status, locale, name=HOSTILE_NAME, loan_id="L-1", reason=REASON_PROBE)
     if "<script>" in hostile.html or "&lt;script&gt;" not in hostile.html:

@@ -10,7 +10,8 @@ Per channel:
   within a segment budget. Only the borrower's name is ever shortened to fit, never the loan id or the amount;
   the status reason never goes by SMS (nor by push: both show on a lock screen).
 - email: subject, a preheader, the `body` (with the reason) as text and as HTML, and for non-critical notices a
-  one-click `List-Unsubscribe` (RFC 8058) to the borrower's preferences. `mime()` builds the message.
+  one-click `List-Unsubscribe` (RFC 8058) to the borrower API's unsubscribe route (loan_notify.unsubscribe); the
+  footer links to the borrower's preferences. `mime()` builds the message.
 - push: subject and the SMS text without carrier decoration; in-app: subject and the body.
 """
 
@@ -226,11 +227,12 @@ def render_sms(tid: str, locale: Locale, context: dict[str, Any], *, phone: str 
 
 def render(status: LoanStatus, locale: Locale, *, name: str, loan_id: str, amount: Decimal | None = None,
            currency: str | None = None, reason: str | None = None, phone: str | None = None,
-           preferences_url: str | None = None, sms_segments: int = DEFAULT_SMS_SEGMENT_BUDGET,
-           sms_country: str | None = None) -> RenderedMessage:
+           preferences_url: str | None = None, unsubscribe_url: str | None = None,
+           sms_segments: int = DEFAULT_SMS_SEGMENT_BUDGET, sms_country: str | None = None) -> RenderedMessage:
     """Every channel's content for one notice. The SMS part is rendered when `phone` (or `sms_country`, an ISO
     region or carriers.DEFAULT_COUNTRY) is given: its country's carrier rules apply. `preferences_url` is the
-    borrower's preferences page (the unsubscribe link of non-critical emails)."""
+    borrower's preferences page (the footer link); `unsubscribe_url` the one-click unsubscribe URL (RFC 8058: it
+    accepts a POST without a login), the `List-Unsubscribe` of non-critical emails only."""
     tid = template_id(status)
     critical = POLICIES[status].critical
     chrome = _CHROME[locale]
@@ -240,7 +242,7 @@ def render(status: LoanStatus, locale: Locale, *, name: str, loan_id: str, amoun
     preheader = _compiled(tid, locale, "preheader").render(context)
     body = _compiled(tid, locale, "body").render(context)
     push_text = _compiled(tid, locale, "sms").render(context)
-    unsubscribe = preferences_url if preferences_url and not critical else None
+    unsubscribe = unsubscribe_url if unsubscribe_url and not critical else None
     html = _layout().render(
         lang=locale.value, subject=subject, preheader=preheader,
         preheader_pad="\u034f\u00a0" * max(0, 90 - len(preheader)),  # keeps body text out of the inbox preview
