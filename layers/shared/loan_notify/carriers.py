@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loan_notify.sms import measure
@@ -28,14 +27,14 @@ _SIGNATURE = re.compile(r"^【[^【】\s]{2,16}】$")
 
 
 class OptOut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     required_for: Literal["all", "non_critical"]
     wording: dict[Locale, str]
 
 
 class CountryRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     calling_code: int | None = None
     locales: list[Locale] = Field(min_length=1)
@@ -75,7 +74,7 @@ class CountryRules(BaseModel):
 
 
 class CarrierRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     countries: dict[str, CountryRules]
     default: CountryRules
@@ -83,6 +82,8 @@ class CarrierRules(BaseModel):
     @field_validator("countries")
     @classmethod
     def _region_codes(cls, value: dict[str, CountryRules]) -> dict[str, CountryRules]:
+        import phonenumbers
+
         for region, rules in value.items():
             if phonenumbers.country_code_for_region(region) == 0:
                 raise ValueError(f"{region} is not an ISO 3166 region phonenumbers knows")
@@ -113,6 +114,8 @@ def region_of(phone: str | None) -> str | None:
     """ISO region of an E.164 number (US, CA and the other +1 countries told apart), None when unparseable."""
     if not phone:
         return None
+    import phonenumbers  # on first use: its metadata is large
+
     try:
         parsed = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:

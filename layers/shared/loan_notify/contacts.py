@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
-from email_validator import EmailNotValidError, validate_email
 
 from loan_notify.clock import iso, utc_now
 from loan_notify.errors import PermanentChannelError, conditional_check_failed
@@ -166,8 +165,10 @@ def start_email_change(borrower_id: str, email: str, *, table: Any, mailer: Any,
                        limits: Limits, clock=utc_now) -> dict[str, Any]:
     """Hold the new address as pending and mail it a signed link. LimitExceeded over a send limit (nothing sent)."""
     try:
+        from email_validator import validate_email  # on first use: a cold start that checks no address skips it
+
         address = validate_email(email, check_deliverability=False).normalized
-    except EmailNotValidError as err:
+    except ValueError as err:  # email_validator's EmailNotValidError is a ValueError
         raise ValueError("email: not a valid email address") from err
     limits.take_send(borrower_id, "email", address.lower())
     now = clock()

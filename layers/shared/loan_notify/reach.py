@@ -7,11 +7,9 @@ country list is enforced below the code too, by the SMS protect configuration bu
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
-
-import phonenumbers
-from phonenumbers import PhoneNumberType
 
 from loan_notify.errors import PermanentChannelError
 
@@ -19,19 +17,25 @@ SERVED_COUNTRIES_DEFAULT = frozenset({"CN", "US"})  # default of the ServedCount
 _ALPHA2 = re.compile(r"^[A-Z]{2}$")
 NON_GEOGRAPHIC = "001"  # phonenumbers' region for +800, +808, +870, +878, +881 (satellite), +882, +883, +888, +979
 
-# Number types a text message may go to (an allow-list: everything else is refused with its reason).
-SMS_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
-_TYPE_REASONS = {
-    PhoneNumberType.PREMIUM_RATE: "premium_rate_number",
-    PhoneNumberType.SHARED_COST: "shared_cost_number",
-    PhoneNumberType.UAN: "uan_number",
-    PhoneNumberType.TOLL_FREE: "toll_free_number",
-    PhoneNumberType.VOIP: "voip_number",
-    PhoneNumberType.PERSONAL_NUMBER: "personal_number",
-    PhoneNumberType.PAGER: "pager_number",
-    PhoneNumberType.VOICEMAIL: "voicemail_number",
-    PhoneNumberType.FIXED_LINE: "fixed_line_number",
-}
+@functools.cache
+def _kinds() -> tuple[frozenset, dict]:
+    """phonenumbers' number types: the ones a text may go to (an allow-list), and a reason for each refused one.
+    Built (and phonenumbers imported, with its metadata) on the first check, not at import."""
+    from phonenumbers import PhoneNumberType
+
+    sms_types = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+    type_reasons = {
+        PhoneNumberType.PREMIUM_RATE: "premium_rate_number",
+        PhoneNumberType.SHARED_COST: "shared_cost_number",
+        PhoneNumberType.UAN: "uan_number",
+        PhoneNumberType.TOLL_FREE: "toll_free_number",
+        PhoneNumberType.VOIP: "voip_number",
+        PhoneNumberType.PERSONAL_NUMBER: "personal_number",
+        PhoneNumberType.PAGER: "pager_number",
+        PhoneNumberType.VOICEMAIL: "voicemail_number",
+        PhoneNumberType.FIXED_LINE: "fixed_line_number",
+    }
+    return sms_types, type_reasons
 
 
 def served_countries(value: str | Iterable[str] | None) -> frozenset[str]:
@@ -50,6 +54,9 @@ def sms_destination(phone: str | None, served: frozenset[str] = SERVED_COUNTRIES
     premium_rate_number). Unassigned ranges are invalid numbers to phonenumbers' metadata."""
     if not phone:
         raise PermanentChannelError("no phone number on file", reason="no_contact")
+    import phonenumbers  # on the first check (its metadata is large): a cold start that texts nobody skips it
+
+    sms_types, type_reasons = _kinds()
     try:
         parsed = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException as err:
@@ -63,7 +70,7 @@ def sms_destination(phone: str | None, served: frozenset[str] = SERVED_COUNTRIES
     if region not in served:
         raise PermanentChannelError(f"a number in a country not served ({region})", reason="country_not_served")
     kind = phonenumbers.number_type(parsed)
-    if kind not in SMS_TYPES:
-        reason = _TYPE_REASONS.get(kind, "unknown_number_type")
+    if kind not in sms_types:
+        reason = type_reasons.get(kind, "unknown_number_type")
         raise PermanentChannelError(f"texts are not sent to this kind of number ({reason})", reason=reason)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
