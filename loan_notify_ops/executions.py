@@ -57,14 +57,8 @@ def _arn(stack: Stack, name: str) -> str:
 
 
 def history(sfn: Any, arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events += page["events"]
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=arn, maxResults=1000)
+    return [event for page in pages for event in page["events"]]
 
 
 def _open_state(events: list[dict[str, Any]]) -> tuple[str, dict[str, Any], Any] | None:
@@ -186,11 +180,15 @@ def _attempt_cause(attempt: dict[str, Any] | None, notice: dict[str, Any]) -> st
     return f"{notice['reason']} (from the ledger)" if notice.get("reason") else None
 
 
+def _notice_and_arn(stack: Stack, notice_id: str) -> tuple[dict[str, Any], str]:
+    """The notice's ledger item ({} when the ledger has none) and its execution's ARN."""
+    notice = _ledger_item(stack, notice_id) or {}
+    return notice, _arn(stack, notice.get("execution_name") or execution_name(notice_id))
+
+
 def show(stack: Stack, notice_id: str) -> dict[str, Any]:
     sfn = stack.client("stepfunctions")
-    notice = _ledger_item(stack, notice_id) or {}
-    name = notice.get("execution_name") or execution_name(notice_id)
-    arn = _arn(stack, name)
+    notice, arn = _notice_and_arn(stack, notice_id)
     try:
         described = sfn.describe_execution(executionArn=arn)
     except ClientError as err:
@@ -225,7 +223,8 @@ def show(stack: Stack, notice_id: str) -> dict[str, Any]:
             if "error" in row and not row.get("cause"):
                 row["cause"] = _attempt_cause(attempt, notice)
         timeline.append(row)
-    return {"notice_id": notice_id, "execution": name, "execution_arn": arn, "status": described["status"],
+    return {"notice_id": notice_id, "execution": arn.rsplit(":", 1)[-1], "execution_arn": arn,
+            "status": described["status"],
             "started_at": _iso(described.get("startDate")), "stopped_at": _iso(described.get("stopDate")),
             "ledger_state": notice.get("state"), "ledger_reason": notice.get("reason"),
             "console": console_link(stack.region, arn), "timeline": timeline}
@@ -233,9 +232,7 @@ def show(stack: Stack, notice_id: str) -> dict[str, Any]:
 
 def redrive(stack: Stack, notice_id: str) -> dict[str, Any]:
     sfn = stack.client("stepfunctions")
-    notice = _ledger_item(stack, notice_id) or {}
-    name = notice.get("execution_name") or execution_name(notice_id)
-    arn = _arn(stack, name)
+    notice, arn = _notice_and_arn(stack, notice_id)
     try:
         answer = sfn.redrive_execution(executionArn=arn)
     except ClientError as err:
@@ -245,7 +242,7 @@ def redrive(stack: Stack, notice_id: str) -> dict[str, Any]:
         if code == "ExecutionNotRedrivable":
             raise OpsError(f"notice {notice_id}: {err.response['Error'].get('Message')}") from None
         raise
-    return {"notice_id": notice_id, "execution": name, "redriven_at": _iso(answer.get("redriveDate")),
+    return {"notice_id": notice_id, "execution": arn.rsplit(":", 1)[-1], "redriven_at": _iso(answer.get("redriveDate")),
             "console": console_link(stack.region, arn)}
 
 

@@ -384,14 +384,9 @@ class LocalCloud:
 
     def history(self, name_or_arn: str) -> list[dict[str, Any]]:
         arn = name_or_arn if name_or_arn.startswith("arn:") else self.execution_arn(name_or_arn)
-        sfn = self.client("stepfunctions")
-        events, kwargs = [], {"executionArn": arn, "maxResults": 1000}
-        while True:
-            page = sfn.get_execution_history(**kwargs)
-            events += page["events"]
-            if not page.get("nextToken"):
-                return events
-            kwargs["nextToken"] = page["nextToken"]
+        pages = self.client("stepfunctions").get_paginator("get_execution_history").paginate(
+            executionArn=arn, maxResults=1000)
+        return [event for page in pages for event in page["events"]]
 
     def last_events(self, arn: str, count: int = 5) -> str:
         try:

@@ -21,6 +21,7 @@ from loan_notify.center import NotFound, get_notice, list_notices, mark_read, vi
 from loan_notify.contacts import (
     VerificationError,
     confirm_email,
+    signing_secret,
     start_email_change,
     start_phone_change,
     verify_phone,
@@ -46,13 +47,8 @@ app = APIGatewayHttpResolver(enable_validation=True)
 def _load_secret() -> bytes:
     """The key that signs email links and page tokens, and hashes destinations in the limits table. Fails at
     start-up (the function never serves a request) when it is not configured or empty: never an empty key."""
-    arn = os.environ.get("VERIFY_SECRET_ARN", "")
-    if not arn:
-        raise RuntimeError("VERIFY_SECRET_ARN is not set: refusing to start without the signing secret")
-    secret = boto3.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString", "")
-    if not secret:
-        raise RuntimeError("the signing secret is empty: refusing to start")
-    return secret.encode()
+    return signing_secret(boto3.client("secretsmanager"), os.environ.get("VERIFY_SECRET_ARN", ""),
+                          "refusing to start without the signing secret")
 
 
 _secret = _load_secret()

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loan_notify import clock
 from loan_notify.borrowers import Borrowers
 from loan_notify.channels import PROVIDER_CLIENT_CONFIG, AppInbox, SesEmail, SmsVoiceSms, SnsPush
+from loan_notify.contacts import signing_secret
 from loan_notify.deliveries import Deliveries
 from loan_notify.executions import TaskCallbacks
 from loan_notify.ledger import Ledger
@@ -92,13 +93,9 @@ def _unsubscribe_links() -> UnsubscribeLinks | None:
     api_url = os.environ.get("BORROWER_API_URL", "")
     if not api_url:
         return None
-    arn = os.environ.get("VERIFY_SECRET_ARN", "")
-    if not arn:
-        raise RuntimeError("VERIFY_SECRET_ARN is not set: cannot sign unsubscribe links")
-    secret = boto3.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString", "")
-    if not secret:
-        raise RuntimeError("the signing secret is empty: cannot sign unsubscribe links")
-    return UnsubscribeLinks(api_url, secret.encode())
+    return UnsubscribeLinks(api_url, signing_secret(boto3.client("secretsmanager"),
+                                                    os.environ.get("VERIFY_SECRET_ARN", ""),
+                                                    "cannot sign unsubscribe links"))
 
 
 # Every provider call, by how it went: the dashboard's provider throttles and the provider error-rate alarm.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import time
@@ -170,3 +171,19 @@ def assert_no_personal_data(cloud: LocalCloud, borrower: dict[str, Any], executi
     for line in cloud.runtime.logs:
         for secret in secrets:
             assert secret not in line.line, f"personal data in a {line.function} log line"
+
+
+@pytest.fixture
+def no_make_local(monkeypatch, tmp_path):
+    """The ops command against the in-process cloud: never discover a `make local` someone may be running."""
+    monkeypatch.setenv("LOAN_NOTIFY_LOCAL_STATE", str(tmp_path / "none.json"))
+    monkeypatch.delenv("LOAN_NOTIFY_ENDPOINT_URL", raising=False)
+
+
+def ops_run(*argv: str) -> tuple[int, str, str]:
+    """The ops command in process, its output kept apart from Lambda log capture (handlers run in other threads)."""
+    from loan_notify_ops.cli import main as ops
+
+    out, err = io.StringIO(), io.StringIO()
+    code = ops(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()

@@ -261,7 +261,7 @@ class TestIdentifiersAndOpsText:
     def test_identifiers_out_of_pattern_are_refused_at_the_boundary(self, cloud, platform):
         borrower = platform.borrower()
         token = cloud.api.issue_token(borrower["borrower_id"])
-        for loan_id in ("$(touch /tmp/x)", "L-1; rm -rf ~", "L\x1b[2J", "'quoted'"):
+        for loan_id in ("$(touch pwned)", "L-1; rm -rf ~", "L\x1b[2J", "'quoted'"):
             status, body, _ = http(cloud, "POST", "/me/reports", token, {"loan_id": loan_id})
             assert status == 422 and "loan_id" in json.dumps(body)
         status, _, _ = http(cloud, "GET", "/me/notifications/" + quote("N-1;id`x`", safe=""), token)

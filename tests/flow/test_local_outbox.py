@@ -1,29 +1,21 @@
 """The local cloud for people: the outbox of what the simulated providers sent finishes a contact change."""
 
-import io
 import json
 import re
 from urllib.parse import quote
 
 import pytest
 
-from loan_notify_ops.cli import main as ops
-from tests.flow.conftest import BORROWERS_SEEN, mobile, unique
+from tests.flow.conftest import BORROWERS_SEEN, mobile, ops_run, unique
 from tests.flow.test_borrower_api_http import http
 
-pytestmark = pytest.mark.flow
-
-
-@pytest.fixture(autouse=True)
-def _no_make_local(monkeypatch, tmp_path):
-    monkeypatch.setenv("LOAN_NOTIFY_LOCAL_STATE", str(tmp_path / "none.json"))
-    monkeypatch.delenv("LOAN_NOTIFY_ENDPOINT_URL", raising=False)
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("no_make_local")]  # the in-process cloud
 
 
 def outbox(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    assert ops(["local", "outbox", *argv], out=out, err=err) == 0, err.getvalue()
-    return out.getvalue()
+    code, out, err = ops_run("local", "outbox", *argv)
+    assert code == 0, err
+    return out
 
 
 def test_borrower_api_url_output_resolves_to_the_local_api(cloud):

@@ -1,33 +1,17 @@
 """The ops command on notice executions: what each waits on, a timeline, and RedriveExecution."""
 
-import io
 import json
 import time
 
 import pytest
 
-from loan_notify_ops.cli import main as ops
-from tests.flow.conftest import unique
+from tests.flow.conftest import ops_run, unique
 
-pytestmark = pytest.mark.flow
-
-
-@pytest.fixture(autouse=True)
-def _no_make_local(monkeypatch, tmp_path):
-    """These run against the in-process cloud: never discover a `make local` someone may be running."""
-    monkeypatch.setenv("LOAN_NOTIFY_LOCAL_STATE", str(tmp_path / "none.json"))
-    monkeypatch.delenv("LOAN_NOTIFY_ENDPOINT_URL", raising=False)
-
-
-def run(*argv):
-    """The command in process, its output kept apart from Lambda log capture (handlers run in other threads)."""
-    out, err = io.StringIO(), io.StringIO()
-    code = ops(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("no_make_local")]  # the in-process cloud
 
 
 def _json(*argv):
-    code, out, err = run(*argv, "--json")
+    code, out, err = ops_run(*argv, "--json")
     return code, (json.loads(out) if out.strip() else None), err
 
 
@@ -69,7 +53,7 @@ def test_list_says_what_a_running_notice_waits_on_and_show_gives_its_timeline(cl
     assert failed["error"] == "PermanentChannelError" and failed["cause"] == "invalid_phone (from the ledger)"
     assert shown["console"] == (f"https://{cloud.region}.console.aws.amazon.com/states/home?region={cloud.region}"
                                 f"#/v2/executions/details/{cloud.execution_arn(shown['execution'])}")
-    code, text, _ = run("executions", "show", nid)
+    code, text, _ = ops_run("executions", "show", nid)
     assert code == 0
     assert "Open a review case" in text and "console.aws.amazon.com" in text
 
@@ -113,14 +97,15 @@ def test_redrive_continues_an_aborted_execution_from_the_state_it_stopped_in(clo
     cases = sorted(c["case_id"] for c in ReviewCases(cloud.table("ReviewCasesTableName")).open_cases()
                    if c.get("notification_id") == nid)
     assert cases == [f"{nid}-case1", f"{nid}-case2"]  # the step ran again: a new wait, a new case
-    assert run("cases", "resolve", cases[-1], "--decision", "closed", "--note", "withdrawn", "--by", "ops.test")[0] == 0
+    assert ops_run("cases", "resolve", cases[-1], "--decision", "closed", "--note", "withdrawn",
+                   "--by", "ops.test")[0] == 0
     assert cloud.wait_execution(name)["status"] == "SUCCEEDED"
 
 
 def test_unknown_notice_and_missing_stack_are_one_line_and_exit_2(cloud):
-    code, _, err = run("executions", "show", "L-nothing-APPROVED-v1-000")
+    code, _, err = ops_run("executions", "show", "L-nothing-APPROVED-v1-000")
     assert code == 2
     assert err.startswith("error: no execution for notice") and err.count("\n") == 1
-    code, _, err = run("--stack-name", "no-such-stack", "cases", "list")
+    code, _, err = ops_run("--stack-name", "no-such-stack", "cases", "list")
     assert code == 2
     assert err.startswith("error: stack no-such-stack not found") and "Traceback" not in err

@@ -1,21 +1,13 @@
 """The router never drops a status change: throttled StartExecution waits; what still fails is listed and redriven."""
 
-import io
 import json
 import time
 
 import pytest
 
-from loan_notify_ops.cli import main as ops
-from tests.flow.conftest import executions_for, unique
+from tests.flow.conftest import executions_for, ops_run, unique
 
-pytestmark = pytest.mark.flow
-
-
-@pytest.fixture(autouse=True)
-def _no_make_local(monkeypatch, tmp_path):
-    monkeypatch.setenv("LOAN_NOTIFY_LOCAL_STATE", str(tmp_path / "none.json"))
-    monkeypatch.delenv("LOAN_NOTIFY_ENDPOINT_URL", raising=False)
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("no_make_local")]  # the in-process cloud
 
 
 def _router_stats(cloud):
@@ -24,15 +16,8 @@ def _router_stats(cloud):
     return (pollers[0].stats.retries, pollers[0].stats.sent_to_on_failure) if pollers else (0, 0)
 
 
-def run(*argv):
-    """The command in process, its output kept apart from Lambda log capture (handlers run in other threads)."""
-    out, err = io.StringIO(), io.StringIO()
-    code = ops(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
 def _json(*argv):
-    code, out, err = run(*argv, "--json")
+    code, out, err = ops_run(*argv, "--json")
     assert out.strip(), err
     return code, json.loads(out), err
 

@@ -73,7 +73,7 @@ def test_served_numbers_are_normalised_and_the_list_is_a_parameter():
 
 # ------------------------------------------------------------------ 5: ops-facing text
 def test_a_suggested_command_holds_any_case_id_as_one_word():
-    hostile = "report-$(touch /tmp/x)-`id`;rm -rf ~ 'x'\n"
+    hostile = "report-$(touch pwned)-`id`;rm -rf ~ 'x'\n"
     command = resolve_command(hostile)
     words = shlex.split(command)
     assert words[5] == printable(hostile) and words[:5] == ["python", "-m", "loan_notify_ops", "cases", "resolve"]

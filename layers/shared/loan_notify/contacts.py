@@ -133,6 +133,17 @@ def verify_phone(borrower_id: str, code: str, *, table: Any, limits: Limits, clo
     return {"verified": "phone"}
 
 
+def signing_secret(secretsmanager: Any, arn: str, purpose: str) -> bytes:
+    """The Secrets Manager secret that signs email links, page tokens and unsubscribe links: never an empty key. A
+    missing ARN or an empty secret raises RuntimeError naming `purpose`."""
+    if not arn:
+        raise RuntimeError(f"VERIFY_SECRET_ARN is not set: {purpose}")
+    secret = secretsmanager.get_secret_value(SecretId=arn).get("SecretString", "")
+    if not secret:
+        raise RuntimeError(f"the signing secret is empty: {purpose}")
+    return secret.encode()
+
+
 # ------------------------------------------------------------------ email: a signed, expiring confirmation link
 LINK_TTL = timedelta(hours=24)
 

@@ -64,6 +64,17 @@ def _grouped(condition: str) -> str:
     return f"({condition})" if " OR " in condition.upper() else condition
 
 
+def query_all(table: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item a DynamoDB Query matches, page after page."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = table.query(**kwargs)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 class Ledger:
     """Repository over the Notifications table (a boto3 Table resource is passed in)."""
 
@@ -462,14 +473,8 @@ class Ledger:
         self._write(notification_id, Change("read").set_if_absent("read_at", at), "attribute_exists(notification_id)")
 
     def by_loan(self, loan_id: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"IndexName": BY_LOAN_INDEX, "KeyConditionExpression": Key("loan_id").eq(loan_id)}
-        while True:
-            page = self._table.query(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return sorted(items, key=lambda i: (i.get("version", 0), i.get("created_at", "")))
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = query_all(self._table, IndexName=BY_LOAN_INDEX, KeyConditionExpression=Key("loan_id").eq(loan_id))
+        return sorted(items, key=lambda i: (i.get("version", 0), i.get("created_at", "")))
 
     def borrower_missing(self, notification_id: str, now: datetime) -> datetime:
         """Record when the notice first found no borrower row (`borrower_missing_since`, written once) and

@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from loan_notify.alerts import resolve_command, subject_line
 from loan_notify.clock import iso, utc_now
 from loan_notify.errors import LoanNotifyError, conditional_check_failed
-from loan_notify.ledger import FINAL_STATES, Ledger
+from loan_notify.ledger import FINAL_STATES, Ledger, query_all
 from loan_notify.models import NoticeRef, ReviewRequest
 from loan_notify.vocabulary import Channel, DeliveryStatus, NoticeState
 
@@ -131,14 +131,8 @@ class ReviewCases:
         return self._table.get_item(Key={"case_id": case_id}, ConsistentRead=True).get("Item")
 
     def open_cases(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"IndexName": OPEN_INDEX, "KeyConditionExpression": Key("state").eq("OPEN")}
-        while True:
-            page = self._table.query(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return sorted(items, key=lambda c: c["opened_at"])
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = query_all(self._table, IndexName=OPEN_INDEX, KeyConditionExpression=Key("state").eq("OPEN"))
+        return sorted(items, key=lambda c: c["opened_at"])
 
     def take(self, case_id: str, by: str) -> dict[str, Any]:
         """Assign an open case to `by` in one conditional write: taking a case you hold already is a no-op, taking
@@ -161,14 +155,8 @@ class ReviewCases:
 
     def by_loan(self, loan_id: str) -> list[dict[str, Any]]:
         """Every case of a loan, oldest first: notices' review cases and the borrower's reports."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"IndexName": BY_LOAN_INDEX, "KeyConditionExpression": Key("loan_id").eq(loan_id)}
-        while True:
-            page = self._table.query(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return sorted(items, key=lambda c: c["opened_at"])
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = query_all(self._table, IndexName=BY_LOAN_INDEX, KeyConditionExpression=Key("loan_id").eq(loan_id))
+        return sorted(items, key=lambda c: c["opened_at"])
 
     def alerted(self, case_id: str) -> dict[str, Any] | None:
         """Count one published alert; None if the case was resolved meanwhile (nothing written)."""

@@ -79,21 +79,21 @@ class UnsubscribeLinks:
         return f"{self._base}?{urlencode({'t': token})}"
 
 
-def check(token: str, *, secret: bytes, borrowers: Any, clock: Clock = utc_now) -> UnsubscribeClaims:
-    """What a GET does: says whether the link is valid and for which notice, and changes nothing."""
+def _for_borrower(token: str, secret: bytes, clock: Clock, act: Any) -> UnsubscribeClaims:
+    """The token's claims after `act(borrower_id)`; a borrower who is gone makes the link invalid."""
     claims = verify(token, key=unsubscribe_key(secret), clock=clock)
     try:
-        borrowers.get(claims.borrower_id)
+        act(claims.borrower_id)
     except BorrowerNotFound as err:
         raise VerificationError("invalid_link", "this unsubscribe link is no longer valid") from err
     return claims
+
+
+def check(token: str, *, secret: bytes, borrowers: Any, clock: Clock = utc_now) -> UnsubscribeClaims:
+    """What a GET does: says whether the link is valid and for which notice, and changes nothing."""
+    return _for_borrower(token, secret, clock, borrowers.get)
 
 
 def unsubscribe(token: str, *, secret: bytes, borrowers: Any, clock: Clock = utc_now) -> UnsubscribeClaims:
     """The one-click POST: the borrower opts out of non-critical notices (idempotent: a repeat is the same)."""
-    claims = verify(token, key=unsubscribe_key(secret), clock=clock)
-    try:
-        borrowers.opt_out_non_critical(claims.borrower_id)
-    except BorrowerNotFound as err:
-        raise VerificationError("invalid_link", "this unsubscribe link is no longer valid") from err
-    return claims
+    return _for_borrower(token, secret, clock, borrowers.opt_out_non_critical)
