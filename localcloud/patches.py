@@ -72,6 +72,26 @@ What is patched, and why:
    from a botocore `before-send` handler for that service (`botocore.handlers.BUILTIN_HANDLERS`, and the boto3
    default session if one exists already). A service-specific handler runs before moto's catch-all one, in
    process and in server mode alike; the provider simulator's faults, rate and receipts apply as for SNS and SES.
+17. DynamoDB responses (`ActionResult.execute_result`): moto 5 serializes every result through a serializer driven by
+   the botocore model, walking each attribute value's shape (a 5 KB ledger item took 30 ms to read, 2 ms of it
+   the read). DynamoDB's results are already its wire format (`{"S": ...}` values), so for that service the
+   result is written with `json.dumps`; a result json cannot write as is (bytes, Decimal, datetime) and every
+   error still go through moto's serializer. tests/unit/test_dynamodb_patches.py runs the same requests with and
+   without patches 17-21 and compares the answers.
+18. Backend lookups (`BackendDict.__getitem__`): moto takes its process-wide `backend_lock` on every request just
+   to see that the account's backend exists; with dozens of threads in flight they queue on it. The lock is only
+   needed to create one, so a lookup that finds it returns at once.
+19. DynamoDB values as plain JSON (`DynamoType.to_regular_json`): moto deep-copies the value at every level of
+   nesting before rebuilding it, so a list of maps of maps is copied once per level (most of an UpdateItem's time
+   on a ledger item, whose chain is such a list). The value is rebuilt once, copying only the leaves.
+20. DynamoDB item sizes (`DynamoType.size`): moto measures a map's values by wrapping each in a new DynamoType,
+   which rebuilds the value's whole subtree, at every level; and the 400 KB check measures the whole item again
+   for every attribute an update sets. The size is the same sum, taken without rebuilding anything.
+21. UpdateItem's copies (`DynamoHandler.update_item`, `DynamoDBBackend.update_item`): moto's handler deep-copies the
+   item and renders it as JSON before every update, to answer ReturnValues ALL_OLD, UPDATED_OLD or UPDATED_NEW;
+   the backend deep-copies it again as the stream record's old image. For an update asking for neither (NONE, the
+   default, or ALL_NEW) the handler's look at the old item finds nothing, and on a table without a stream the old
+   image is the item itself (nothing reads it). Every other call copies as moto does.
 """
 
 from __future__ import annotations
@@ -182,6 +202,15 @@ INTERNALS = [
     ("botocore.handlers", "BUILTIN_HANDLERS"),
     ("moto.cloudformation.parsing", "ResourceMap.load_parameters"),
     ("moto.cloudformation.parsing", "ResourceMap.resolved_parameters"),
+    ("moto.core.responses", "ActionResult.execute_result"),
+    ("moto.core.base_backend", "BackendDict.__getitem__"),
+    ("moto.core.base_backend", "BackendDict._instances"),
+    ("moto.dynamodb.models.dynamo_type", "DynamoType.to_regular_json"),
+    ("moto.dynamodb.models.dynamo_type", "DynamoType.size"),
+    ("moto.dynamodb.responses", "DynamoHandler.update_item"),
+    ("moto.dynamodb.models", "copy"),
+    ("moto.dynamodb.models.table", "Table.stream_shard"),
+    ("moto.dynamodb.models.utilities", "bytesize"),
 ]
 
 _BOTO_CLIENT_MODULES = [m for m, attr in INTERNALS if attr == "boto_client_for"]
@@ -431,6 +460,61 @@ _dynamodb_write_lock = threading.RLock()
 _sqs_lock = threading.RLock()
 
 
+_update_context = threading.local()
+
+
+class _CopyForUpdate:
+    """`copy` as moto.dynamodb.models sees it: the one deep copy UpdateItem makes for a table without a stream
+    (its stream record's old image) is skipped; every other copy is made."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if getattr(_update_context, "no_old_image", False):
+            _update_context.no_old_image = False
+            return value
+        return self._module.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+def _update_handler(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def update_item(self: Any) -> Any:
+        _update_context.no_old_item = self.body.get("ReturnValues", "NONE") in ("NONE", "ALL_NEW")
+        try:
+            return original(self)
+        finally:
+            _update_context.no_old_item = False
+
+    return update_item
+
+
+def _get_item_unless_update(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def get_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(_update_context, "no_old_item", False):  # the handler's look at the item before its update
+            _update_context.no_old_item = False
+            return None
+        return original(self, *args, **kwargs)
+
+    return get_item
+
+
+def _update_without_old_image(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        _update_context.no_old_image = self.get_table(table_name).stream_shard is None
+        try:
+            return original(self, table_name, *args, **kwargs)
+        finally:
+            _update_context.no_old_image = False
+
+    return update_item
+
+
 def _atomic(original: Callable[..., Any], lock: Any = _dynamodb_write_lock) -> Callable[..., Any]:
     @functools.wraps(original)
     def write(*args: Any, **kwargs: Any) -> Any:
@@ -571,6 +655,73 @@ def _redrive_response(self: Any) -> Any:
     return ActionResult({"redriveDate": execution.redrive_date})
 
 
+def _plain_json_for_dynamodb(original: Callable[..., Any]) -> Callable[..., Any]:
+    import json
+
+    @functools.wraps(original)
+    def execute_result(self: Any, context: Any) -> Any:
+        result = self.result
+        if context.service_model.service_name == "dynamodb" and isinstance(result, dict):
+            try:
+                body = json.dumps(result)
+            except (TypeError, ValueError):
+                return original(self, context)
+            return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+        return original(self, context)
+
+    return execute_result
+
+
+def _lookup_without_lock(original: Callable[..., Any]) -> Callable[..., Any]:
+    from moto.core.base_backend import BackendDict
+
+    @functools.wraps(original)
+    def getitem(self: Any, account_id: str) -> Any:
+        found = dict.get(self, account_id)
+        if found is not None and self in BackendDict._instances:
+            return found
+        return original(self, account_id)
+
+    return getitem
+
+
+def _regular_json(self: Any) -> dict[str, Any]:
+    import base64
+    import copy
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    value = self.value
+    if isinstance(value, dict):
+        value = {k: v.to_regular_json() if isinstance(v, DynamoType) else copy.deepcopy(v) for k, v in value.items()}
+    elif isinstance(value, list):
+        value = [v.to_regular_json() if isinstance(v, DynamoType) else copy.deepcopy(v) for v in value]
+    else:
+        value = copy.deepcopy(value)
+    if self.is_binary() and isinstance(value, str):
+        value = base64.b64decode(value)
+    return {self.type: value}
+
+
+def _make_item_size(original: Callable[..., int]) -> Callable[..., int]:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.utilities import bytesize
+
+    def size(self: Any) -> int:
+        kind, value = self.type, self.value
+        if kind == "S":
+            return len(value.encode("utf-8"))
+        if kind == "N":
+            return len(str(value))
+        if kind == "L":
+            return sum(v.size() for v in value)
+        if kind == "M":
+            return sum(bytesize(k) + (v if type(v) is DynamoType else DynamoType(v)).size() for k, v in value.items())
+        return original(self)  # sets, binary, booleans and null: as moto measures them
+
+    return size
+
+
 def _bucket_from_cloudformation(original: Callable[..., Any]) -> Callable[..., Any]:
     def create(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
                **kwargs: Any) -> Any:
@@ -655,14 +806,32 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     import loan_notify.clock as domain_clock
 
     _set(domain_clock, "wall", _CompressedWall(time_scale, pause))
+    from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
+    _set(dynamodb_models, "copy", _CopyForUpdate(dynamodb_models.copy))
+    _set(DynamoHandler, "update_item", _update_handler(DynamoHandler.update_item))
     for name in ("update_item", "put_item", "delete_item", "transact_write_items", "get_item", "query", "scan",
                  "batch_get_item"):
-        _set(DynamoDBBackend, name, _atomic(getattr(DynamoDBBackend, name)))
+        method = getattr(DynamoDBBackend, name)
+        if name == "get_item":
+            method = _get_item_unless_update(method)
+        elif name == "update_item":
+            method = _update_without_old_image(method)
+        _set(DynamoDBBackend, name, _atomic(method))
     from moto.core import responses as core_responses
     from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
 
+    _set(core_responses.ActionResult, "execute_result",
+         _plain_json_for_dynamodb(core_responses.ActionResult.execute_result))
+    from moto.core.base_backend import BackendDict
+
+    _set(BackendDict, "__getitem__", _lookup_without_lock(BackendDict.__getitem__))
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    _set(DynamoType, "to_regular_json", _regular_json)
+    _set(DynamoType, "size", _make_item_size(DynamoType.size))
     _set(ActionCountValidator, "traverse", _check_from_root)
     _set(OverlappingPathsValidator, "traverse", _check_from_root)
     # moto loads the botocore service model from disk (listing every service directory) on every JSON-protocol

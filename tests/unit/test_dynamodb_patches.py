@@ -1,0 +1,140 @@
+"""The local cloud's DynamoDB speed-ups (localcloud.patches 17-21) answer exactly what moto answers without them.
+
+Each test runs the same requests against the session's local cloud twice: with the patches, and with moto's own
+code put back for the duration (monkeypatch), and compares what boto3 parsed. A scratch table (not one of the
+stack's) is created for it and deleted after.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from localcloud import patches
+
+ITEM = {
+    "pk": {"S": "k-1"},
+    "name": {"S": "Zoë 张"},
+    "n": {"N": "12.50"},
+    "flag": {"BOOL": True},
+    "nothing": {"NULL": True},
+    "blob": {"B": b"\x00\x01binary"},
+    "tags": {"SS": ["a", "b"]},
+    "nums": {"NS": ["1", "2.5"]},
+    "chain": {"L": [{"M": {"seq": {"N": "1"}, "change": {"M": {"what": {"S": "opened"},
+                                                                "ops": {"L": [{"L": [{"S": "set"}, {"N": "3"}]}]}}}}},
+                    {"M": {"seq": {"N": "2"}, "hash": {"S": "ab" * 32}}}]},
+    "attempts": {"L": [{"M": {"receipts": {"M": {}}, "channel": {"S": "SMS"}}}]},
+}
+
+
+@pytest.fixture()
+def scratch(cloud):
+    client = cloud.client("dynamodb")
+    name = f"patch-check-{uuid.uuid4().hex[:8]}"
+    client.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                        BillingMode="PAY_PER_REQUEST")
+    yield client, name
+    client.delete_table(TableName=name)
+
+
+def _unpatched(monkeypatch) -> None:
+    """moto's own code for every DynamoDB patch (the lock stays: it changes no answer)."""
+    from moto.core.base_backend import BackendDict
+    from moto.core.responses import ActionResult
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.responses import DynamoHandler
+
+    for owner, name in ((ActionResult, "execute_result"), (BackendDict, "__getitem__"), (DynamoType, "size"),
+                        (DynamoType, "to_regular_json"), (DynamoHandler, "update_item"), (dynamodb_models, "copy")):
+        monkeypatch.setattr(owner, name, patches._originals[(owner, name)])
+    for name in ("get_item", "update_item"):
+        monkeypatch.setattr(DynamoDBBackend, name, patches._atomic(patches._originals[(DynamoDBBackend, name)]))
+
+
+def _requests(client, table: str) -> list:
+    """Reads, writes with every ReturnValues, a condition that fails with ALL_OLD, a transaction and a query."""
+    key = {"pk": {"S": "k-1"}}
+    answers = [client.put_item(TableName=table, Item=ITEM),
+               client.get_item(TableName=table, Key=key, ConsistentRead=True),
+               client.get_item(TableName=table, Key=key, ProjectionExpression="chain[1], #n",
+                               ExpressionAttributeNames={"#n": "name"})]
+    for number, returns in enumerate(("NONE", "ALL_NEW", "ALL_OLD", "UPDATED_OLD", "UPDATED_NEW")):
+        answers.append(client.update_item(
+            TableName=table, Key=key, ReturnValues=returns,
+            UpdateExpression="SET chain = list_append(chain, :e), attempts[0].receipts.#k = :r, n = n + :one",
+            ExpressionAttributeNames={"#k": f"kind-{number}"},
+            ExpressionAttributeValues={":e": {"L": [{"M": {"seq": {"N": str(3 + number)}}}]},
+                                       ":r": {"M": {"at": {"S": "2026-11-30T08:00:00Z"}}}, ":one": {"N": "1"}}))
+    answers.append(client.update_item(TableName=table, Key={"pk": {"S": "new"}}, ReturnValues="ALL_NEW",
+                                      UpdateExpression="SET x = :x", ExpressionAttributeValues={":x": {"S": "y"}}))
+    try:
+        client.update_item(TableName=table, Key=key, UpdateExpression="SET x = :x", ConditionExpression="n = :no",
+                           ExpressionAttributeValues={":x": {"S": "y"}, ":no": {"N": "0"}},
+                           ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    except client.exceptions.ConditionalCheckFailedException as err:
+        answers.append({"error": err.response["Error"]["Code"], "item": err.response.get("Item")})
+    client.transact_write_items(TransactItems=[{"Update": {
+        "TableName": table, "Key": key, "UpdateExpression": "SET t = :t",
+        "ExpressionAttributeValues": {":t": {"N": "1"}}}}])
+    answers.append(client.query(TableName=table, KeyConditionExpression="pk = :k",
+                                ExpressionAttributeValues={":k": {"S": "k-1"}}))
+    answers.append(client.scan(TableName=table))
+    for answer in answers:
+        answer.pop("ResponseMetadata", None)
+    return answers
+
+
+def test_dynamodb_answers_are_the_same_with_and_without_the_speed_ups(cloud, scratch, monkeypatch):
+    client, table = scratch
+    patched = _requests(client, table)
+    client.delete_item(TableName=table, Key={"pk": {"S": "k-1"}})
+    client.delete_item(TableName=table, Key={"pk": {"S": "new"}})
+    with monkeypatch.context() as moto_only:
+        _unpatched(moto_only)
+        plain = _requests(client, table)
+    assert patched == plain
+    # the answers are real ones: the binary value came back as bytes, the counter moved, the old image was returned
+    assert patched[1]["Item"]["blob"]["B"] == b"\x00\x01binary"
+    assert patched[5]["Attributes"]["n"] == {"N": "14.50"}  # ALL_OLD: 12.50 after two increments
+    assert "Attributes" not in patched[3]
+
+
+def test_item_sizes_and_plain_values_match_moto(cloud):
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    moto_size = patches._originals[(DynamoType, "size")]
+    moto_json = patches._originals[(DynamoType, "to_regular_json")]
+    wire = {**ITEM, "blob": {"B": base64.b64encode(ITEM["blob"]["B"]).decode()}}  # as moto keeps it
+    item = Item(DynamoType(ITEM["pk"]), None, wire)
+    for name, value in item.attrs.items():
+        assert value.size() == moto_size(value), name
+        assert value.to_regular_json() == moto_json(value), name
+    assert item.size() > 0
+    assert item.to_regular_json()["n"] == Decimal("12.50")
+
+
+def test_an_update_on_a_table_with_a_stream_still_carries_its_old_image(cloud, scratch):
+    """On a table with a stream the old image is still copied before the update (the router reads both images
+    of a loan's change)."""
+    client, table = scratch
+    client.update_table(TableName=table, StreamSpecification={"StreamEnabled": True,
+                                                              "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    client.put_item(TableName=table, Item={"pk": {"S": "s-1"}, "status": {"S": "SUBMITTED"}})
+    client.update_item(TableName=table, Key={"pk": {"S": "s-1"}}, UpdateExpression="SET #s = :s",
+                       ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":s": {"S": "APPROVED"}})
+    streams = cloud.client("dynamodbstreams")
+    arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    modify = next(r for r in records if r["eventName"] == "MODIFY")
+    assert modify["dynamodb"]["OldImage"]["status"] == {"S": "SUBMITTED"}
+    assert modify["dynamodb"]["NewImage"]["status"] == {"S": "APPROVED"}
