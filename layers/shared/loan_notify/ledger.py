@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
@@ -18,9 +18,11 @@ from botocore.exceptions import ClientError
 from loan_notify.chain import GENESIS, Change, make_entry
 from loan_notify.clock import iso, utc_now
 from loan_notify.errors import NoticeNotFound, conditional_check_failed
-from loan_notify.models import LoanImage
 from loan_notify.policy import POLICIES
 from loan_notify.vocabulary import FINAL_STATES, DeliveryStatus, LoanStatus, NoticeState
+
+if TYPE_CHECKING:  # annotations only: importing pydantic's models costs a cold start ~0.1 s
+    from loan_notify.models import LoanImage
 
 __all__ = ["FINAL_STATES", "Ledger"]
 

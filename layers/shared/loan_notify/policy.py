@@ -23,11 +23,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from loan_notify.errors import LoanNotifyError
-from loan_notify.models import Borrower
 from loan_notify.vocabulary import Channel, LoanStatus
+
+if TYPE_CHECKING:  # annotations only: importing pydantic's models costs a cold start ~0.1 s
+    from loan_notify.models import Borrower
 
 POLICY_VERSION = "2026-11-29.4"
 
