@@ -77,7 +77,7 @@ What is patched, and why:
    the read). DynamoDB's results are already its wire format (`{"S": ...}` values), so for that service the
    result is written with `json.dumps`; a result json cannot write as is (bytes, Decimal, datetime) and every
    error still go through moto's serializer. tests/unit/test_dynamodb_patches.py runs the same requests with and
-   without patches 17-21 and compares the answers.
+   without patches 17-22 and compares the answers.
 18. Backend lookups (`BackendDict.__getitem__`): moto takes its process-wide `backend_lock` on every request just
    to see that the account's backend exists; with dozens of threads in flight they queue on it. The lock is only
    needed to create one, so a lookup that finds it returns at once.
@@ -92,6 +92,10 @@ What is patched, and why:
    the backend deep-copies it again as the stream record's old image. For an update asking for neither (NONE, the
    default, or ALL_NEW) the handler's look at the old item finds nothing, and on a table without a stream the old
    image is the item itself (nothing reads it). Every other call copies as moto does.
+22. Update expression trees (`moto.dynamodb.parsing.validators.deepcopy`): each validation starts from a deep copy
+   of the parsed expression, made by Python's generic deepcopy (a third of a 14-clause UpdateItem). The tree's
+   nodes hold only their type name, parent and children, so they are copied node by node; values inside (a
+   DynamoType) are still deep-copied, and every other deepcopy in that module is Python's.
 """
 
 from __future__ import annotations
@@ -210,6 +214,8 @@ INTERNALS = [
     ("moto.dynamodb.responses", "DynamoHandler.update_item"),
     ("moto.dynamodb.models", "copy"),
     ("moto.dynamodb.models.table", "Table.stream_shard"),
+    ("moto.dynamodb.parsing.validators", "deepcopy"),
+    ("moto.dynamodb.parsing.ast_nodes", "Node"),
     ("moto.dynamodb.models.utilities", "bytesize"),
 ]
 
@@ -478,6 +484,27 @@ class _CopyForUpdate:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._module, name)
+
+
+def _make_tree_copy(deepcopy: Callable[..., Any]) -> Callable[..., Any]:
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    def copy_node(node: Any, parent: Any) -> Any:
+        twin = object.__new__(type(node))
+        twin.__dict__ = dict(node.__dict__)
+        twin.parent = parent
+        if isinstance(node.children, list):
+            twin.children = [copy_node(c, twin) if isinstance(c, Node) else
+                             c if isinstance(c, (str, int, float, bool, type(None))) else deepcopy(c)
+                             for c in node.children]
+        return twin
+
+    def tree_copy(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, Node) and value.parent is None and memo is None:  # a whole parsed expression
+            return copy_node(value, None)
+        return deepcopy(value, memo)
+
+    return tree_copy
 
 
 def _update_handler(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -812,6 +839,9 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
 
     _set(dynamodb_models, "copy", _CopyForUpdate(dynamodb_models.copy))
     _set(DynamoHandler, "update_item", _update_handler(DynamoHandler.update_item))
+    from moto.dynamodb.parsing import validators as dynamodb_validators
+
+    _set(dynamodb_validators, "deepcopy", _make_tree_copy(dynamodb_validators.deepcopy))
     for name in ("update_item", "put_item", "delete_item", "transact_write_items", "get_item", "query", "scan",
                  "batch_get_item"):
         method = getattr(DynamoDBBackend, name)

@@ -1,4 +1,4 @@
-"""The local cloud's DynamoDB speed-ups (localcloud.patches 17-21) answer exactly what moto answers without them.
+"""The local cloud's DynamoDB speed-ups (localcloud.patches 17-22) answer exactly what moto answers without them.
 
 Each test runs the same requests against the session's local cloud twice: with the patches, and with moto's own
 code put back for the duration (monkeypatch), and compares what boto3 parsed. A scratch table (not one of the
@@ -49,8 +49,10 @@ def _unpatched(monkeypatch) -> None:
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.parsing import validators
     from moto.dynamodb.responses import DynamoHandler
 
+    monkeypatch.setattr(validators, "deepcopy", patches._originals[(validators, "deepcopy")])
     for owner, name in ((ActionResult, "execute_result"), (BackendDict, "__getitem__"), (DynamoType, "size"),
                         (DynamoType, "to_regular_json"), (DynamoHandler, "update_item"), (dynamodb_models, "copy")):
         monkeypatch.setattr(owner, name, patches._originals[(owner, name)])

@@ -4,12 +4,16 @@ Every sender (any number of consumer Lambdas) asks the Pacer before it calls a p
 in a SlotStore:
 
 - one counter per (provider, one-second slot). A send takes a token with one conditional increment
-  (count < the slot's limit), so across all processes a slot never holds more sends than its limit;
+  (count < the slot's limit), so across all processes a slot never holds more sends than its limit. The n-th
+  token of a slot with L tokens is due at n-1/L of the second: a sender that took it early waits until then, so
+  sends are spread evenly over the second instead of all leaving at its start. A provider's own limit is a token
+  bucket a second deep; sends bunched at the start of each second leave it no room for a moment's jitter, sends
+  spread over it leave it a token of slack;
 - one rate item per provider: the adaptive rate (AIMD). A throttle multiplies it down (once per burst), successes
   add it back a step per second, never above the configured rate. Written with optimistic concurrency (a version).
 
 Critical first, by booking ahead: bulk takes tokens only from the current slot; a critical sender whose current
-slot is full books a token in the next slot that still has one and waits until that slot starts. Bulk therefore
+slot is full books a token in the next slot that still has one and waits until it is due. Bulk therefore
 uses the full rate when no critical notice waits, and a critical notice never waits more than about a second
 behind any bulk backlog (as long as critical demand itself stays under the rate).
 
@@ -48,8 +52,9 @@ class RateState:
 
 
 class SlotStore(Protocol):
-    def take(self, provider: str, slot: int, limit: int) -> bool:
-        """Atomically count one send in (provider, slot) if fewer than limit are counted there; False if full."""
+    def take(self, provider: str, slot: int, limit: int) -> int:
+        """Atomically count one send in (provider, slot) if fewer than limit are counted there: its number in the
+        slot (1 to limit), or 0 if the slot is full."""
         ...
 
     def get_rate(self, provider: str) -> RateState | None: ...
@@ -77,20 +82,20 @@ class MemorySlotStore:
         self.rate_reads = 0
         self.rate_writes = 0
 
-    def take(self, provider: str, slot: int, limit: int) -> bool:
+    def take(self, provider: str, slot: int, limit: int) -> int:
         with self._lock:
             if limit <= 0:
-                return False
+                return 0
             self.takes += 1
             key = (provider, slot)
             taken = self._slots.get(key, 0)
             if taken >= limit:
-                return False
+                return 0
             self._slots[key] = taken + 1
             if slot > self._newest + self._keep:  # the TTL: forget slots nobody can take any more
                 self._newest = slot
                 self._slots = {k: v for k, v in self._slots.items() if k[1] > slot - self._keep}
-            return True
+            return taken + 1
 
     def taken(self, provider: str, slot: int) -> int:
         with self._lock:
@@ -124,21 +129,22 @@ class DynamoSlotStore:
         self._slot_ttl = slot_ttl_s
         self._rate_ttl = rate_ttl_s
 
-    def take(self, provider: str, slot: int, limit: int) -> bool:
+    def take(self, provider: str, slot: int, limit: int) -> int:
         if limit <= 0:
-            return False
+            return 0
         try:
-            self._table.update_item(
+            answer = self._table.update_item(
                 Key={"pk": f"slot#{provider}#{slot}"},
                 UpdateExpression="ADD #taken :one SET #expires = :expires",
                 ConditionExpression="attribute_not_exists(#taken) OR #taken < :limit",
                 ExpressionAttributeNames={"#taken": "taken", "#expires": "expires_at"},
-                ExpressionAttributeValues={":one": 1, ":limit": limit, ":expires": slot + self._slot_ttl})
+                ExpressionAttributeValues={":one": 1, ":limit": limit, ":expires": slot + self._slot_ttl},
+                ReturnValues="UPDATED_NEW")
         except ClientError as err:
             if conditional_check_failed(err):
-                return False
+                return 0
             raise
-        return True
+        return int(answer["Attributes"]["taken"])
 
     def get_rate(self, provider: str) -> RateState | None:
         item = self._table.get_item(Key={"pk": f"rate#{provider}"}, ConsistentRead=True).get("Item")
@@ -186,7 +192,7 @@ class Pacer:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, RateState | None]] = {}
         self._full: dict[str, int] = {}  # provider -> the slot this process already found full
-        self._booked: dict[str, list[int]] = {}  # provider -> slots booked ahead by critical senders
+        self._booked: dict[str, list[float]] = {}  # provider -> when the tokens this process holds are due
 
     def configured(self, provider: str) -> float | None:
         return self._rates.get(provider, self._rates.get(provider.partition("@")[0]))
@@ -202,27 +208,38 @@ class Pacer:
     def acquire(self, provider: str, *, critical: bool = False) -> float:
         """0.0: a token is taken, send now. Otherwise no token yet: ask again after that many seconds.
 
-        One conditional write in the usual case. A bulk sender that finds the slot full waits for the next slot;
-        a critical one books a token in the next slot that has one and is told to come back when it starts.
+        One conditional write in the usual case. A token due later in its second is held for this process, and
+        the sender is told to come back when it is due. A bulk sender that finds the second full waits for the
+        next; a critical one books a token in the next second that has one.
         """
         if self.configured(provider) is None:
             return UNPACED
         now = self._clock()
         slot = math.floor(now)
-        if critical and self._use_booking(provider, slot):
+        if self._use_booking(provider, now):
             return 0.0
         if self._full.get(provider) != slot:
-            if self._store.take(provider, slot, slot_limit(self.rate(provider), slot)):
-                return 0.0
+            limit = slot_limit(self.rate(provider), slot)
+            number = self._store.take(provider, slot, limit)
+            if number:
+                return self._due(provider, slot + (number - 1) / limit, now)
             self._full[provider] = slot
         if critical:
             for ahead in range(1, self._lookahead + 1):
-                if self._store.take(provider, slot + ahead, slot_limit(self.rate(provider), slot + ahead)):
-                    with self._lock:
-                        self._booked.setdefault(provider, []).append(slot + ahead)
-                    return slot + ahead - now + _PAST_START
+                limit = slot_limit(self.rate(provider), slot + ahead)
+                number = self._store.take(provider, slot + ahead, limit)
+                if number:
+                    return self._due(provider, slot + ahead + (number - 1) / limit, now)
             return slot + self._lookahead + 1 - now + _PAST_START
         return slot + 1 - now + _PAST_START
+
+    def _due(self, provider: str, due: float, now: float) -> float:
+        """A token taken for `due`: send now if that moment came, else hold it and come back then."""
+        if due <= now:
+            return 0.0
+        with self._lock:
+            self._booked.setdefault(provider, []).append(due)
+        return due - now + _PAST_START
 
     def throttled(self, provider: str) -> None:
         """The provider throttled a send: lower the shared rate (once per burst). The caller requeues the send."""
@@ -272,12 +289,13 @@ class Pacer:
         with self._lock:
             self._cache[provider] = (now, state)
 
-    def _use_booking(self, provider: str, slot: int) -> bool:
+    def _use_booking(self, provider: str, now: float) -> bool:
+        """Use a held token whose moment came. A token is good until its second ends: one not used by then is
+        spent (sending it later would put two seconds' sends into one)."""
         with self._lock:
-            booked = [s for s in self._booked.get(provider, []) if s >= slot]  # a past slot's token is spent
-            if slot in booked:
-                booked.remove(slot)
-                self._booked[provider] = booked
-                return True
+            booked = [due for due in self._booked.get(provider, []) if now < math.floor(due) + 1]
+            ready = [due for due in booked if due <= now]
+            if ready:
+                booked.remove(min(ready))
             self._booked[provider] = booked
-            return False
+            return bool(ready)

@@ -299,8 +299,8 @@ def close_case_if_delivered(notification_id: str, *, ledger: Ledger, cases: Revi
     resolved by the system with a note, and the waiting execution ends as delivered. Idempotent; returns the id of
     the case it closed, or None (no open case, or not confirmed, or a person is resolving it right now)."""
     notice = ledger.get(notification_id)
-    if not notice or _confirmed_at(notice) is None:
-        return None
+    if not notice or _confirmed_at(notice) is None or not notice.get("case_id"):
+        return None  # not confirmed, or no case was ever opened for it (the usual case: nothing more to read)
     return close_case_if_settled(notification_id, case_id=notice.get("case_id"), ledger=ledger, cases=cases,
                                  callbacks=callbacks)
 
