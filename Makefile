@@ -78,7 +78,7 @@ scale-model: install ## model 100,000 notices at the 08:00 window in real AWS, p
 bench-import: install ## each pipeline handler's cold import vs a bare `import boto3` (fresh processes, median)
 	$(BIN)/python -m loadtools.import_bench $(ARGS)
 
-bench-burst: install ## a month-end burst against an SMS quota on the local cloud (ARGS="--n 2000 --quota 4")
+bench-burst: install ## a month-end burst against an SMS quota on the local cloud (ARGS="--n 2000 --quota 2")
 	$(BIN)/python -m loadtools.burst_bench $(ARGS)
 
 $(SAM_VENV)/.installed: requirements-sam.txt

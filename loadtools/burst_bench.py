@@ -33,7 +33,7 @@ def _midday_zone() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--quota", type=float, default=4.0, help="the provider's real SMS quota, per simulated s")
+    parser.add_argument("--quota", type=float, default=2.0, help="the provider's real SMS quota, per simulated s")
     parser.add_argument("--configured-rate", type=float, default=None,
                         help="SmsSendRate the stack is deployed with (default: the quota)")
     parser.add_argument("--time-scale", type=float, default=0.5, help="real seconds per simulated second")

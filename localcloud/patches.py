@@ -35,7 +35,8 @@ What is patched, and why:
    reads the item, checks the condition and writes it back with no lock, so two threads can both pass a
    condition (96 concurrent pacer takes got 21 tokens of 20). One lock around writes makes every conditional
    write here as atomic as DynamoDB's; reads take it too (a query iterating an item a write is changing raised
-   "dictionary changed size during iteration"). SQS sends, receives, deletes and visibility changes
+   "dictionary changed size during iteration"), and so does each whole DynamoDB request (`DynamoHandler.call_action`:
+   the handler renders the live item after the backend returns). SQS sends, receives, deletes and visibility changes
    (`SQSBackend.*`) share one lock too: moto's queue is a plain list, and the outbox pollers receive while
    executions send.
 9. CloudFormation gaps: `localcloud.cfn_models` adds AWS::SNS::Subscription, AWS::SNS::TopicPolicy,
@@ -212,6 +213,7 @@ INTERNALS = [
     ("moto.dynamodb.models.dynamo_type", "DynamoType.to_regular_json"),
     ("moto.dynamodb.models.dynamo_type", "DynamoType.size"),
     ("moto.dynamodb.responses", "DynamoHandler.update_item"),
+    ("moto.dynamodb.responses", "DynamoHandler.call_action"),
     ("moto.dynamodb.models", "copy"),
     ("moto.dynamodb.models.table", "Table.stream_shard"),
     ("moto.dynamodb.parsing.validators", "deepcopy"),
@@ -839,6 +841,10 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
 
     _set(dynamodb_models, "copy", _CopyForUpdate(dynamodb_models.copy))
     _set(DynamoHandler, "update_item", _update_handler(DynamoHandler.update_item))
+    # The whole request under the lock, not only the backend's calls: moto's handler reads the live item again
+    # after the backend returns (UpdateItem renders it, GetItem converts it), and a write from another thread
+    # changing that item meanwhile raised "dictionary changed size during iteration".
+    _set(DynamoHandler, "call_action", _atomic(DynamoHandler.call_action))
     from moto.dynamodb.parsing import validators as dynamodb_validators
 
     _set(dynamodb_validators, "deepcopy", _make_tree_copy(dynamodb_validators.deepcopy))
