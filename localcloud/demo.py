@@ -119,6 +119,13 @@ def run(cloud: LocalCloud) -> int:
     ops(["--stack-name", cloud.stack_name, "evidence", "L-1005"])
     if problems:
         print("\nDEMO FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
+        for poller in cloud.pump.pollers if cloud.pump else []:  # where the stream's records went
+            print(f"  stream -> {poller.function_name}: {poller.stats.invocations} invocations, "
+                  f"{poller.stats.delivered} records delivered, {poller.stats.filtered} filtered out, "
+                  f"{poller.stats.retries} retries, {poller.stats.sent_to_on_failure} to the failure queue",
+                  file=sys.stderr)
+        if cloud.async_errors:
+            print("  errors: " + "; ".join(str(e)[:300] for e in cloud.async_errors[:5]), file=sys.stderr)
         return 1
     print("demo OK: every status change ended in a delivered notice or a recorded reason")
     return 0
