@@ -714,22 +714,27 @@ def _lookup_without_lock(original: Callable[..., Any]) -> Callable[..., Any]:
     return getitem
 
 
-def _regular_json(self: Any) -> dict[str, Any]:
+def _make_regular_json() -> Callable[[Any], dict[str, Any]]:
+    """Built once at apply(): the method runs once per node of every value moto renders, so it imports nothing."""
     import base64
     import copy
 
     from moto.dynamodb.models.dynamo_type import DynamoType
 
-    value = self.value
-    if isinstance(value, dict):
-        value = {k: v.to_regular_json() if isinstance(v, DynamoType) else copy.deepcopy(v) for k, v in value.items()}
-    elif isinstance(value, list):
-        value = [v.to_regular_json() if isinstance(v, DynamoType) else copy.deepcopy(v) for v in value]
-    else:
-        value = copy.deepcopy(value)
-    if self.is_binary() and isinstance(value, str):
-        value = base64.b64decode(value)
-    return {self.type: value}
+    def regular_json(self: Any) -> dict[str, Any]:
+        value = self.value
+        if isinstance(value, dict):
+            value = {k: v.to_regular_json() if isinstance(v, DynamoType) else copy.deepcopy(v)
+                     for k, v in value.items()}
+        elif isinstance(value, list):
+            value = [v.to_regular_json() if isinstance(v, DynamoType) else copy.deepcopy(v) for v in value]
+        else:
+            value = copy.deepcopy(value)
+        if self.is_binary() and isinstance(value, str):
+            value = base64.b64decode(value)
+        return {self.type: value}
+
+    return regular_json
 
 
 def _make_item_size(original: Callable[..., int]) -> Callable[..., int]:
@@ -866,7 +871,7 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     _set(BackendDict, "__getitem__", _lookup_without_lock(BackendDict.__getitem__))
     from moto.dynamodb.models.dynamo_type import DynamoType
 
-    _set(DynamoType, "to_regular_json", _regular_json)
+    _set(DynamoType, "to_regular_json", _make_regular_json())
     _set(DynamoType, "size", _make_item_size(DynamoType.size))
     _set(ActionCountValidator, "traverse", _check_from_root)
     _set(OverlappingPathsValidator, "traverse", _check_from_root)
