@@ -78,7 +78,7 @@ What is patched, and why:
    the read). DynamoDB's results are already its wire format (`{"S": ...}` values), so for that service the
    result is written with `json.dumps`; a result json cannot write as is (bytes, Decimal, datetime) and every
    error still go through moto's serializer. tests/unit/test_dynamodb_patches.py runs the same requests with and
-   without patches 17-22 and compares the answers.
+   without patches 17-22, 24 and 25 and compares the answers.
 18. Backend lookups (`BackendDict.__getitem__`): moto takes its process-wide `backend_lock` on every request just
    to see that the account's backend exists; with dozens of threads in flight they queue on it. The lock is only
    needed to create one, so a lookup that finds it returns at once.
@@ -104,6 +104,14 @@ What is patched, and why:
    empty receive, and its pollers look every 50 ms: half a core spent finding nothing. The same comparisons are
    made against one `time.time()` reading (the clock moto's reads come from), and the retention period is read
    from the queue itself. tests/unit/test_sqs_patches.py compares what receives return with and without them.
+24. Update expression traversals (`DepthFirstTraverser.traverse`): each of an UpdateItem's eight passes over the
+   expression tree rebuilds its processor's type map (a dict of bound methods, then a tuple of its keys) at every
+   node, to ask whether the node is one it processes. The map of a processor class never changes, so a pass takes
+   the tuple once and walks the same nodes in the same order, processing the same ones.
+25. Parsed update expressions (`UpdateExpressionParser.make`): moto tokenizes and parses an UpdateItem's expression
+   twice per request (the handler, then the backend), and the ledger sends the same few expressions all day. The
+   tree is cached per expression string. Nothing changes a parsed tree: the handler only reads it and each
+   validation works on its own copy (patch 22). An expression that does not parse raises every time, as before.
 """
 
 from __future__ import annotations
@@ -226,6 +234,10 @@ INTERNALS = [
     ("moto.dynamodb.parsing.validators", "deepcopy"),
     ("moto.dynamodb.parsing.ast_nodes", "Node"),
     ("moto.dynamodb.models.utilities", "bytesize"),
+    ("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser.traverse"),
+    ("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser.nodes_to_be_processed"),
+    ("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser.pre_processing_of_child"),
+    ("moto.dynamodb.parsing.expressions", "UpdateExpressionParser.make"),
     ("moto.sqs.models", "Queue.messages"),
     ("moto.sqs.models", "Message.visible"),
     ("moto.sqs.models", "Message.delayed"),
@@ -294,6 +306,30 @@ def _check_from_root(self: Any, node: Any) -> Any:
     if isinstance(node, UpdateExpression):
         self._processing_map()[UpdateExpression](node)
     return node
+
+
+def _traverse_once_typed(self: Any, node: Any) -> Any:
+    """`DepthFirstTraverser.traverse` with the processed types taken once per pass (moto: once per node)."""
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    types = self.nodes_to_be_processed()
+    before_child = self.pre_processing_of_child
+
+    def walk(node: Any, child_id: int = -1) -> Any:
+        if isinstance(node, Node):
+            parent_node = node.parent
+            if node.children is not None:
+                for i, child_node in enumerate(node.children):
+                    before_child(node, i)
+                    walk(child_node, i)
+            if isinstance(node, types):
+                node = self.process(node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+        return node
+
+    return walk(node)
 
 
 def _scaled_timeout(self: Any, env: Any) -> None:
@@ -911,6 +947,13 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
 
     _set(DynamoType, "to_regular_json", _make_regular_json())
     _set(DynamoType, "size", _make_item_size(DynamoType.size))
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+
+    _set(DepthFirstTraverser, "traverse", _traverse_once_typed)
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    _set(UpdateExpressionParser, "make",
+         classmethod(functools.lru_cache(maxsize=4096)(UpdateExpressionParser.make.__func__)))
     _set(ActionCountValidator, "traverse", _check_from_root)
     _set(OverlappingPathsValidator, "traverse", _check_from_root)
     # moto loads the botocore service model from disk (listing every service directory) on every JSON-protocol

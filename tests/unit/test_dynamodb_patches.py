@@ -1,4 +1,4 @@
-"""The local cloud's DynamoDB speed-ups (localcloud.patches 17-22) answer exactly what moto answers without them.
+"""The local cloud's DynamoDB speed-ups (localcloud.patches 17-22, 24 and 25) answer exactly what moto answers without them.
 
 Each test runs the same requests against the session's local cloud twice: with the patches, and with moto's own
 code put back for the duration (monkeypatch), and compares what boto3 parsed. A scratch table (not one of the
@@ -50,11 +50,14 @@ def _unpatched(monkeypatch) -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.dynamodb.responses import DynamoHandler
 
     monkeypatch.setattr(validators, "deepcopy", patches._originals[(validators, "deepcopy")])
     for owner, name in ((ActionResult, "execute_result"), (BackendDict, "__getitem__"), (DynamoType, "size"),
-                        (DynamoType, "to_regular_json"), (DynamoHandler, "update_item"), (dynamodb_models, "copy")):
+                        (DynamoType, "to_regular_json"), (DynamoHandler, "update_item"), (dynamodb_models, "copy"),
+                        (DepthFirstTraverser, "traverse"), (UpdateExpressionParser, "make")):
         monkeypatch.setattr(owner, name, patches._originals[(owner, name)])
     for name in ("get_item", "update_item"):
         monkeypatch.setattr(DynamoDBBackend, name, patches._atomic(patches._originals[(DynamoDBBackend, name)]))
@@ -140,3 +143,25 @@ def test_an_update_on_a_table_with_a_stream_still_carries_its_old_image(cloud, s
     modify = next(r for r in records if r["eventName"] == "MODIFY")
     assert modify["dynamodb"]["OldImage"]["status"] == {"S": "SUBMITTED"}
     assert modify["dynamodb"]["NewImage"]["status"] == {"S": "APPROVED"}
+
+
+def test_a_cached_expression_applies_to_each_item_on_its_own_and_a_bad_one_fails_every_time(cloud, scratch):
+    """The same expression string, parsed once, updates two items with their own values; an expression that does
+    not parse is refused on every request, not only the first."""
+    from botocore.exceptions import ClientError
+
+    client, table = scratch
+    expression = "SET chain = list_append(if_not_exists(chain, :empty), :e), n = if_not_exists(n, :zero) + :one"
+    for key, entries in (("c-1", 3), ("c-2", 1)):
+        for number in range(entries):
+            client.update_item(TableName=table, Key={"pk": {"S": key}}, UpdateExpression=expression,
+                               ExpressionAttributeValues={":empty": {"L": []}, ":e": {"L": [{"S": f"{key}-{number}"}]},
+                                                          ":zero": {"N": "0"}, ":one": {"N": "1"}})
+    items = {key: client.get_item(TableName=table, Key={"pk": {"S": key}})["Item"] for key in ("c-1", "c-2")}
+    assert items["c-1"]["chain"] == {"L": [{"S": "c-1-0"}, {"S": "c-1-1"}, {"S": "c-1-2"}]}
+    assert items["c-2"]["chain"] == {"L": [{"S": "c-2-0"}]} and items["c-2"]["n"] == {"N": "1"}
+    for _ in range(2):
+        with pytest.raises(ClientError) as refused:
+            client.update_item(TableName=table, Key={"pk": {"S": "c-1"}}, UpdateExpression="SET = :x",
+                               ExpressionAttributeValues={":x": {"S": "y"}})
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
