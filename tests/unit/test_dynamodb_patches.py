@@ -1,4 +1,4 @@
-"""The local cloud's DynamoDB speed-ups (localcloud.patches 17-22, 24 and 25) answer exactly what moto answers without them.
+"""The local cloud's DynamoDB speed-ups (localcloud.patches 17-22, 24 and 25) answer what moto answers without them.
 
 Each test runs the same requests against the session's local cloud twice: with the patches, and with moto's own
 code put back for the duration (monkeypatch), and compares what boto3 parsed. A scratch table (not one of the
