@@ -309,20 +309,33 @@ def _check_from_root(self: Any, node: Any) -> Any:
 
 
 def _traverse_once_typed(self: Any, node: Any) -> Any:
-    """`DepthFirstTraverser.traverse` with the processed types taken once per pass (moto: once per node)."""
-    from moto.dynamodb.parsing.ast_nodes import Node
-
+    """`DepthFirstTraverser.traverse` with the processed types taken once per pass (moto: once per node), and each
+    node's class looked up in a table instead of asked of the abstract base classes (`isinstance` against an ABC is
+    the slow path, paid twice per node per pass)."""
+    key = type(self)
+    processed = _PROCESSED.get(key)
+    if processed is None:
+        processed = _PROCESSED[key] = {}
     types = self.nodes_to_be_processed()
     before_child = self.pre_processing_of_child
 
+    def kind(cls: type) -> tuple[bool, bool]:
+        known = processed.get(cls)
+        if known is None:
+            from moto.dynamodb.parsing.ast_nodes import Node
+
+            known = processed[cls] = (issubclass(cls, Node), issubclass(cls, types))
+        return known
+
     def walk(node: Any, child_id: int = -1) -> Any:
-        if isinstance(node, Node):
+        is_node, to_process = kind(type(node))
+        if is_node:
             parent_node = node.parent
             if node.children is not None:
                 for i, child_node in enumerate(node.children):
                     before_child(node, i)
                     walk(child_node, i)
-            if isinstance(node, types):
+            if to_process:
                 node = self.process(node)
                 node.parent = parent_node
                 if parent_node:
@@ -330,6 +343,11 @@ def _traverse_once_typed(self: Any, node: Any) -> Any:
         return node
 
     return walk(node)
+
+
+# For each traverser class: node class -> (is a Node, is one the traverser processes). A processor's types are fixed
+# by its class (`_processing_map` returns the same keys on every call).
+_PROCESSED: dict[type, dict[type, tuple[bool, bool]]] = {}
 
 
 def _scaled_timeout(self: Any, env: Any) -> None:
