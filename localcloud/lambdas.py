@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import io
 import json
@@ -186,7 +187,12 @@ class Runtime:
         spec = importlib.util.spec_from_file_location(f"_lambda_{code.logical_id}_{serial}", path)
         assert spec and spec.loader, path
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            # A handler turns collection off for its imports; one that fails to import would leave it off for the
+            # whole process here (Lambda discards the environment of a failed init).
+            gc.enable()
         with self._lock:
             instances.append(module)
             self._busy.add(module)
