@@ -190,8 +190,11 @@ class Runtime:
         try:
             spec.loader.exec_module(module)
         finally:
-            # A handler turns collection off for its imports; one that fails to import would leave it off for the
-            # whole process here (Lambda discards the environment of a failed init).
+            # A handler turns collection off for its imports and freezes what they loaded. Here one process runs every
+            # function and the local cloud's own state: put that back and turn collection on (also after an import
+            # that failed, where Lambda would discard the environment), so the process collects as it would without
+            # handlers.
+            gc.unfreeze()
             gc.enable()
         with self._lock:
             instances.append(module)
