@@ -106,8 +106,9 @@ What is patched, and why:
    from the queue itself. tests/unit/test_sqs_patches.py compares what receives return with and without them.
 24. Update expression traversals (`DepthFirstTraverser.traverse`): each of an UpdateItem's eight passes over the
    expression tree rebuilds its processor's type map (a dict of bound methods, then a tuple of its keys) at every
-   node, to ask whether the node is one it processes. The map of a processor class never changes, so a pass takes
-   the tuple once and walks the same nodes in the same order, processing the same ones.
+   node, to ask whether the node is one it processes, and asks it with `isinstance` against abstract base classes
+   (their slow path). The map of a processor class never changes, so each node class's answer is kept per processor
+   class; a pass walks the same nodes in the same order and processes the same ones.
 25. Parsed update expressions (`UpdateExpressionParser.make`): moto tokenizes and parses an UpdateItem's expression
    twice per request (the handler, then the backend), and the ledger sends the same few expressions all day. The
    tree is cached per expression string. Nothing changes a parsed tree: the handler only reads it and each
