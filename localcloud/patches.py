@@ -100,8 +100,8 @@ What is patched, and why:
 23. SQS visibility checks (`Queue.messages`, `Message.visible`, `Message.delayed`,
    `SQSBackend.is_message_valid_based_on_retention_period`): moto reads the clock through a datetime subtraction
    twice per message on every receive, and builds the queue's whole attribute map to learn its retention period
-   for each message it hands out. An outbox holding 2,000 notices put back until their send slot took 11.6 ms per
-   empty receive, and its pollers look every 50 ms: half a core spent finding nothing. The same comparisons are
+   for each message it hands out. An outbox holds a burst's notices put back until their send slot, and its pollers
+   look every 50 ms, so most of those reads find nothing (the burst's CPU halved without them). The same comparisons are
    made against one `time.time()` reading (the clock moto's reads come from), and the retention period is read
    from the queue itself. tests/unit/test_sqs_patches.py compares what receives return with and without them.
 24. Update expression traversals (`DepthFirstTraverser.traverse`): each of an UpdateItem's eight passes over the

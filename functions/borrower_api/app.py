@@ -4,7 +4,7 @@ unsubscribe). Abuse limits, countries served and the edge checks: README, Securi
 
 import gc
 
-gc.disable()  # the cold start: loading modules makes no garbage, yet a tenth of it went to collections (see the end)
+gc.disable()  # the cold start: loading modules makes no garbage, yet collections ran all through it (see the end)
 
 import json
 import os

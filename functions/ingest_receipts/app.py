@@ -2,7 +2,7 @@
 
 import gc
 
-gc.disable()  # the cold start: loading modules makes no garbage, yet a tenth of it went to collections (see the end)
+gc.disable()  # the cold start: loading modules makes no garbage, yet collections ran all through it (see the end)
 
 import functools
 import os

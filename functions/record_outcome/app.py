@@ -3,7 +3,7 @@ left undelivered), so every change to a notice goes through the ledger's hash ch
 
 import gc
 
-gc.disable()  # the cold start: loading modules makes no garbage, yet a tenth of it went to collections (see the end)
+gc.disable()  # the cold start: loading modules makes no garbage, yet collections ran all through it (see the end)
 
 import functools
 import os

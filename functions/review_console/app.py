@@ -7,7 +7,7 @@ no data and need no token: the page signs in and sends the token with each JSON 
 
 import gc
 
-gc.disable()  # the cold start: loading modules makes no garbage, yet a tenth of it went to collections (see the end)
+gc.disable()  # the cold start: loading modules makes no garbage, yet collections ran all through it (see the end)
 
 import hashlib
 import os

@@ -6,7 +6,7 @@ wait (no token yet, a throttle, a provider outage) is put back with a visibility
 
 import gc
 
-gc.disable()  # the cold start: loading modules makes no garbage, yet a tenth of it went to collections (see the end)
+gc.disable()  # the cold start: loading modules makes no garbage, yet collections ran all through it (see the end)
 
 import functools
 import json
