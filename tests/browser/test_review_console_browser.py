@@ -168,6 +168,9 @@ def test_a_borrower_token_is_refused(cloud, new_page):
         expect(page.locator("#flash")).to_have_text(
             "This token may not use the review console (it needs the ops audience and scope).")
         expect(page.locator("#queue")).to_be_hidden()
+        # The page keeps the token only until the console refuses it. The flash from the first token is still shown
+        # while the second is checked, so wait for the refusal itself: the token gone from the session.
+        page.wait_for_function("sessionStorage.getItem('console.token') === null", timeout=5000)
         assert page.evaluate("sessionStorage.getItem('console.token')") is None
     # and the JSON routes answer a borrower's token with 401, whatever the page does
     status = page.evaluate("""async (token) => (await fetch('/console/api/case/decision', {method: 'POST',
