@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "currency": "USD"})
         writes_done = simulated_now()
         expected_s = args.n / args.quota
-        prepared = _when_prepared(cloud, args.n)
+        prepared = _Prepared(cloud, args.n)
         # "With 2,000 queued, an APPROVED written meanwhile" (issue 7): the critical changes are written once the burst
         # is queued (every notice prepared and in its outbox), spread over the rest of the drain's first half. The
         # local cloud routes and prepares the burst on one interpreter (real AWS runs the router's batches and the
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(goals.values()) else 1
 
 
-class _when_prepared:  # noqa: N801 - used as a small stateful check
+class _Prepared:
     """The simulated second at which the last notice of the burst was prepared (PrepareNotice ran n times), seen by
     the bench's own polling."""
 

@@ -919,11 +919,9 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
             _set(parser_models.StepFunctionsParserBackend, name,
                  _sfn_callback(getattr(parser_models.StepFunctionsParserBackend, name), providers))
     _set(Timeout, "_eval_body", _scaled_timeout)
-    from moto.sqs.models import Message, SQSBackend
+    from moto.sqs.models import Message, Queue, SQSBackend
 
     _set(Message, "change_visibility", _scaled_visibility)
-    from moto.sqs.models import Queue
-
     _set(Queue, "messages", property(_queue_messages))
     _set(Message, "visible", property(_message_visible))
     _set(Message, "delayed", property(_message_delayed))
