@@ -34,9 +34,11 @@ def _scenario(cloud, client) -> list:
         backend = sqs_backends[ACCOUNT][cloud.region]
         queue = backend.get_queue(name)
         next(m for m in queue._messages if m.body == "expired").sent_timestamp -= 120_000  # past its retention
-        # two in flight for longer than the test runs (the queue is on the local cloud's time scale)
-        handed = [sorted(m["Body"] for m in client.receive_message(QueueUrl=url, MaxNumberOfMessages=2)
-                                                                    .get("Messages", []))]
+        # two in flight for longer than the test runs: visibility timeouts run on the local cloud's time scale
+        # (1 s = 2 ms in tests), so the queue's default 30 s would be 60 ms, less than a slow machine takes here;
+        # 12 hours (the most SQS allows) is 86 s
+        handed = [sorted(m["Body"] for m in client.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=43_200).get("Messages", []))]
         for _ in range(4):
             handed.append(sorted(m["Body"] for m in client.receive_message(
                 QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=0).get("Messages", [])))
