@@ -15,7 +15,7 @@ What is modelled (simulated clock, a heap of events, nothing sleeps):
   seconds at an offset fixed by its id; then Prepare runs again and the notice goes to the outbox
   (`sqs:sendMessage.waitForTaskToken`): a critical queue (APPROVED, REJECTED, OVERDUE) and a bulk queue.
 - Consumers (`--bulk-consumers`, `--critical-consumers`: the queues' MaximumConcurrency) take a message, ask
-  their own Pacer (one per Lambda instance, one shared MemorySlotStore standing in for the PacingTable), wait in
+  their own Pacer (one per Lambda instance, one shared MemoryPaceStore standing in for the PacingTable), wait in
   process when told to, and call the provider. Providers are token buckets with one second of burst at their
   real quota (SMS `--real-sms-rate`, SES `--real-email-rate`) that THROTTLE when exceeded. A throttle lowers the
   Pacer's rate and puts the message back with a visibility delay: never a fallback, never a retry spent.
@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from loan_notify.pacing import MemorySlotStore, Pacer
+from loan_notify.pacing import MemoryPaceStore, Pacer
 
 SMS = "sms-voice@us-east-1"
 EMAIL = "ses-v2@us-east-1"
@@ -94,6 +94,7 @@ class Settings:
     lambda_concurrency: int = 1000
     bulk_consumers: int = 5
     critical_consumers: int = 2
+    send_jitter_s: float = 0.05  # a send's reads and writes between its token and the provider call: 0 to this
     consumer_batch: int = 10
     ledger_writes: int = 5  # per notice, outside the pacer: open, attempt, deliveries put, receipt x2
     window_open: float = 8 * HOUR
@@ -201,7 +202,7 @@ class Model:
         self.providers = {p: Bucket(rate, rate, 0.0) for p, rate in self.real.items()}
         self.starts = Bucket(s.start_burst, s.start_refill, 0.0)
         self.transitions = Bucket(s.transitions_burst, s.transitions_rate, 0.0)
-        self.store = MemorySlotStore()
+        self.store = MemoryPaceStore()
         rates = {"sms-voice": s.sms_rate, "ses-v2": s.email_rate}
         self.lambdas_running: list[float] = []  # end times of running invocations (router, prepare)
         self.active = 0  # invocations that end when their owner says (router batches, consumers)
@@ -212,7 +213,8 @@ class Model:
         for critical, count in ((False, s.bulk_consumers), (True, s.critical_consumers)):
             for _ in range(count):
                 c = len(self.consumers)
-                self.consumers.append({"pacer": Pacer(self.store, rates, clock=self.clock), "critical": critical,
+                pacer = Pacer(self.store, rates, clock=self.clock, rng=random.Random(s.seed * 1000 + c))
+                self.consumers.append({"pacer": pacer, "critical": critical,
                                        "since": 0.0, "in_batch": 0})
                 self.outboxes[critical].idle.append(c)
         self.accepted: list[float | None] = [None] * self.total
@@ -434,6 +436,12 @@ class Model:
         if wait > 0:
             self.at(self.now + wait, self._consumer_try, arg)  # waits in process
             return
+        # the sender's reads and writes between its token and the provider call take a varying time
+        self.at(self.now + self.rng.uniform(0.0, self.s.send_jitter_s), self._provider_call, arg)
+
+    def _provider_call(self, arg: tuple[int, int]) -> None:
+        c, i = arg
+        provider = self.provider[i]
         accepted = self.providers[provider].take(self.now)
         self.at(self.now + PROVIDER_S[provider], self._provider_answered, (c, i, accepted))
 
@@ -542,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spread", type=float, default=Settings.spread_s, help="window-opening spread (s)")
     parser.add_argument("--shards", type=int, default=Settings.shards)
     parser.add_argument("--parallelization", type=int, default=Settings.parallelization)
+    parser.add_argument("--send-jitter", type=float, default=Settings.send_jitter_s,
+                        help="the longest time between a send token and its provider call (s)")
     parser.add_argument("--bulk-consumers", type=int, default=Settings.bulk_consumers)
     parser.add_argument("--critical-consumers", type=int, default=Settings.critical_consumers)
     args = parser.parse_args(argv)
@@ -549,7 +559,8 @@ def main(argv: list[str] | None = None) -> int:
                         email_rate=args.email_rate, real_email_rate=args.real_email_rate,
                         email_share=args.email_share, critical=args.critical, spread_s=args.spread,
                         shards=args.shards, parallelization=args.parallelization,
-                        bulk_consumers=args.bulk_consumers, critical_consumers=args.critical_consumers)
+                        send_jitter_s=args.send_jitter, bulk_consumers=args.bulk_consumers,
+                        critical_consumers=args.critical_consumers)
     result = run(settings)
     print("\n".join(report(result)))
     return 0 if result.goals_met() else 1

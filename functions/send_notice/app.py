@@ -30,7 +30,7 @@ from loan_notify.ledger import Ledger
 from loan_notify.models import SendRequest
 from loan_notify.notify import send
 from loan_notify.outbox import Requeue, deliver
-from loan_notify.pacing import DynamoSlotStore, Pacer
+from loan_notify.pacing import DynamoPaceStore, Pacer
 from loan_notify.reach import served_countries
 from loan_notify.templates import DEFAULT_SMS_SEGMENT_BUDGET
 from loan_notify.unsubscribe import UnsubscribeLinks
@@ -76,7 +76,7 @@ def ports() -> dict:
     rates = {"sms-voice": float(os.environ["SMS_SEND_RATE"]), "ses-v2": float(os.environ["EMAIL_SEND_RATE"]),
              "sns-push": float(os.environ["PUSH_SEND_RATE"])}
     ledger = Ledger(dynamodb.Table(os.environ["NOTIFICATIONS_TABLE"]))
-    pacer = Pacer(DynamoSlotStore(dynamodb.Table(os.environ["PACING_TABLE"])), rates, clock=clock.epoch_seconds)
+    pacer = Pacer(DynamoPaceStore(dynamodb.Table(os.environ["PACING_TABLE"])), rates, clock=clock.epoch_seconds)
     return {
         "ledger": ledger, "senders": senders,
         "send": functools.partial(_send, ledger=ledger, senders=senders, pacer=pacer, observe=count_provider_call,

@@ -179,6 +179,11 @@ def _settled_already(notice: dict[str, Any]) -> None:
 class Pace(Protocol):
     def acquire(self, provider: str, *, critical: bool = False) -> float: ...
 
+    def reserve(self, provider: str, *, critical: bool = False) -> Any:
+        """`.wait`: 0 to send now, else seconds; `.held`: a token is held for this process, due in `.wait`."""
+
+    def due_in(self, provider: str) -> float | None: ...
+
     def throttled(self, provider: str) -> None: ...
 
     def succeeded(self, provider: str) -> None: ...
@@ -189,7 +194,7 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
          plan: list[str] | None = None, decided_at: datetime | None = None, outage_budget: int | None = None,
          preferences_url: str | None = None, unsubscribe: Callable[[str, str], str] | None = None,
          sms_segments: int = DEFAULT_SMS_SEGMENT_BUDGET, observe: Callable[[str, str], Any] | None = None,
-         clock=utc_now) -> dict[str, Any]:
+         pause: Callable[[float], bool] | None = None, clock=utc_now) -> dict[str, Any]:
     """Send the notice on one channel, through its providers in order, each try recorded before and after.
 
     Before anything goes out the notice is read: delivered meanwhile (a late receipt) or stood down, it ends here.
@@ -203,6 +208,10 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
     `observe(provider, outcome)` is told of every provider call: "sent", "throttled", "error" (down or
     unreachable), "refused" (the contact is bad) or "unknown" (the answer was lost).
 
+    `pause(seconds)` lets the sender wait in place (True: it waited). With it, a send token due a little later is
+    held while the notice is read and rendered, and the provider is called at the token's moment, not after the
+    reads: a provider whose quota has no slack (one send a second) sees the sends as evenly spaced as the tokens.
+
     `preferences_url` is the borrower's preferences page (the email footer links to it with the notice id);
     `unsubscribe(borrower_id, notification_id)` gives a non-critical email's one-click `List-Unsubscribe` URL.
 
@@ -213,7 +222,7 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
     policy = POLICIES[ref.status]
     providers = senders.get(channel, [])
     # The first provider's send token is taken before anything is read: a send that must wait costs one write.
-    held = _take_token(pacer, providers[0].provider, policy.critical) if providers else None
+    held = _reserve(pacer, providers[0].provider, policy.critical, pause) if providers else None
     notice, replay = _before_sending(ref, channel, ledger, clock)
     if replay is not None:
         return replay
@@ -236,9 +245,10 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
     attempt_no = len(notice.get("attempts", []))
     last_error: TransientChannelError | None = None
     for sender in providers:
-        if sender.provider != held:
-            _take_token(pacer, sender.provider, policy.critical)
+        reservation = held if held is not None and held[0] == sender.provider else \
+            _reserve(pacer, sender.provider, policy.critical, pause)
         held = None
+        _await_token(pacer, reservation, policy.critical, pause)
         attempt_no += 1
         attempt: dict[str, Any] = {
             "attempt": attempt_no, "round": _round(notice), "channel": channel.value, "provider": sender.provider,
@@ -323,14 +333,30 @@ def _before_sending(ref: NoticeRef, channel: Channel, ledger: Ledger, clock: Any
     return notice, None
 
 
-def _take_token(pacer: Pace | None, provider: str, critical: bool) -> str | None:
-    """A send token for this provider now, or PaceWait (nothing attempted) with how long until the next one."""
+def _reserve(pacer: Pace | None, provider: str, critical: bool, pause: Callable[[float], bool] | None
+             ) -> tuple[str, Any] | None:
+    """A send token for this provider: now, or held for this process until its moment (when the sender can wait in
+    place). Otherwise PaceWait (nothing attempted) with how long until the next one."""
     if pacer is None:
         return None
+    reservation = pacer.reserve(provider, critical=critical)
+    if reservation.wait > 0 and not (reservation.held and pause is not None):
+        raise PaceWait(reservation.wait, provider)
+    return provider, reservation
+
+
+def _await_token(pacer: Pace | None, held: tuple[str, Any] | None, critical: bool,
+                 pause: Callable[[float], bool] | None) -> None:
+    """Right before the provider call: wait for the held token's moment, then use it."""
+    if pacer is None or held is None or not held[1].held:
+        return  # not paced, or the token was taken for now
+    provider = held[0]
+    left = pacer.due_in(provider)
+    if left is not None and left > 0 and (pause is None or not pause(left)):
+        raise PaceWait(left, provider)
     wait = pacer.acquire(provider, critical=critical)
     if wait > 0:
         raise PaceWait(wait, provider)
-    return provider
 
 
 def outage_tries(notice: dict[str, Any], channel: Channel) -> int:

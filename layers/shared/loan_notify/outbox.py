@@ -57,7 +57,7 @@ def deliver(request: SendRequest, *, send: Callable[..., dict[str, Any]], callba
     budget = OUTAGE_TRIES_PER_PROVIDER * max(1, providers_per_channel)
     while True:
         try:
-            result = send(request, request.channel, outage_budget=budget)
+            result = send(request, request.channel, outage_budget=budget, pause=wait)
             break
         except PaceWait as paced:
             if wait is None or not wait(paced.seconds):

@@ -1,21 +1,22 @@
 """Provider pacing: one shared send rate per provider, taken a token at a time, critical notices first.
 
 Every sender (any number of consumer Lambdas) asks the Pacer before it calls a provider. The shared state lives
-in a SlotStore:
+in a PaceStore:
 
-- one counter per (provider, one-second slot). A send takes a token with one conditional increment
-  (count < the slot's limit), so across all processes a slot never holds more sends than its limit. The n-th
-  token of a slot with L tokens is due at n-1/L of the second: a sender that took it early waits until then, so
-  sends are spread evenly over the second instead of all leaving at its start. A provider's own limit is a token
-  bucket a second deep; sends bunched at the start of each second leave it no room for a moment's jitter, sends
-  spread over it leave it a token of slack;
-- one rate item per provider: the adaptive rate (AIMD). A throttle multiplies it down (once per burst), successes
-  add it back a step per second, never above the configured rate. Written with optimistic concurrency (a version).
+- one "next free moment" per provider (the generic cell rate algorithm). A send takes the moment with one
+  conditional write that moves it on by 1/rate, so across all processes no two sends are booked less than
+  1/rate apart, at any rate, fractional ones included. A sender that took a moment still ahead waits until it
+  comes. A provider's own limit is a token bucket about a second deep: evenly spaced sends leave it room for a
+  moment's jitter, where sends bunched at the start of each second would not (at a quota of 1/s it has no room at
+  all, and the adaptive rate below settles just under the quota);
+- one rate item per provider: the adaptive rate (AIMD). A throttle multiplies it down (once per burst) and
+  remembers the rate that was throttled (the ceiling). Successes add it back a step per second: quickly while far
+  below the ceiling, slowly near it, never above the configured rate. Written with optimistic concurrency.
 
-Critical first, by booking ahead: bulk takes tokens only from the current slot; a critical sender whose current
-slot is full books a token in the next slot that still has one and waits until it is due. Bulk therefore
-uses the full rate when no critical notice waits, and a critical notice never waits more than about a second
-behind any bulk backlog (as long as critical demand itself stays under the rate).
+Critical first, by booking ahead: bulk takes only moments due within `bulk_ahead_s` (a second), a critical sender
+up to `critical_ahead_s` (five seconds) ahead. Bulk therefore uses the full rate when no critical notice waits, and
+a critical notice never waits more than about a second behind any bulk backlog (as long as critical demand itself
+stays under the rate).
 
 Plain Python, ports passed in (the store, the clock), so the Lambdas, the unit tests and the scale model
 (loadtools.scale_model, on a simulated clock) run this same code.
@@ -24,6 +25,7 @@ Plain Python, ports passed in (the store, the clock), so the Lambdas, the unit t
 from __future__ import annotations
 
 import math
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,10 +37,10 @@ from botocore.exceptions import ClientError
 
 from loan_notify.errors import conditional_check_failed
 
-Seconds = Callable[[], float]  # wall-clock epoch seconds: slots are aligned on it across processes
+Seconds = Callable[[], float]  # wall-clock epoch seconds: moments are compared across processes
 
 UNPACED = 0.0  # acquire's answer for a provider with no configured rate (the app inbox)
-_PAST_START = 0.001  # a wait ends just past the slot's start, so floating point cannot land it in the slot before
+_PAST = 0.001  # a wait ends just past the moment, so floating point cannot land it just before
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,30 @@ class RateState:
     version: int  # optimistic concurrency: a write expects the version it read
     changed_at: float  # when the rate last changed (epoch seconds)
     decreased: bool  # the last change was a decrease (a throttle)
+    ceiling: float = 0.0  # the rate the provider last throttled at (0: never)
 
 
-class SlotStore(Protocol):
-    def take(self, provider: str, slot: int, limit: int) -> int:
-        """Atomically count one send in (provider, slot) if fewer than limit are counted there: its number in the
-        slot (1 to limit), or 0 if the slot is full."""
+@dataclass(frozen=True)
+class Reservation:
+    """A sender's answer from the pacer: send now (wait 0), a token held for this process and due in `wait`
+    seconds (held), or nothing in reach yet: ask again in `wait` seconds."""
+
+    wait: float
+    held: bool = False
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A store's answer to take(): the booked moment (None: none before the horizon) and the next free one."""
+
+    due: float | None
+    next_free: float
+
+
+class PaceStore(Protocol):
+    def take(self, provider: str, now: float, interval: float, horizon: float) -> Taken:
+        """Atomically book the provider's next free moment if it is before horizon: a moment in the past counts as
+        now. The booked moment (>= now) moves the next free one on by interval."""
         ...
 
     def get_rate(self, provider: str) -> RateState | None: ...
@@ -64,42 +84,33 @@ class SlotStore(Protocol):
         ...
 
 
-def slot_limit(rate: float, slot: int) -> int:
-    """Tokens in one one-second slot: a fractional rate spreads its fraction over consecutive slots."""
-    return max(0, math.floor(rate * (slot + 1)) - math.floor(rate * slot))
-
-
-class MemorySlotStore:
+class MemoryPaceStore:
     """Thread-safe in-process store: unit tests, and the scale model on its simulated clock."""
 
-    def __init__(self, keep_slots: int = 120) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._slots: dict[tuple[str, int], int] = {}
+        self._next: dict[str, float] = {}
         self._rates: dict[str, RateState] = {}
-        self._keep = keep_slots
-        self._newest = 0
-        self.takes = 0  # calls, as the DynamoDB store would make them (a full slot still costs a write)
+        self.takes = 0  # writes, as the DynamoDB store would make them (a refused or stale take costs one more)
         self.rate_reads = 0
         self.rate_writes = 0
 
-    def take(self, provider: str, slot: int, limit: int) -> int:
+    def take(self, provider: str, now: float, interval: float, horizon: float) -> Taken:
         with self._lock:
-            if limit <= 0:
-                return 0
             self.takes += 1
-            key = (provider, slot)
-            taken = self._slots.get(key, 0)
-            if taken >= limit:
-                return 0
-            self._slots[key] = taken + 1
-            if slot > self._newest + self._keep:  # the TTL: forget slots nobody can take any more
-                self._newest = slot
-                self._slots = {k: v for k, v in self._slots.items() if k[1] > slot - self._keep}
-            return taken + 1
+            at = self._next.get(provider)
+            if at is None or at < now:
+                if at is not None:
+                    self.takes += 1  # the DynamoDB store's first write finds the moment stale, a second resets it
+                at = now
+            if at >= horizon:
+                return Taken(None, at)
+            self._next[provider] = at + interval
+            return Taken(at, at + interval)
 
-    def taken(self, provider: str, slot: int) -> int:
+    def next_free(self, provider: str) -> float | None:
         with self._lock:
-            return self._slots.get((provider, slot), 0)
+            return self._next.get(provider)
 
     def get_rate(self, provider: str) -> RateState | None:
         with self._lock:
@@ -116,42 +127,64 @@ class MemorySlotStore:
             return True
 
 
-class DynamoSlotStore:
+class DynamoPaceStore:
     """The shared store in DynamoDB (the PacingTable; a boto3 Table resource is passed in).
 
     Items, key `pk` (S), expiring through the TTL attribute `expires_at`:
-    - `slot#<provider>#<epoch second>`: `taken` (N), the sends counted in that second;
-    - `rate#<provider>`: `rate` (N), `version` (N), `changed_at` (N), `decreased` (BOOL).
+    - `next#<provider>`: `at` (N), the provider's next free send moment (epoch seconds, to the microsecond);
+    - `rate#<provider>`: `rate` (N), `version` (N), `changed_at` (N), `decreased` (BOOL), `ceiling` (N).
+
+    A take is one conditional `SET at = at + :interval` while the moment is between now and the horizon. When it
+    is not, the refused write returns the stored moment (ReturnValuesOnConditionCheckFailure): at or past the
+    horizon, the caller is told when it frees; in the past (the provider was idle), a second conditional write
+    books now.
     """
 
-    def __init__(self, table: Any, *, slot_ttl_s: int = 300, rate_ttl_s: int = 86_400) -> None:
+    def __init__(self, table: Any, *, ttl_s: int = 3_600, rate_ttl_s: int = 86_400) -> None:
         self._table = table
-        self._slot_ttl = slot_ttl_s
+        self._ttl = ttl_s
         self._rate_ttl = rate_ttl_s
 
-    def take(self, provider: str, slot: int, limit: int) -> int:
-        if limit <= 0:
-            return 0
-        try:
-            answer = self._table.update_item(
-                Key={"pk": f"slot#{provider}#{slot}"},
-                UpdateExpression="ADD #taken :one SET #expires = :expires",
-                ConditionExpression="attribute_not_exists(#taken) OR #taken < :limit",
-                ExpressionAttributeNames={"#taken": "taken", "#expires": "expires_at"},
-                ExpressionAttributeValues={":one": 1, ":limit": limit, ":expires": slot + self._slot_ttl},
-                ReturnValues="UPDATED_NEW")
-        except ClientError as err:
-            if conditional_check_failed(err):
-                return 0
-            raise
-        return int(answer["Attributes"]["taken"])
+    def take(self, provider: str, now: float, interval: float, horizon: float) -> Taken:
+        key = {"pk": f"next#{provider}"}
+        names = {"#at": "at", "#expires": "expires_at"}
+        step = _decimal(interval)
+        for _ in range(3):
+            try:
+                answer = self._table.update_item(
+                    Key=key, UpdateExpression="SET #at = #at + :step, #expires = :expires",
+                    ConditionExpression="#at >= :now AND #at < :horizon", ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={":step": step, ":now": _decimal(now), ":horizon": _decimal(horizon),
+                                               ":expires": int(now) + self._ttl},
+                    ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+                free = float(answer["Attributes"]["at"])
+                return Taken(free - float(step), free)
+            except ClientError as err:
+                if not conditional_check_failed(err):
+                    raise
+                stored = err.response.get("Item", {}).get("at")
+                at = float(stored["N"]) if isinstance(stored, dict) else None
+            if at is not None and at >= now:
+                return Taken(None, at)  # booked up to the horizon (or someone moved it on since: the caller asks again)
+            try:  # idle: the moment is in the past, or there is none yet
+                self._table.update_item(
+                    Key=key, UpdateExpression="SET #at = :next, #expires = :expires",
+                    ConditionExpression="attribute_not_exists(#at) OR #at < :now", ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={":next": _decimal(now + interval), ":now": _decimal(now),
+                                               ":expires": int(now) + self._ttl})
+                return Taken(now, now + interval)
+            except ClientError as err:
+                if not conditional_check_failed(err):
+                    raise  # someone else booked now first: take the moment after theirs
+        return Taken(None, now + interval)
 
     def get_rate(self, provider: str) -> RateState | None:
         item = self._table.get_item(Key={"pk": f"rate#{provider}"}, ConsistentRead=True).get("Item")
         if not item:
             return None
         return RateState(rate=float(item["rate"]), version=int(item["version"]),
-                         changed_at=float(item["changed_at"]), decreased=bool(item["decreased"]))
+                         changed_at=float(item["changed_at"]), decreased=bool(item["decreased"]),
+                         ceiling=float(item.get("ceiling", 0)))
 
     def put_rate(self, provider: str, state: RateState, *, expected_version: int) -> bool:
         condition: dict[str, Any] = (
@@ -160,14 +193,18 @@ class DynamoSlotStore:
              "ExpressionAttributeValues": {":expected": expected_version}})
         try:
             self._table.put_item(Item={
-                "pk": f"rate#{provider}", "rate": Decimal(str(round(state.rate, 3))), "version": state.version,
-                "changed_at": Decimal(str(round(state.changed_at, 3))), "decreased": state.decreased,
-                "expires_at": int(state.changed_at) + self._rate_ttl}, **condition)
+                "pk": f"rate#{provider}", "rate": _decimal(state.rate), "version": state.version,
+                "changed_at": _decimal(state.changed_at), "decreased": state.decreased,
+                "ceiling": _decimal(state.ceiling), "expires_at": int(state.changed_at) + self._rate_ttl}, **condition)
         except ClientError as err:
             if conditional_check_failed(err):
                 return False
             raise
         return True
+
+
+def _decimal(value: float) -> Decimal:
+    return Decimal(str(round(value, 6)))
 
 
 class Pacer:
@@ -177,22 +214,29 @@ class Pacer:
     region). A provider with neither (the app inbox) is not paced.
     """
 
-    def __init__(self, store: SlotStore, rates: Mapping[str, float], *, clock: Seconds = time.time,
-                 decrease: float = 0.7, increase: float = 0.5, min_rate: float = 1.0, hold_s: float = 1.0,
-                 cache_s: float = 1.0, lookahead: int = 5) -> None:
+    def __init__(self, store: PaceStore, rates: Mapping[str, float], *, clock: Seconds = time.time,
+                 decrease: float = 0.7, increase: float = 0.1, near_increase: float = 0.005,
+                 min_rate: float = 0.1, hold_s: float = 3.0, cache_s: float = 1.0, bulk_ahead_s: float = 1.0,
+                 critical_ahead_s: float = 5.0, grace_s: float = 1.0, rng: random.Random | None = None) -> None:
         self._store = store
         self._rates = dict(rates)
         self._clock = clock
         self._decrease = decrease  # multiplicative decrease on a throttle
-        self._increase = increase  # additive increase, sends/s per step; at most one step per hold_s, globally
+        # additive increase per hold_s of successes (globally), as a share of the configured rate; near the ceiling
+        # (the rate last throttled) as a share of the ceiling
+        self._increase = increase
+        self._near_increase = near_increase
         self._min_rate = min_rate
         self._hold = hold_s  # throttles within this long after a decrease belong to the same burst
         self._cache_s = cache_s
-        self._lookahead = lookahead
+        self._bulk_ahead = bulk_ahead_s
+        self._critical_ahead = critical_ahead_s
+        self._grace = grace_s  # a held token not used this long after its moment is given up
+        self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, RateState | None]] = {}
-        self._full: dict[str, int] = {}  # provider -> the slot this process already found full
-        self._booked: dict[str, list[float]] = {}  # provider -> when the tokens this process holds are due
+        self._free: dict[str, float] = {}  # provider -> its next free moment, as this process last learned it
+        self._booked: dict[str, list[float]] = {}  # provider -> the moments of the tokens this process holds
 
     def configured(self, provider: str) -> float | None:
         return self._rates.get(provider, self._rates.get(provider.partition("@")[0]))
@@ -205,44 +249,60 @@ class Pacer:
         state = self._state(provider)
         return configured if state is None else min(configured, max(self._min_rate, state.rate))
 
-    def acquire(self, provider: str, *, critical: bool = False) -> float:
-        """0.0: a token is taken, send now. Otherwise no token yet: ask again after that many seconds.
+    def interval(self, provider: str) -> float:
+        """Seconds between two sends at the shared rate, rounded up to the microsecond the store keeps."""
+        return math.ceil(1_000_000 / self.rate(provider)) / 1_000_000
 
-        One conditional write in the usual case. A token due later in its second is held for this process, and
-        the sender is told to come back when it is due. A bulk sender that finds the second full waits for the
-        next; a critical one books a token in the next second that has one.
+    def acquire(self, provider: str, *, critical: bool = False) -> float:
+        """0.0: a token is taken, send now. Otherwise no token yet: ask again after that many seconds."""
+        return self.reserve(provider, critical=critical).wait
+
+    def reserve(self, provider: str, *, critical: bool = False) -> Reservation:
+        """A send token: now, held for this process until its moment, or out of reach yet.
+
+        One conditional write in the usual case. A token due a little later is held for this process, and the
+        sender is told to come back when it is due (a sender may do its reads meanwhile: `due_in` says how long is
+        left). When the provider is booked further ahead than a sender may take (a second for bulk, five for
+        critical), the sender is told when a moment will be in reach; this process does not ask the store again
+        before then.
         """
         if self.configured(provider) is None:
-            return UNPACED
+            return Reservation(UNPACED)
         now = self._clock()
-        slot = math.floor(now)
         if self._use_booking(provider, now):
-            return 0.0
-        if self._full.get(provider) != slot:
-            limit = slot_limit(self.rate(provider), slot)
-            number = self._store.take(provider, slot, limit)
-            if number:
-                return self._due(provider, slot + (number - 1) / limit, now)
-            self._full[provider] = slot
-        if critical:
-            for ahead in range(1, self._lookahead + 1):
-                limit = slot_limit(self.rate(provider), slot + ahead)
-                number = self._store.take(provider, slot + ahead, limit)
-                if number:
-                    return self._due(provider, slot + ahead + (number - 1) / limit, now)
-            return slot + self._lookahead + 1 - now + _PAST_START
-        return slot + 1 - now + _PAST_START
-
-    def _due(self, provider: str, due: float, now: float) -> float:
-        """A token taken for `due`: send now if that moment came, else hold it and come back then."""
-        if due <= now:
-            return 0.0
+            return Reservation(0.0)
+        ahead = self._critical_ahead if critical else self._bulk_ahead
         with self._lock:
-            self._booked.setdefault(provider, []).append(due)
-        return due - now + _PAST_START
+            known = self._free.get(provider)
+        if known is not None and known - ahead > now:
+            return Reservation(self._come_back(known - ahead - now))
+        taken = self._store.take(provider, now, self.interval(provider), now + ahead)
+        with self._lock:
+            self._free[provider] = max(taken.next_free, self._free.get(provider, 0.0))
+        if taken.due is None:
+            return Reservation(self._come_back(max(0.0, taken.next_free - ahead - now)))
+        if taken.due <= now:
+            return Reservation(0.0)
+        with self._lock:
+            self._booked.setdefault(provider, []).append(taken.due)
+        return Reservation(taken.due - now + _PAST, held=True)
+
+    def due_in(self, provider: str) -> float | None:
+        """Seconds until the earliest token this process holds for the provider is due (0 or less: due now);
+        None when it holds none (given up past its grace, or used)."""
+        now = self._clock()
+        with self._lock:
+            booked = [due for due in self._booked.get(provider, []) if now < due + self._grace]
+        return min(booked) - now + _PAST if booked else None
+
+    def _come_back(self, seconds: float) -> float:
+        """Senders of many processes that learned the same moment come back spread over a tenth of a second, not all
+        at once (each refused take is a write)."""
+        return seconds + _PAST + self._rng.uniform(0, 0.1)
 
     def throttled(self, provider: str) -> None:
-        """The provider throttled a send: lower the shared rate (once per burst). The caller requeues the send."""
+        """The provider throttled a send: lower the shared rate (once per burst) and remember the rate throttled.
+        The caller puts the send back."""
         configured = self.configured(provider)
         if configured is None:
             return
@@ -252,15 +312,20 @@ class Pacer:
             if state is not None and state.decreased and now - state.changed_at < self._hold:
                 self._remember(provider, now, state)
                 return  # this burst already lowered the rate
-            current = configured if state is None else min(configured, state.rate)
+            current = configured if state is None else min(configured, max(self._min_rate, state.rate))
             new = RateState(max(self._min_rate, current * self._decrease), (state.version if state else 0) + 1,
-                            now, decreased=True)
+                            now, decreased=True, ceiling=current)
             if self._store.put_rate(provider, new, expected_version=state.version if state else 0):
                 self._remember(provider, now, new)
                 return
 
     def succeeded(self, provider: str) -> None:
-        """The provider accepted a send: raise the shared rate a step (at most once per hold_s, globally)."""
+        """The provider accepted a send: raise the shared rate a step (at most once per hold_s, globally).
+
+        The step is a tenth of the configured rate while the rate is far from the ceiling (under 85% of it, or past
+        it by a tenth), and half a percent of the ceiling near it: the rate that was throttled is approached slowly,
+        so a quota the configuration overstates costs a throttle now and then, not every few seconds.
+        """
         configured = self.configured(provider)
         if configured is None:
             return
@@ -268,7 +333,15 @@ class Pacer:
         now = self._clock()
         if state is None or state.rate >= configured or now - state.changed_at < self._hold:
             return
-        new = RateState(min(configured, state.rate + self._increase), state.version + 1, now, decreased=False)
+        ceiling = state.ceiling
+        if ceiling and 0.85 * ceiling <= state.rate < 1.1 * ceiling:
+            raised = state.rate + ceiling * self._near_increase
+        else:
+            raised = state.rate + configured * self._increase
+            if ceiling and state.rate < 0.85 * ceiling:
+                raised = min(raised, 0.85 * ceiling)
+        new = RateState(min(configured, raised), state.version + 1, now, decreased=False,
+                        ceiling=state.ceiling)
         if self._store.put_rate(provider, new, expected_version=state.version):
             self._remember(provider, now, new)
         else:
@@ -290,10 +363,10 @@ class Pacer:
             self._cache[provider] = (now, state)
 
     def _use_booking(self, provider: str, now: float) -> bool:
-        """Use a held token whose moment came. A token is good until its second ends: one not used by then is
-        spent (sending it later would put two seconds' sends into one)."""
+        """Use a held token whose moment came. A token is good for grace_s after its moment: one not used by then
+        is given up (sending it later would put two sends closer together than the rate allows)."""
         with self._lock:
-            booked = [due for due in self._booked.get(provider, []) if now < math.floor(due) + 1]
+            booked = [due for due in self._booked.get(provider, []) if now < due + self._grace]
             ready = [due for due in booked if due <= now]
             if ready:
                 booked.remove(min(ready))
