@@ -81,17 +81,41 @@ def test_a_critical_sender_books_past_the_bulk_horizon(cloud, provider):
     assert other.acquire(provider) == pytest.approx(1 / 3, abs=0.002)
 
 
+class CountingTable:
+    """The table resource, counting the writes a store makes."""
+
+    def __init__(self, table) -> None:
+        self._table = table
+        self.writes = 0
+
+    def update_item(self, **kwargs):
+        self.writes += 1
+        return self._table.update_item(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._table, name)
+
+
 def test_an_idle_provider_sends_at_once_and_the_pace_starts_again_from_there(cloud, provider):
     clock = FixedClock(time.time())
-    pacer = Pacer(DynamoPaceStore(cloud.table("PacingTableName")), {"sns-sms": 2}, clock=clock)
+    table = CountingTable(cloud.table("PacingTableName"))
+    pacer = Pacer(DynamoPaceStore(table), {"sns-sms": 2}, clock=clock)
     assert pacer.acquire(provider) == 0.0
     # WHEN the provider was idle for a minute (its next free moment long past)
     clock.now += 60
     # THEN the next send goes at once (no credit piled up: the one after it is half a second later)
     assert pacer.acquire(provider) == 0.0
     assert pacer.acquire(provider) == pytest.approx(0.5, abs=0.002)
+    # AND each send cost one write: the two after the first are known idle, the third books ahead
+    assert table.writes == 3
+    # AND a critical sender of another process, which has seen nothing yet, tries the idle write first (refused)
+    # and then books the moment after
+    other = CountingTable(cloud.table("PacingTableName"))
+    critical = Pacer(DynamoPaceStore(other), {"sns-sms": 2}, clock=clock)
+    assert critical.acquire(provider, critical=True) == pytest.approx(1.0, abs=0.002)
+    assert other.writes == 2
     item = cloud.table("PacingTableName").get_item(Key={"pk": f"next#{provider}"})["Item"]
-    assert float(item["at"]) == pytest.approx(clock.now + 1.0, abs=1e-5)
+    assert float(item["at"]) == pytest.approx(clock.now + 1.5, abs=1e-5)
 
 
 def test_a_throttle_lowers_the_rate_every_sender_reads(cloud, provider):

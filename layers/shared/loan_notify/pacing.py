@@ -72,9 +72,10 @@ class Taken:
 
 
 class PaceStore(Protocol):
-    def take(self, provider: str, now: float, interval: float, horizon: float) -> Taken:
+    def take(self, provider: str, now: float, interval: float, horizon: float, *, idle: bool = False) -> Taken:
         """Atomically book the provider's next free moment if it is before horizon: a moment in the past counts as
-        now. The booked moment (>= now) moves the next free one on by interval."""
+        now. The booked moment (>= now) moves the next free one on by interval. `idle`: the caller believes the
+        moment is in the past (a hint that saves a write when true)."""
         ...
 
     def get_rate(self, provider: str) -> RateState | None: ...
@@ -95,14 +96,14 @@ class MemoryPaceStore:
         self.rate_reads = 0
         self.rate_writes = 0
 
-    def take(self, provider: str, now: float, interval: float, horizon: float) -> Taken:
+    def take(self, provider: str, now: float, interval: float, horizon: float, *, idle: bool = False) -> Taken:
         with self._lock:
-            self.takes += 1
             at = self._next.get(provider)
-            if at is None or at < now:
-                if at is not None:
-                    self.takes += 1  # the DynamoDB store's first write finds the moment stale, a second resets it
-                at = now
+            stale = at is None or at < now
+            # as many writes as the DynamoDB store makes: one that books, plus one refused when the hint was wrong
+            # (idle, but booked ahead) or missing (not idle, but the moment was in the past)
+            self.takes += 1 + (idle != stale)
+            at = now if stale else at
             if at >= horizon:
                 return Taken(None, at)
             self._next[provider] = at + interval
@@ -137,7 +138,8 @@ class DynamoPaceStore:
     A take is one conditional `SET at = at + :interval` while the moment is between now and the horizon. When it
     is not, the refused write returns the stored moment (ReturnValuesOnConditionCheckFailure): at or past the
     horizon, the caller is told when it frees; in the past (the provider was idle), a second conditional write
-    books now.
+    books now. A caller that expects the provider idle (the last moment it saw is past) tries that write first,
+    so an idle provider costs one write per send too.
     """
 
     def __init__(self, table: Any, *, ttl_s: int = 3_600, rate_ttl_s: int = 86_400) -> None:
@@ -145,15 +147,16 @@ class DynamoPaceStore:
         self._ttl = ttl_s
         self._rate_ttl = rate_ttl_s
 
-    def take(self, provider: str, now: float, interval: float, horizon: float) -> Taken:
+    def take(self, provider: str, now: float, interval: float, horizon: float, *, idle: bool = False) -> Taken:
         key = {"pk": f"next#{provider}"}
-        names = {"#at": "at", "#expires": "expires_at"}
+        if idle and self._restart(key, now, interval):
+            return Taken(now, now + interval)
         step = _decimal(interval)
         for _ in range(3):
             try:
                 answer = self._table.update_item(
                     Key=key, UpdateExpression="SET #at = #at + :step, #expires = :expires",
-                    ConditionExpression="#at >= :now AND #at < :horizon", ExpressionAttributeNames=names,
+                    ConditionExpression="#at >= :now AND #at < :horizon", ExpressionAttributeNames=_NAMES,
                     ExpressionAttributeValues={":step": step, ":now": _decimal(now), ":horizon": _decimal(horizon),
                                                ":expires": int(now) + self._ttl},
                     ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
@@ -166,17 +169,24 @@ class DynamoPaceStore:
                 at = float(stored["N"]) if isinstance(stored, dict) else None
             if at is not None and at >= now:
                 return Taken(None, at)  # booked up to the horizon (or someone moved it on since: the caller asks again)
-            try:  # idle: the moment is in the past, or there is none yet
-                self._table.update_item(
-                    Key=key, UpdateExpression="SET #at = :next, #expires = :expires",
-                    ConditionExpression="attribute_not_exists(#at) OR #at < :now", ExpressionAttributeNames=names,
-                    ExpressionAttributeValues={":next": _decimal(now + interval), ":now": _decimal(now),
-                                               ":expires": int(now) + self._ttl})
+            if self._restart(key, now, interval):
                 return Taken(now, now + interval)
-            except ClientError as err:
-                if not conditional_check_failed(err):
-                    raise  # someone else booked now first: take the moment after theirs
         return Taken(None, now + interval)
+
+    def _restart(self, key: dict[str, str], now: float, interval: float) -> bool:
+        """The provider was idle (its moment is in the past, or there is none yet): book now. False when someone
+        else booked since."""
+        try:
+            self._table.update_item(
+                Key=key, UpdateExpression="SET #at = :next, #expires = :expires",
+                ConditionExpression="attribute_not_exists(#at) OR #at < :now", ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues={":next": _decimal(now + interval), ":now": _decimal(now),
+                                           ":expires": int(now) + self._ttl})
+        except ClientError as err:
+            if conditional_check_failed(err):
+                return False
+            raise
+        return True
 
     def get_rate(self, provider: str) -> RateState | None:
         item = self._table.get_item(Key={"pk": f"rate#{provider}"}, ConsistentRead=True).get("Item")
@@ -201,6 +211,9 @@ class DynamoPaceStore:
                 return False
             raise
         return True
+
+
+_NAMES = {"#at": "at", "#expires": "expires_at"}
 
 
 def _decimal(value: float) -> Decimal:
@@ -276,7 +289,10 @@ class Pacer:
             known = self._free.get(provider)
         if known is not None and known - ahead > now:
             return Reservation(self._come_back(known - ahead - now))
-        taken = self._store.take(provider, now, self.interval(provider), now + ahead)
+        # idle as far as this process knows: the last moment it saw passed over a second ago (under a backlog the
+        # next free moment stays about a second ahead)
+        taken = self._store.take(provider, now, self.interval(provider), now + ahead,
+                                 idle=known is None or known < now - self._bulk_ahead)
         with self._lock:
             self._free[provider] = max(taken.next_free, self._free.get(provider, 0.0))
         if taken.due is None:
