@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 from datetime import datetime, timezone
+from typing import Any
 
 from localcloud.cloud import LocalCloud
 from localcloud.providers import simulated_now
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "currency": "USD"})
         writes_done = simulated_now()
         expected_s = args.n / args.quota
-        prepared = _Prepared(cloud, args.n)
+        prepared = _Prepared(cloud, args.n, cloud.table("PacingTableName"), f"sms-voice@{cloud.region}", start)
         # "With 2,000 queued, an APPROVED written meanwhile" (issue 7): the critical changes are written once the burst
         # is queued (every notice prepared and in its outbox), spread over the rest of the drain's first half. The
         # local cloud routes and prepares the burst on one interpreter (real AWS runs the router's batches and the
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         drain_s = max(bulk_sent) - start if bulk_sent else float("inf")
         critical_latency = [cloud.providers.sent_at[p] - t for p, t in critical_written.items()
                             if p in cloud.providers.sent_at]
+        calls_at = cloud.providers.paced_calls.get(("sms-voice", cloud.region), [])
+        pacing = _pacing_figures(calls_at, start, prepared.rates)
         critical_each = [{"written_s": round(t - start, 1),
                           "latency_s": round(cloud.providers.sent_at[p] - t, 2) if p in cloud.providers.sent_at
                           else None} for p, t in critical_written.items()]
@@ -111,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             "critical_latency_s": {"median": round(statistics.median(critical_latency), 2),
                                    "max": round(max(critical_latency), 2)} if critical_latency else None,
             "critical_each": critical_each,
+            "pacing": pacing,
             "async_errors": len(cloud.async_errors),
         }
     finally:
@@ -133,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         each = ", ".join(f"written at {c['written_s']} s, sent {c['latency_s']} s later" for c in critical_each)
         print(f"the burst was prepared (every notice in its outbox) {result['prepared_s']} simulated s after its "
               f"first write; each critical: {each}")
+        print(f"provider calls, gaps between accepted sends: {pacing['gaps_s']} simulated s; accepted per 100 s: "
+              f"{pacing['accepted_per_100s']}")
+        print(f"adaptive rate (changes seen, simulated s: rate/ceiling): {pacing['rate_changes']}")
         for goal, ok in goals.items():
             print(f"  {'ok  ' if ok else 'MISS'} {goal}")
     return 0 if all(goals.values()) else 1
@@ -140,14 +147,42 @@ def main(argv: list[str] | None = None) -> int:
 
 class _Prepared:
     """The simulated second at which the last notice of the burst was prepared (PrepareNotice ran n times), seen by
-    the bench's own polling."""
+    the bench's own polling; on the same polls, each change of the pacer's adaptive SMS rate."""
 
-    def __init__(self, cloud: LocalCloud, n: int) -> None:
+    def __init__(self, cloud: LocalCloud, n: int, pacing: Any, provider: str, start: float) -> None:
         self._cloud, self._n, self.at = cloud, n, None
+        self._pacing, self._key, self._start = pacing, {"pk": f"rate#{provider}"}, start
+        self._version, self._next_poll = 0, 0.0
+        self.rates: list[tuple[float, float, float]] = []  # (simulated s since the start, rate, ceiling)
 
     def check(self) -> None:
         if self.at is None and self._cloud.runtime.invocations.get("PrepareNoticeFunction", 0) >= self._n:
             self.at = simulated_now()
+        if time.monotonic() < self._next_poll:
+            return
+        self._next_poll = time.monotonic() + 0.5
+        item = self._pacing.get_item(Key=self._key).get("Item")
+        if item and int(item["version"]) != self._version:
+            self._version = int(item["version"])
+            self.rates.append((round(simulated_now() - self._start, 1), round(float(item["rate"]), 3),
+                               round(float(item.get("ceiling", 0)), 3)))
+
+
+def _pacing_figures(calls: list[tuple[float, bool]], start: float, rates: list[tuple[float, float, float]]
+                    ) -> dict[str, Any]:
+    """How the provider saw the sends: the gaps between accepted calls (smallest, 5th percentile, median, largest),
+    accepted calls per 100 simulated seconds, and the adaptive rate's changes as polled."""
+    accepted = sorted(t for t, ok in calls if ok)
+    gaps = sorted(b - a for a, b in zip(accepted, accepted[1:], strict=False))
+    per_100: dict[int, int] = {}
+    for t in accepted:
+        per_100[int((t - start) // 100)] = per_100.get(int((t - start) // 100), 0) + 1
+    return {
+        "gaps_s": {"min": round(gaps[0], 3), "p5": round(gaps[len(gaps) // 20], 3),
+                   "median": round(statistics.median(gaps), 3), "max": round(gaps[-1], 3)} if gaps else None,
+        "accepted_per_100s": [per_100.get(k, 0) for k in range(max(per_100) + 1)] if per_100 else [],
+        "rate_changes": [f"{t}: {r}/{c}" for t, r, c in rates],
+    }
 
 
 def _scan(table):

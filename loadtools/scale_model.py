@@ -432,16 +432,21 @@ class Model:
             self.r.deferred_to_next_window += 1  # handed back: the execution waits for the next window
             self.at(self.now + RECORD_SEND_S, self._consumer_next, c)
             return
-        wait = consumer["pacer"].acquire(provider, critical=self.critical[i])
-        if wait > 0:
-            self.at(self.now + wait, self._consumer_try, arg)  # waits in process
+        reservation = consumer["pacer"].reserve(provider, critical=self.critical[i])
+        if reservation.wait > 0:
+            consumer["held"] = reservation.held
+            self.at(self.now + reservation.wait, self._consumer_try, arg)  # waits in process
             return
-        # the sender's reads and writes between its token and the provider call take a varying time
-        self.at(self.now + self.rng.uniform(0.0, self.s.send_jitter_s), self._provider_call, arg)
+        due = reservation.due if consumer.pop("held", False) else None
+        # the sender's pending-attempt write between its token and the provider call takes a varying time
+        self.at(self.now + self.rng.uniform(0.0, self.s.send_jitter_s), self._provider_call, (c, i, due))
 
-    def _provider_call(self, arg: tuple[int, int]) -> None:
-        c, i = arg
+    def _provider_call(self, arg: tuple[int, int, float | None]) -> None:
+        c, i, due = arg
         provider = self.provider[i]
+        if due is not None and not self.consumers[c]["pacer"].on_time(provider, due):
+            self._consumer_try((c, i))  # held up past its token (as send() does): a new token
+            return
         accepted = self.providers[provider].take(self.now)
         self.at(self.now + PROVIDER_S[provider], self._provider_answered, (c, i, accepted))
 

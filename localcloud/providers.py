@@ -133,6 +133,8 @@ class ProviderSimulator:
         self._pending = 0
         self._idle = threading.Condition(self._lock)
         self.calls: dict[tuple[str, str], int] = {}
+        # every call to a rate-limited provider: (simulated second, accepted), for the burst bench's timing figures
+        self.paced_calls: dict[tuple[str, str], list[tuple[float, bool]]] = {}
         self.receipts_emitted: list[dict[str, Any]] = []
         # message id -> its configuration set's event destinations: a fact of each sent text, kept across `reset`
         self._sms_routes: dict[str, Callable[[str], list[str]]] = {}
@@ -223,10 +225,14 @@ class ProviderSimulator:
         with self._lock:
             self.calls[(service, region)] = self.calls.get((service, region), 0) + 1
             bucket = self._buckets.get((service, region))
-            if bucket is not None and not bucket.take(simulated_now()):
+            now = simulated_now() if bucket is not None else 0.0
+            if bucket is not None and not bucket.take(now):
                 self.throttled[(service, region)] = self.throttled.get((service, region), 0) + 1
+                self.paced_calls.setdefault((service, region), []).append((now, False))
                 fault: _Fault | None = _Fault("throttle", None)
             else:
+                if bucket is not None:
+                    self.paced_calls.setdefault((service, region), []).append((now, True))
                 fault = self._faults.get((service, region))
             if fault is None:
                 return

@@ -5,6 +5,7 @@ import pytest
 from loan_notify.errors import (
     NoticeAlreadySettled,
     NoticeSuperseded,
+    PaceWait,
     PermanentChannelError,
     ProviderThrottled,
     SendOutcomeUnknown,
@@ -13,6 +14,7 @@ from loan_notify.errors import (
 )
 from loan_notify.models import Borrower, LoanImage, NoticeRef
 from loan_notify.notify import prepare, send
+from loan_notify.pacing import MemoryPaceStore, Pacer
 from loan_notify.vocabulary import Channel
 from tests.unit.fakes import FakeBorrowers, FakeLedger, RecordingSender
 
@@ -105,6 +107,56 @@ def test_a_throttle_is_a_wait_never_a_failover_and_records_no_attempt(ledger, bo
     item = ledger.items[REF.notification_id]
     assert backup.sent == [] and item["attempts"] == [] and "pending_attempt" not in item
     assert item["throttled"] == 1
+
+
+class SteppedClock:
+    """The pacer's clock, moved on by the test (and by a stalled write)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_held_token_is_awaited_after_the_reads_and_a_send_held_up_past_it_takes_a_new_one(ledger, borrowers):
+    # GIVEN a provider paced at 1/s whose next moment is 0.6 s away, and a sender that can wait in place
+    pacer_clock = SteppedClock()
+    pacer = Pacer(MemoryPaceStore(), {"sns-sms": 1}, clock=pacer_clock)
+    assert pacer.acquire("sns-sms@us-east-1") == 0.0  # someone else's send: the next moment is a second on
+    pacer_clock.now += 0.4
+    sms = RecordingSender("sns-sms@us-east-1")
+    waited = []
+
+    def pause(seconds: float) -> bool:
+        waited.append(round(seconds, 3))
+        pacer_clock.now += seconds
+        return True
+
+    # WHEN the notice is sent
+    send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders={Channel.SMS: [sms]}, pacer=pacer, pause=pause)
+    # THEN the sender waited in place for its moment, once, and then sent
+    assert waited == [0.601] and len(sms.sent) == 1
+
+    # GIVEN a second notice whose pending-attempt write stalls for half a second once its moment came
+    other = LoanImage.model_validate({**LOAN.model_dump(mode="json"), "loan_id": "L-2"})
+    ledger.open_notice(other, other.notification_id)
+    ref = NoticeRef(notification_id=other.notification_id, loan_id="L-2", borrower_id="B-1", status="APPROVED",
+                    version=2)
+    begin = ledger.begin_attempt
+
+    def slow_begin(notification_id, pending):
+        begin(notification_id, pending)
+        pacer_clock.now += 0.5
+
+    ledger.begin_attempt = slow_begin
+    # WHEN it is sent
+    with pytest.raises(PaceWait):
+        send(ref, Channel.SMS, ledger=ledger, borrowers=borrowers, senders={Channel.SMS: [sms]}, pacer=pacer,
+             pause=pause)
+    # THEN it did not go out late (it would crowd the next send): no attempt, no pending record, a new token next
+    item = ledger.items[ref.notification_id]
+    assert len(sms.sent) == 1 and item["attempts"] == [] and "pending_attempt" not in item
 
 
 def test_an_unknown_outcome_is_never_retried_blindly(ledger, borrowers):

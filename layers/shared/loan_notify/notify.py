@@ -184,6 +184,8 @@ class Pace(Protocol):
 
     def due_in(self, provider: str) -> float | None: ...
 
+    def on_time(self, provider: str, due: float) -> bool: ...
+
     def throttled(self, provider: str) -> None: ...
 
     def succeeded(self, provider: str) -> None: ...
@@ -248,7 +250,7 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
         reservation = held if held is not None and held[0] == sender.provider else \
             _reserve(pacer, sender.provider, policy.critical, pause)
         held = None
-        _await_token(pacer, reservation, policy.critical, pause)
+        due = _await_token(pacer, reservation, policy.critical, pause)
         attempt_no += 1
         attempt: dict[str, Any] = {
             "attempt": attempt_no, "round": _round(notice), "channel": channel.value, "provider": sender.provider,
@@ -256,6 +258,11 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
             "template_version": message.template_version, "content_hash": message.content_hash,
             **_sms_fields(message, channel)}
         ledger.begin_attempt(ref.notification_id, attempt)
+        if due is not None and pacer is not None and not pacer.on_time(sender.provider, due):
+            # Held up (a slow write, a busy host) past its token: sending now would crowd the next send. Nothing
+            # went out; the send takes a new token.
+            ledger.drop_pending(ref.notification_id, attempt_no)
+            raise PaceWait(0.0, sender.provider)
         try:
             delivery = sender.send(address, _for_channel(message, channel))
         except ProviderThrottled:
@@ -346,17 +353,19 @@ def _reserve(pacer: Pace | None, provider: str, critical: bool, pause: Callable[
 
 
 def _await_token(pacer: Pace | None, held: tuple[str, Any] | None, critical: bool,
-                 pause: Callable[[float], bool] | None) -> None:
-    """Right before the provider call: wait for the held token's moment, then use it."""
+                 pause: Callable[[float], bool] | None) -> float | None:
+    """Right before the provider call: wait for the held token's moment, then use it. Returns its moment (None for
+    a token taken for now, or no pacer: the send is on time by definition)."""
     if pacer is None or held is None or not held[1].held:
-        return  # not paced, or the token was taken for now
+        return None
     provider = held[0]
     left = pacer.due_in(provider)
     if left is not None and left > 0 and (pause is None or not pause(left)):
         raise PaceWait(left, provider)
-    wait = pacer.acquire(provider, critical=critical)
-    if wait > 0:
-        raise PaceWait(wait, provider)
+    reservation = pacer.reserve(provider, critical=critical)
+    if reservation.wait > 0:
+        raise PaceWait(reservation.wait, provider)
+    return reservation.due
 
 
 def outage_tries(notice: dict[str, Any], channel: Channel) -> int:

@@ -10,8 +10,12 @@ in a PaceStore:
   moment's jitter, where sends bunched at the start of each second would not (at a quota of 1/s it has no room at
   all, and the adaptive rate below settles just under the quota);
 - one rate item per provider: the adaptive rate (AIMD). A throttle multiplies it down (once per burst) and
-  remembers the rate that was throttled (the ceiling). Successes add it back a step per second: quickly while far
-  below the ceiling, slowly near it, never above the configured rate. Written with optimistic concurrency.
+  moves the remembered rate throttled (the ceiling) halfway to it. Successes add it back a step every few seconds:
+  quickly while far below the ceiling, slowly near it, never above the configured rate. Written with optimistic
+  concurrency.
+
+A sender holding a token waits for its moment and calls the provider then; one held up past it (a slow write, a
+busy host) by more than the provider's slack gives the token up and takes a new one, rather than crowd the next.
 
 Critical first, by booking ahead: bulk takes only moments due within `bulk_ahead_s` (a second), a critical sender
 up to `critical_ahead_s` (five seconds) ahead. Bulk therefore uses the full rate when no critical notice waits, and
@@ -41,6 +45,7 @@ Seconds = Callable[[], float]  # wall-clock epoch seconds: moments are compared 
 
 UNPACED = 0.0  # acquire's answer for a provider with no configured rate (the app inbox)
 _PAST = 0.001  # a wait ends just past the moment, so floating point cannot land it just before
+_SAME = 1e-5  # rates closer than this are the same rate (the store keeps six decimals)
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class Reservation:
 
     wait: float
     held: bool = False
+    due: float | None = None  # the moment of the token taken or held (the pacer's clock)
 
 
 @dataclass(frozen=True)
@@ -230,7 +236,8 @@ class Pacer:
     def __init__(self, store: PaceStore, rates: Mapping[str, float], *, clock: Seconds = time.time,
                  decrease: float = 0.7, increase: float = 0.1, near_increase: float = 0.005,
                  min_rate: float = 0.1, hold_s: float = 3.0, cache_s: float = 1.0, bulk_ahead_s: float = 1.0,
-                 critical_ahead_s: float = 5.0, grace_s: float = 1.0, rng: random.Random | None = None) -> None:
+                 critical_ahead_s: float = 5.0, grace_s: float = 1.0, late_s: float = 0.25,
+                 rng: random.Random | None = None) -> None:
         self._store = store
         self._rates = dict(rates)
         self._clock = clock
@@ -245,6 +252,7 @@ class Pacer:
         self._bulk_ahead = bulk_ahead_s
         self._critical_ahead = critical_ahead_s
         self._grace = grace_s  # a held token not used this long after its moment is given up
+        self._late_s = late_s  # a send this late for its token (at least) gives it up (on_time)
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, RateState | None]] = {}
@@ -282,8 +290,9 @@ class Pacer:
         if self.configured(provider) is None:
             return Reservation(UNPACED)
         now = self._clock()
-        if self._use_booking(provider, now):
-            return Reservation(0.0)
+        used = self._use_booking(provider, now)
+        if used is not None:
+            return Reservation(0.0, due=used)
         ahead = self._critical_ahead if critical else self._bulk_ahead
         with self._lock:
             known = self._free.get(provider)
@@ -298,10 +307,22 @@ class Pacer:
         if taken.due is None:
             return Reservation(self._come_back(max(0.0, taken.next_free - ahead - now)))
         if taken.due <= now:
-            return Reservation(0.0)
+            return Reservation(0.0, due=taken.due)
         with self._lock:
             self._booked.setdefault(provider, []).append(taken.due)
-        return Reservation(taken.due - now + _PAST, held=True)
+        return Reservation(taken.due - now + _PAST, held=True, due=taken.due)
+
+    def on_time(self, provider: str, due: float) -> bool:
+        """Is a send that leaves now still on time for the token due at `due`?
+
+        A send late for its token leaves less than 1/rate before the next one, which is on time: at a quota with no
+        slack (one send a second) that next send is throttled, and the adaptive rate would then come down for a
+        stall, not for the quota. Lateness the adaptive rate can absorb (a quarter of a second, a tenth of the
+        interval, or the provider's burst allowance at this rate: a second's worth less one send, 0.95 s at 20/s,
+        whichever is most) is on time; a stall past it is not.
+        """
+        interval = 1 / self.rate(provider)
+        return self._clock() - due <= max(self._late_s, 0.1 * interval, 1.0 - interval)
 
     def due_in(self, provider: str) -> float | None:
         """Seconds until the earliest token this process holds for the provider is due (0 or less: due now);
@@ -317,8 +338,12 @@ class Pacer:
         return seconds + _PAST + self._rng.uniform(0, 0.1)
 
     def throttled(self, provider: str) -> None:
-        """The provider throttled a send: lower the shared rate (once per burst) and remember the rate throttled.
-        The caller puts the send back."""
+        """The provider throttled a send: lower the shared rate (once per burst) and move the ceiling halfway to the
+        rate throttled. The caller puts the send back.
+
+        Halfway, not all the way: a send that reached the provider late (a slow read, a busy host) can be throttled
+        well under the quota, and a ceiling set by it would hold the rate down for minutes; throttles at the real
+        limit keep pulling the ceiling to it."""
         configured = self.configured(provider)
         if configured is None:
             return
@@ -329,8 +354,9 @@ class Pacer:
                 self._remember(provider, now, state)
                 return  # this burst already lowered the rate
             current = configured if state is None else min(configured, max(self._min_rate, state.rate))
+            ceiling = (state.ceiling + current) / 2 if state is not None and state.ceiling else current
             new = RateState(max(self._min_rate, current * self._decrease), (state.version if state else 0) + 1,
-                            now, decreased=True, ceiling=current)
+                            now, decreased=True, ceiling=ceiling)
             if self._store.put_rate(provider, new, expected_version=state.version if state else 0):
                 self._remember(provider, now, new)
                 return
@@ -350,11 +376,12 @@ class Pacer:
         if state is None or state.rate >= configured or now - state.changed_at < self._hold:
             return
         ceiling = state.ceiling
-        if ceiling and 0.85 * ceiling <= state.rate < 1.1 * ceiling:
+        near = 0.85 * ceiling - _SAME  # the stored rate is rounded: at the edge it may be a hair under
+        if ceiling and near <= state.rate < 1.1 * ceiling:
             raised = state.rate + ceiling * self._near_increase
         else:
             raised = state.rate + configured * self._increase
-            if ceiling and state.rate < 0.85 * ceiling:
+            if ceiling and state.rate < near:
                 raised = min(raised, 0.85 * ceiling)
         new = RateState(min(configured, raised), state.version + 1, now, decreased=False,
                         ceiling=state.ceiling)
@@ -378,13 +405,14 @@ class Pacer:
         with self._lock:
             self._cache[provider] = (now, state)
 
-    def _use_booking(self, provider: str, now: float) -> bool:
-        """Use a held token whose moment came. A token is good for grace_s after its moment: one not used by then
-        is given up (sending it later would put two sends closer together than the rate allows)."""
+    def _use_booking(self, provider: str, now: float) -> float | None:
+        """Use a held token whose moment came: its moment, or None. A token is good for grace_s after its moment:
+        one not used by then is given up (sending it later would put two sends closer together than the rate
+        allows)."""
         with self._lock:
             booked = [due for due in self._booked.get(provider, []) if now < due + self._grace]
             ready = [due for due in booked if due <= now]
             if ready:
                 booked.remove(min(ready))
             self._booked[provider] = booked
-            return bool(ready)
+            return min(ready) if ready else None
