@@ -177,8 +177,6 @@ def _settled_already(notice: dict[str, Any]) -> None:
 
 
 class Pace(Protocol):
-    def acquire(self, provider: str, *, critical: bool = False) -> float: ...
-
     def reserve(self, provider: str, *, critical: bool = False) -> Any:
         """`.wait`: 0 to send now, else seconds; `.held`: a token is held for this process, due in `.wait`."""
 

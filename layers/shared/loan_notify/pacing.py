@@ -321,7 +321,7 @@ class Pacer:
         interval, or the provider's burst allowance at this rate: a second's worth less one send, 0.95 s at 20/s,
         whichever is most) is on time; a stall past it is not.
         """
-        interval = 1 / self.rate(provider)
+        interval = self.interval(provider)
         return self._clock() - due <= max(self._late_s, 0.1 * interval, 1.0 - interval)
 
     def due_in(self, provider: str) -> float | None:
