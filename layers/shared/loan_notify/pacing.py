@@ -155,15 +155,19 @@ class DynamoPaceStore:
 
     def take(self, provider: str, now: float, interval: float, horizon: float, *, idle: bool = False) -> Taken:
         key = {"pk": f"next#{provider}"}
-        if idle and self._restart(key, now, interval):
+        # Every moment is `now` rounded once plus whole steps, in Decimal: at epoch magnitudes a float is only good to
+        # a few tenths of a microsecond, and rounding now + 1.0 apart from now + 0.05 could let a moment equal to the
+        # horizon pass as before it.
+        now_d, step = _decimal(now), _decimal(interval)
+        horizon_d = now_d + _decimal(horizon - now)
+        if idle and self._restart(key, now_d, step, int(now)):
             return Taken(now, now + interval)
-        step = _decimal(interval)
         for _ in range(3):
             try:
                 answer = self._table.update_item(
                     Key=key, UpdateExpression="SET #at = #at + :step, #expires = :expires",
                     ConditionExpression="#at >= :now AND #at < :horizon", ExpressionAttributeNames=_NAMES,
-                    ExpressionAttributeValues={":step": step, ":now": _decimal(now), ":horizon": _decimal(horizon),
+                    ExpressionAttributeValues={":step": step, ":now": now_d, ":horizon": horizon_d,
                                                ":expires": int(now) + self._ttl},
                     ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
                 free = float(answer["Attributes"]["at"])
@@ -175,19 +179,18 @@ class DynamoPaceStore:
                 at = float(stored["N"]) if isinstance(stored, dict) else None
             if at is not None and at >= now:
                 return Taken(None, at)  # booked up to the horizon (or someone moved it on since: the caller asks again)
-            if self._restart(key, now, interval):
+            if self._restart(key, now_d, step, int(now)):
                 return Taken(now, now + interval)
         return Taken(None, now + interval)
 
-    def _restart(self, key: dict[str, str], now: float, interval: float) -> bool:
+    def _restart(self, key: dict[str, str], now: Decimal, step: Decimal, second: int) -> bool:
         """The provider was idle (its moment is in the past, or there is none yet): book now. False when someone
         else booked since."""
         try:
             self._table.update_item(
                 Key=key, UpdateExpression="SET #at = :next, #expires = :expires",
                 ConditionExpression="attribute_not_exists(#at) OR #at < :now", ExpressionAttributeNames=_NAMES,
-                ExpressionAttributeValues={":next": _decimal(now + interval), ":now": _decimal(now),
-                                           ":expires": int(now) + self._ttl})
+                ExpressionAttributeValues={":next": now + step, ":now": now, ":expires": second + self._ttl})
         except ClientError as err:
             if conditional_check_failed(err):
                 return False
