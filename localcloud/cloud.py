@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import functools
 import json
 import logging
 import os
@@ -74,7 +75,7 @@ class LocalCloud:
                  backup_template: Path | None = ROOT / "backup-region.yaml",
                  region: str = "us-east-1", time_scale: float = 0.0, server: bool = False, port: int | None = None,
                  parameters: dict[str, str] | None = None, echo_logs: bool = False,
-                 api_port: int | None = None) -> None:
+                 api_port: int | None = None, senders_first: bool = True) -> None:
         self.template = template
         self.backup_template = backup_template  # deployed to BackupRegion after the stack (None: not deployed)
         self.backup_outputs: dict[str, str] = {}
@@ -85,6 +86,7 @@ class LocalCloud:
         self.port = port if port is not None else (free_port() if server else 0)
         self.parameters = {**DEFAULT_PARAMETERS, **(parameters or {})}
         self.echo_logs = echo_logs
+        self.senders_first = senders_first  # the outbox consumers go first at every AWS call (Runtime.gate)
         self.outputs: dict[str, str] = {}
         self.async_errors: list[tuple[str, str]] = []
         self.unsupported: list[str] = []
@@ -120,7 +122,8 @@ class LocalCloud:
         self.runtime = Runtime(region=self.region, account=ACCOUNT, base_env=base_env, echo_logs=self.echo_logs)
         self.pump = StreamPump(self.runtime.invoke, self._send_to_destination, self.time_scale)
         patches.apply(invoke_lambda=self._invoke, on_stream_record=self.pump.on_record,
-                      time_scale=self.time_scale, providers=self.providers, pause=self.runtime.pause)
+                      time_scale=self.time_scale, providers=self.providers, pause=self.runtime.pause,
+                      gate=self.runtime.gate if self.senders_first else None)
         if self.server:
             from moto.server import ThreadedMotoServer
 
@@ -283,7 +286,8 @@ class LocalCloud:
                 environment=config.get("Environment", {}).get("Variables", {})))
         self.deploy_backup_region()
         self._attach_receipts()
-        self.queues = QueuePump(self.runtime.invoke, self.time_scale)
+        # The stack's SQS-fed function is the outbox consumer, which sends on the pacer's clock: it goes first.
+        self.queues = QueuePump(functools.partial(self.runtime.invoke, first=True), self.time_scale)
         self.queues.attach(ACCOUNT, self.region)
         sender = self.parameters.get("SenderEmail")
         if sender:  # the deploy prerequisite "a verified SES identity", done here for the local account

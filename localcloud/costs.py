@@ -45,37 +45,66 @@ XRAY_SAMPLED = 0.05  # the default sampling rule records 1 trace a second and 5%
 _local = threading.local()
 
 
-def _install_counter(counts: Counter) -> Any:
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else (value or "")
+
+
+def _count(counts: Counter, url: str, headers: Any, body: Any) -> None:
+    """One AWS call the system made, by service and operation (DynamoDB writes also by table)."""
+    if getattr(_local, "harness", False):
+        return
+    target = _text(headers.get("X-Amz-Target", b""))
+    body = _text(body)
+    if target:
+        operation = target.split(".")[-1]
+    else:  # query and rest protocols
+        action = [p.split("=", 1)[1] for p in body.split("&") if p.startswith("Action=")]
+        operation = action[0] if action else url.rsplit("/", 1)[-1].split("?")[0]
+    service = url.split("//", 1)[1].split(".", 1)[0]
+    if operation == "Publish" and "PhoneNumber=" in body:
+        operation = "Publish(SMS)"  # an SMS: its price is the carrier fee, left out here
+    if service == "dynamodb" and operation in DDB_WRITES:
+        try:
+            table = json.loads(body).get("TableName", "")
+        except ValueError:
+            table = ""
+        counts[f"{service}:{operation}@{table}"] += 1
+        return
+    counts[f"{service}:{operation}"] += 1
+
+
+def _install_counter(counts: Counter) -> tuple[Any, Any]:
+    """Count every call moto answers: through its botocore stubber, and through the local cloud's DynamoDB fast
+    lane (`localcloud.fastlane`), which answers before the stubber would see the call."""
     from moto.core import botocore_stubber
 
+    from localcloud import fastlane
+
     original = botocore_stubber.BotocoreStubber.process_request
+    original_answer = fastlane.answer
 
     def counting(self: Any, request: Any) -> Any:
-        if not getattr(_local, "harness", False):
-            target = request.headers.get("X-Amz-Target", b"")
-            target = target.decode() if isinstance(target, bytes) else target
-            if target:
-                operation = target.split(".")[-1]
-            else:  # query and rest protocols
-                body = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
-                action = [p.split("=", 1)[1] for p in body.split("&") if p.startswith("Action=")]
-                operation = action[0] if action else request.url.rsplit("/", 1)[-1].split("?")[0]
-            service = request.url.split("//", 1)[1].split(".", 1)[0]
-            body = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
-            if operation == "Publish" and "PhoneNumber=" in body:
-                operation = "Publish(SMS)"  # an SMS: its price is the carrier fee, left out here
-            if service == "dynamodb" and operation in DDB_WRITES:
-                try:
-                    table = json.loads(body).get("TableName", "")
-                except ValueError:
-                    table = ""
-                counts[f"{service}:{operation}@{table}"] += 1
-                return original(self, request)
-            counts[f"{service}:{operation}"] += 1
+        _count(counts, request.url, request.headers, request.body)
         return original(self, request)
 
+    def counting_answer(**kwargs: Any) -> Any:
+        answered = original_answer(**kwargs)
+        if answered is not None:
+            params = kwargs["params"]
+            _count(counts, params["url"], params.get("headers", {}), params.get("body"))
+        return answered
+
     botocore_stubber.BotocoreStubber.process_request = counting
-    return original
+    fastlane.answer = counting_answer
+    return original, original_answer
+
+
+def _uninstall_counter(originals: tuple[Any, Any]) -> None:
+    from moto.core import botocore_stubber
+
+    from localcloud import fastlane
+
+    botocore_stubber.BotocoreStubber.process_request, fastlane.answer = originals
 
 
 class _Harness:
@@ -154,16 +183,14 @@ def main(argv: list[str] | None = None) -> int:
 
     counts: Counter = Counter()
     with LocalCloud(time_scale=0.0) as cloud:
-        original = _install_counter(counts)
+        originals = _install_counter(counts)
         try:
             happy = run_scenario(cloud, counts, "happy", args.notices, {
                 "borrower_id": "B-happy", "locale": "en-US", "phone": "+8613800138000", "email": "a@example.com"})
             fallback = run_scenario(cloud, counts, "fallback", args.notices, {
                 "borrower_id": "B-fallback", "locale": "en-US", "phone": "+1555", "email": "b@example.com"})
         finally:
-            from moto.core import botocore_stubber
-
-            botocore_stubber.BotocoreStubber.process_request = original
+            _uninstall_counter(originals)
     results = []
     units = {cloud.outputs[output]: n for output, n in TABLE_WRITE_UNITS.items()}
     for result in (happy, fallback):

@@ -154,7 +154,11 @@ class Runtime:
         self.invocations: dict[str, int] = {}
         self.active = 0  # invocations started and not finished (waiting for the lock included)
         self._count_lock = threading.Lock()
-        self._current = threading.local()  # this thread's invocation: its environment and nesting depth
+        self._current = threading.local()  # this thread's invocation: its environment, nesting depth, priority
+        # Senders first (see `gate`): how many threads are running a first invocation and not pausing.
+        self._first = 0
+        self._first_changed = threading.Condition(threading.Lock())
+        self.gate_waits = 0  # AWS calls that waited at the gate (a figure for the benchmarks)
         if not isinstance(sys.stdout, _RoutedStdout):
             sys.stdout = _RoutedStdout(sys.stdout)
         self._stdout: _RoutedStdout = sys.stdout  # type: ignore[assignment]
@@ -201,9 +205,10 @@ class Runtime:
             self._busy.add(module)
         return module
 
-    def invoke(self, function_name: str, event: Any, environment: dict[str, str] | None = None
-               ) -> tuple[str, bool, str]:
-        """Run the handler; returns (payload_json, is_error, logs) like moto's `_invoke_lambda`."""
+    def invoke(self, function_name: str, event: Any, environment: dict[str, str] | None = None, *,
+               first: bool = False) -> tuple[str, bool, str]:
+        """Run the handler; returns (payload_json, is_error, logs) like moto's `_invoke_lambda`. `first`: this
+        invocation goes before the others at every AWS call they make while it runs (see `gate`)."""
         code = self._functions.get(function_name)
         if code is None:
             message = f"function {function_name} is not one of this stack's functions"
@@ -215,11 +220,44 @@ class Runtime:
                 "AWS_DEFAULT_REGION": self.region}
         with self._count_lock:
             self.active += 1
+        outer_first = getattr(self._current, "first", False)
+        promote = first and not outer_first
+        if promote:
+            self._current.first = True
+            self._count_first(+1)
         try:
             return self._invoke_locked(code, env, event)
         finally:
+            if promote:
+                self._count_first(-1)
+                self._current.first = False
             with self._count_lock:
                 self.active -= 1
+
+    # ------------------------------------------------------------------ senders first
+    # In Lambda every invocation has a CPU of its own; here they all share one interpreter, where a paced sender is
+    # a few threads among hundreds (the router's batches, Step Functions' executions, Prepare), gets a small share
+    # of it, and misses the send moments it booked while a burst is being prepared. So the invocations that send on a
+    # clock (the outbox consumers) are "first": while one runs and is not pausing for its moment, every other thread
+    # waits at its next AWS call (a botocore before-call handler, `localcloud.patches`), for at most GATE_MAX_WAIT_S
+    # at a time, so nothing waits on a sender for long. What is gated holds no lock of the local cloud's there.
+    GATE_MAX_WAIT_S = 2.0
+    GATE_LEAD_S = 0.05
+
+    def _count_first(self, step: int) -> None:
+        with self._first_changed:
+            self._first += step
+            if self._first == 0:
+                self._first_changed.notify_all()
+
+    def gate(self, **_kwargs: Any) -> None:
+        """Before an AWS call: a thread that is not a sender waits while a sender runs (bounded)."""
+        if self._first == 0 or getattr(self._current, "first", False):
+            return
+        with self._first_changed:
+            if self._first:
+                self.gate_waits += 1
+                self._first_changed.wait_for(lambda: self._first == 0, timeout=self.GATE_MAX_WAIT_S)
 
     def _invoke_locked(self, code: FunctionCode, env: dict[str, str], event: Any) -> tuple[str, bool, str]:
         outer_overlay = self._environ.overlay()
@@ -267,8 +305,18 @@ class Runtime:
                 sys.stdout = self._stdout
 
     def pause(self, seconds: float) -> None:
-        """A handler waiting (a sender pacing itself). Invocations run side by side, so this is a plain sleep."""
-        time.sleep(seconds)
+        """A handler waiting (a sender pacing itself). Invocations run side by side, so this is a plain sleep; a
+        first invocation lets the others go while it sleeps, and takes the interpreter back GATE_LEAD_S before its
+        moment, so that the others are at their gate, not in the middle of a call, when it wakes."""
+        if not getattr(self._current, "first", False):
+            time.sleep(seconds)
+            return
+        self._count_first(-1)
+        try:
+            time.sleep(max(0.0, seconds - self.GATE_LEAD_S))
+        finally:
+            self._count_first(+1)
+        time.sleep(min(seconds, self.GATE_LEAD_S))
 
     def moto_hook(self, function: Any, event: Any) -> tuple[str, bool, str]:
         """Replacement for moto's LambdaFunction._invoke_lambda."""

@@ -113,6 +113,17 @@ What is patched, and why:
    twice per request (the handler, then the backend), and the ledger sends the same few expressions all day. The
    tree is cached per expression string. Nothing changes a parsed tree: the handler only reads it and each
    validation works on its own copy (patch 22). An expression that does not parse raises every time, as before.
+26. DynamoDB without the HTTP round trip (`localcloud.fastlane`, a botocore `before-call` handler in every session):
+   a DynamoDB request, once botocore has validated and serialized it, goes to moto's `DynamoHandler` directly, and
+   its answer to botocore's own parser, instead of being signed, matched against every service's URL patterns,
+   rebuilt as a werkzeug request and parsed again (a sixth of a notice's CPU in the local cloud went there). Only
+   with moto's in-process mock on; a request with a binary value takes the usual path. tests/unit/test_fastlane.py
+   compares the answers both ways.
+27. Senders first (`localcloud.lambdas.Runtime.gate`, called by the same before-call handler): in Lambda each
+   invocation has a CPU of its own, here all share one interpreter, and the outbox consumers, which send on the
+   pacer's clock, were a few threads among hundreds while a burst was routed and prepared: they missed the moments
+   they had booked. While an outbox consumer runs (and from just before the moment it waits for), every other
+   thread waits at its next AWS call, at most 0.2 s at a time. `LocalCloud(senders_first=False)` turns it off.
 """
 
 from __future__ import annotations
@@ -872,9 +883,10 @@ def _bucket_from_cloudformation(original: Callable[..., Any]) -> Callable[..., A
 
 def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
           on_stream_record: Callable[[Any, dict[str, Any]], None], time_scale: float,
-          providers: ProviderHooks | None = None, pause: Callable[[float], None] | None = None) -> None:
+          providers: ProviderHooks | None = None, pause: Callable[[float], None] | None = None,
+          gate: Callable[..., None] | None = None) -> None:
     """Install every patch. `invoke_lambda(function, event)` runs a handler; `on_stream_record(table, record)`
-    receives each new stream record."""
+    receives each new stream record; `gate()` runs before every AWS call made through botocore (senders first)."""
     check_internals()
     clock.scale = time_scale
     if _originals:
@@ -994,6 +1006,44 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     _set(ResourceMap, "load_parameters", _split_list_defaults(ResourceMap.load_parameters))
     _set(WaitFunction, "_wait_interval", _scaled_wait_interval)
     _register_smsvoice(providers)
+    _register_before_call(gate)
+
+
+_BEFORE_CALL = "before-call"
+_before_call_handlers: list[Callable[..., Any]] = []
+
+
+def _register_before_call(gate: Callable[..., None] | None) -> None:
+    """Before every AWS call a botocore client makes, in every session: `gate` (senders first), then the DynamoDB
+    fast lane (patch 26)."""
+    import boto3
+    from botocore import handlers
+
+    from localcloud import fastlane
+
+    _unregister_before_call()
+
+    def before_call(**kwargs: Any) -> Any:
+        if gate is not None:
+            gate(**kwargs)
+        return fastlane.answer(**kwargs)
+
+    _before_call_handlers.append(before_call)
+    handlers.BUILTIN_HANDLERS.append((_BEFORE_CALL, before_call))
+    if boto3.DEFAULT_SESSION is not None:
+        boto3.DEFAULT_SESSION.events.register(_BEFORE_CALL, before_call, unique_id="localcloud-before-call")
+
+
+def _unregister_before_call() -> None:
+    import boto3
+    from botocore import handlers
+
+    for handler in _before_call_handlers:
+        if (_BEFORE_CALL, handler) in handlers.BUILTIN_HANDLERS:
+            handlers.BUILTIN_HANDLERS.remove((_BEFORE_CALL, handler))
+    _before_call_handlers.clear()
+    if boto3.DEFAULT_SESSION is not None:
+        boto3.DEFAULT_SESSION.events.unregister(_BEFORE_CALL, unique_id="localcloud-before-call")
 
 
 def _register_smsvoice(providers: ProviderHooks | None) -> None:
@@ -1049,6 +1099,7 @@ def register_local_models() -> None:
 
 def undo() -> None:
     _unregister_smsvoice()
+    _unregister_before_call()
     for (owner, name), value in reversed(list(_originals.items())):
         if value is _ABSENT:
             delattr(owner, name)

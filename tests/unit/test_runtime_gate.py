@@ -1,0 +1,97 @@
+"""Senders first in the local Lambda runtime (localcloud.lambdas.Runtime.gate): while a first invocation runs, other
+threads wait at their next AWS call (bounded); while it pauses for its moment they do not; its own calls never wait."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from localcloud.lambdas import FunctionCode, Runtime
+
+HANDLER = '''
+import threading
+started = threading.Event()
+release = threading.Event()
+hooks = {}
+
+def handler(event, context):
+    started.set()
+    if event.get("pause"):
+        hooks["runtime"].pause(event["pause"])
+    if event.get("own_call"):
+        began = __import__("time").monotonic()
+        hooks["runtime"].gate()
+        hooks["own_wait"] = __import__("time").monotonic() - began
+    release.wait(5)
+    return {"ok": True}
+'''
+
+
+def _runtime(tmp_path) -> tuple[Runtime, object]:
+    (tmp_path / "app.py").write_text(HANDLER)
+    runtime = Runtime(region="us-east-1", account="123456789012")
+    runtime.register(FunctionCode(name="sender", logical_id="Sender", folder=tmp_path, handler="app.handler"))
+    module = runtime._module(runtime.function("Sender"))  # the instance the invocation will use
+    runtime._busy.discard(module)
+    module.hooks["runtime"] = runtime
+    return runtime, module
+
+
+def _gate_wait(runtime: Runtime) -> float:
+    began = time.monotonic()
+    runtime.gate()
+    return time.monotonic() - began
+
+
+def test_other_threads_wait_for_a_running_sender_and_go_when_it_ends(tmp_path):
+    runtime, module = _runtime(tmp_path)
+    runtime.GATE_MAX_WAIT_S = 5.0
+    assert _gate_wait(runtime) < 0.05  # nothing first running: no wait
+    sender = threading.Thread(target=runtime.invoke, args=("sender", {"own_call": True}), kwargs={"first": True})
+    sender.start()
+    assert module.started.wait(5)
+    threading.Timer(0.3, module.release.set).start()
+    waited = _gate_wait(runtime)
+    sender.join(5)
+    assert 0.2 < waited < 2.0  # held until the sender's invocation ended
+    assert module.hooks["own_wait"] < 0.05  # the sender's own calls never wait
+    assert runtime.gate_waits == 1
+
+
+def test_the_wait_is_bounded(tmp_path):
+    runtime, module = _runtime(tmp_path)
+    runtime.GATE_MAX_WAIT_S = 0.1
+    sender = threading.Thread(target=runtime.invoke, args=("sender", {}), kwargs={"first": True})
+    sender.start()
+    assert module.started.wait(5)
+    try:
+        assert 0.08 < _gate_wait(runtime) < 0.5
+    finally:
+        module.release.set()
+        sender.join(5)
+
+
+def test_a_pausing_sender_lets_others_go_until_just_before_its_moment(tmp_path):
+    runtime, module = _runtime(tmp_path)
+    runtime.GATE_MAX_WAIT_S = 5.0
+    sender = threading.Thread(target=runtime.invoke, args=("sender", {"pause": 1.0}), kwargs={"first": True})
+    sender.start()
+    assert module.started.wait(5)
+    time.sleep(0.1)
+    assert _gate_wait(runtime) < 0.05  # paused: the others run
+    time.sleep(1.0 - runtime.GATE_LEAD_S - 0.1 + 0.02)  # into the lead before its moment
+    threading.Timer(0.2, module.release.set).start()
+    assert _gate_wait(runtime) > 0.1  # it has the interpreter again
+    sender.join(5)
+
+
+def test_an_invocation_that_is_not_first_holds_nobody(tmp_path):
+    runtime, module = _runtime(tmp_path)
+    worker = threading.Thread(target=runtime.invoke, args=("sender", {}))
+    worker.start()
+    assert module.started.wait(5)
+    try:
+        assert _gate_wait(runtime) < 0.05
+    finally:
+        module.release.set()
+        worker.join(5)
