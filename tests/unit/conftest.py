@@ -1,4 +1,5 @@
 import importlib.util
+import uuid
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,15 @@ def context():
     code = FunctionCode(name="unit-test-function", logical_id="UnitTest", folder=ROOT, handler="app.lambda_handler",
                         memory_mb=256, timeout_s=20)
     return LambdaContext(code, "us-east-1", "123456789012")
+
+
+@pytest.fixture()
+def scratch(cloud):
+    """A DynamoDB table of its own (not one of the stack's) on the session's local cloud: (client, name)."""
+    client = cloud.client("dynamodb")
+    name = f"scratch-{uuid.uuid4().hex[:8]}"
+    client.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                        BillingMode="PAY_PER_REQUEST")
+    yield client, name
+    client.delete_table(TableName=name)

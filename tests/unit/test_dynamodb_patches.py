@@ -8,7 +8,6 @@ stack's) is created for it and deleted after.
 from __future__ import annotations
 
 import base64
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -29,17 +28,6 @@ ITEM = {
                     {"M": {"seq": {"N": "2"}, "hash": {"S": "ab" * 32}}}]},
     "attempts": {"L": [{"M": {"receipts": {"M": {}}, "channel": {"S": "SMS"}}}]},
 }
-
-
-@pytest.fixture()
-def scratch(cloud):
-    client = cloud.client("dynamodb")
-    name = f"patch-check-{uuid.uuid4().hex[:8]}"
-    client.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                        BillingMode="PAY_PER_REQUEST")
-    yield client, name
-    client.delete_table(TableName=name)
 
 
 def _unpatched(monkeypatch) -> None:

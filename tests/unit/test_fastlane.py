@@ -7,8 +7,6 @@ errors with their codes, messages and old items, a transaction, a query, a scan,
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from botocore.exceptions import ClientError
 
@@ -16,17 +14,6 @@ from localcloud import fastlane
 from tests.unit.test_dynamodb_patches import ITEM, _requests
 
 PLAIN_ITEM = {k: v for k, v in ITEM.items() if k != "blob"}  # a binary attribute takes moto's usual path
-
-
-@pytest.fixture()
-def scratch(cloud):
-    client = cloud.client("dynamodb")
-    name = f"lane-check-{uuid.uuid4().hex[:8]}"
-    client.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                        BillingMode="PAY_PER_REQUEST")
-    yield client, name
-    client.delete_table(TableName=name)
 
 
 def _errors(client, table: str) -> list:
