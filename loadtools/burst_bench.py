@@ -106,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         review = sum(1 for i in items if i.get("case_id") or i.get("state") == "NEEDS_REVIEW")
         # a send that reached its provider call too late gave its token up and took a new one (notify.send)
         late = sum(1 for i in items for e in i.get("chain", []) if e.get("change", {}).get("what") == "attempt_dropped")
+        # every notice not sent, as the ledger has it (none expected): where it stands and why
+        reached = {None, *cloud.providers.sent_at}
+        unsent = [_where(i) for i in items if _phone(i.get("loan_id"), args.n) not in reached]
+        poller_errors = [e for p in (cloud.queues.pollers if cloud.queues else []) for e in p.errors]
         throttled = sum(cloud.providers.throttled.values())
         calls = sum(v for (service, _), v in cloud.providers.calls.items() if service == "sms-voice")
         result = {
@@ -123,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             "async_errors": len(cloud.async_errors),
             "tokens_given_up_late": late, "senders_first": not args.no_senders_first,
             "gate_waits": cloud.runtime.gate_waits,
+            "unsent": unsent[:10], "outbox_poller_errors": poller_errors[:10],
         }
     finally:
         cloud.stop()
@@ -149,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"adaptive rate (changes seen, simulated s: rate/ceiling): {pacing['rate_changes']}")
         print(f"senders first: {result['senders_first']} ({result['gate_waits']} AWS calls of other functions "
               f"waited for a sender); sends too late for their moment, token given up: {late}")
+        if unsent or poller_errors:
+            print(f"not sent: {unsent[:10]}; outbox poller errors: {poller_errors[:10]}")
         for goal, ok in goals.items():
             print(f"  {'ok  ' if ok else 'MISS'} {goal}")
     return 0 if all(goals.values()) else 1
@@ -192,6 +199,21 @@ def _pacing_figures(calls: list[tuple[float, bool]], start: float, rates: list[t
         "accepted_per_100s": [per_100.get(k, 0) for k in range(max(per_100) + 1)] if per_100 else [],
         "rate_changes": [f"{t}: {r}/{c}" for t, r, c in rates],
     }
+
+
+def _phone(loan_id: Any, n: int) -> str | None:
+    """The phone a burst (M-k) or critical (C-k) loan's notice goes to, as the bench wrote its borrowers."""
+    text = str(loan_id or "")
+    if text[:2] not in ("M-", "C-"):
+        return None
+    return f"+86138{int(text[2:]) + (n if text.startswith('C-') else 0):08d}"
+
+
+def _where(item: dict[str, Any]) -> dict[str, Any]:
+    """Where a notice stands in the ledger: its state, reason, attempts, pending attempt and last change."""
+    return {"loan_id": item.get("loan_id"), "state": item.get("state"), "reason": item.get("reason"),
+            "attempts": len(item.get("attempts", [])), "pending": item.get("pending_attempt"),
+            "last_change": (item.get("chain") or [{}])[-1].get("change", {}).get("what")}
 
 
 def _scan(table):
