@@ -28,6 +28,7 @@ from typing import Any
 from botocore import parsers
 from botocore.awsrequest import AWSResponse
 from botocore.endpoint import convert_to_response_dict
+from werkzeug.exceptions import HTTPException
 
 SERVICES = frozenset({"dynamodb"})
 _BINARY = ('"B":', '"BS":')
@@ -113,7 +114,10 @@ def answer(model: Any, params: dict[str, Any], request_signer: Any, **_kwargs: A
     handler.params = json.loads(text)
     handler.access_key = credentials.access_key if credentials is not None else "AKIAEXAMPLE"
     handler.current_account = _account(handler.access_key, headers)
-    status, response_headers, response_body = handler.call_action()
+    try:
+        status, response_headers, response_body = handler.call_action()
+    except HTTPException as err:  # as moto's botocore stubber answers one raised outside the action
+        status, response_headers, response_body = err.code, dict(err.get_headers()), err.get_body()
     raw = response_body.encode("utf-8") if isinstance(response_body, str) else response_body
     http = AWSResponse(params["url"], int(status), {k: str(v) for k, v in response_headers.items()}, _Raw(raw))
     return http, _parse(http, model, request_signer)
