@@ -30,6 +30,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.endpoint import convert_to_response_dict
 from werkzeug.exceptions import HTTPException
 
+from localcloud.smsvoice import Raw
+
 SERVICES = frozenset({"dynamodb"})
 _BINARY = ('"B":', '"BS":')
 
@@ -51,18 +53,6 @@ class _Headers(dict):
         return super().__getitem__(key.lower())
 
 
-class _Raw:
-    """The body stream botocore reads an answer from."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_kwargs: Any) -> Any:
-        yield self._body
-
-    def read(self, *_args: Any, **_kwargs: Any) -> bytes:
-        body, self._body = self._body, b""
-        return body
 
 
 def _account(access_key: str, headers: _Headers) -> str:
@@ -119,7 +109,7 @@ def answer(model: Any, params: dict[str, Any], request_signer: Any, **_kwargs: A
     except HTTPException as err:  # as moto's botocore stubber answers one raised outside the action
         status, response_headers, response_body = err.code, dict(err.get_headers()), err.get_body()
     raw = response_body.encode("utf-8") if isinstance(response_body, str) else response_body
-    http = AWSResponse(params["url"], int(status), {k: str(v) for k, v in response_headers.items()}, _Raw(raw))
+    http = AWSResponse(params["url"], int(status), {k: str(v) for k, v in response_headers.items()}, Raw(raw))
     return http, _parse(http, model, request_signer)
 
 

@@ -167,7 +167,9 @@ class SmsVoiceBackend:
 backend = SmsVoiceBackend()
 
 
-class _Raw:
+class Raw:
+    """The body stream botocore reads an in-process answer from (also `localcloud.fastlane`'s)."""
+
     def __init__(self, body: bytes) -> None:
         self._body = body
 
@@ -178,7 +180,7 @@ class _Raw:
 def _response(url: str, status: int, payload: dict[str, Any]) -> AWSResponse:
     body = json.dumps(payload).encode()
     headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": str(uuid.uuid4())}
-    return AWSResponse(url, status, headers, _Raw(body))
+    return AWSResponse(url, status, headers, Raw(body))
 
 
 def answering(store: SmsVoiceBackend) -> Any:
