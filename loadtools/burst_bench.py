@@ -21,6 +21,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from loan_notify.chain import change_of
 from localcloud.cloud import LocalCloud
 from localcloud.providers import simulated_now
 
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         fallbacks = sum(1 for i in items if any(a.get("channel") != "SMS" for a in i.get("attempts", [])))
         review = sum(1 for i in items if i.get("case_id") or i.get("state") == "NEEDS_REVIEW")
         # a send that reached its provider call too late gave its token up and took a new one (notify.send)
-        late = sum(1 for i in items for e in i.get("chain", []) if e.get("change", {}).get("what") == "attempt_dropped")
+        late = sum(1 for i in items for e in i.get("chain", []) if change_of(e).get("what") == "attempt_dropped")
         # every notice not sent, as the ledger has it (none expected): where it stands and why
         reached = {None, *cloud.providers.sent_at}
         unsent = [_where(i) for i in items if _phone(i.get("loan_id"), args.n) not in reached]
@@ -213,7 +214,7 @@ def _where(item: dict[str, Any]) -> dict[str, Any]:
     """Where a notice stands in the ledger: its state, reason, attempts, pending attempt and last change."""
     return {"loan_id": item.get("loan_id"), "state": item.get("state"), "reason": item.get("reason"),
             "attempts": len(item.get("attempts", [])), "pending": item.get("pending_attempt"),
-            "last_change": (item.get("chain") or [{}])[-1].get("change", {}).get("what")}
+            "last_change": change_of((item.get("chain") or [{}])[-1]).get("what")}
 
 
 def _scan(table):

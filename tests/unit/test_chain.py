@@ -3,7 +3,7 @@
 import copy
 from decimal import Decimal
 
-from loan_notify.chain import GENESIS, Change, apply, canonical, digest, make_entry, verify
+from loan_notify.chain import GENESIS, Change, apply, canonical, change_of, digest, make_entry, verify
 
 
 def _item(*changes):
@@ -37,9 +37,40 @@ def test_numbers_and_sets_hash_the_same_before_and_after_dynamodb():
     entry = make_entry(1, "t", {"what": "x", "ops": [["add", ["n"], 1], ["add", ["s"], {"b", "a"}]]}, GENESIS)
     read_back = copy.deepcopy(entry)
     read_back["seq"] = Decimal(1)
-    read_back["change"]["ops"][0][2] = Decimal("1")
     assert digest(read_back) == entry["hash"]
+    assert change_of(read_back) == {"what": "x", "ops": [["add", ["n"], 1], ["add", ["s"], ["a", "b"]]]}
     assert canonical({"x": Decimal("2.50")}) == {"x": "2.5"}
+
+
+def test_the_entry_stores_the_change_as_the_text_it_hashed():
+    entry = make_entry(1, "t", {"what": "x", "ops": [["set", ["n"], Decimal("2.50")]]}, GENESIS)
+    assert entry["change"] == '{"ops":[["set",["n"],"2.5"]],"what":"x"}'
+    assert entry["hash"] == digest({"seq": 1, "at": "t", "change": entry["change"], "prev_hash": GENESIS})
+
+
+def test_an_item_whose_entries_hold_the_change_as_maps_still_verifies():
+    """Entries written before the text form held the change as nested maps: verify reads both."""
+    item = _notice()
+    for entry in item["chain"]:
+        entry["change"] = change_of(entry)
+        entry["hash"] = digest(entry)
+    for previous, entry in zip(item["chain"], item["chain"][1:]):
+        entry["prev_hash"] = previous["hash"]
+        entry["hash"] = digest(entry)
+    item["chain_head"] = item["chain"][-1]["hash"]
+    assert all(isinstance(e["change"], dict) for e in item["chain"])
+    assert verify(item) == []
+    item["chain"][1]["change"]["ops"][0][2][0]["result"] = "FAILED_PERMANENT"
+    item["attempts"][0]["result"] = "FAILED_PERMANENT"
+    assert [str(p) for p in verify(item)] == ["notice N-1 entry 2: was edited: its hash no longer matches its "
+                                              "content (attempt)"]
+
+
+def test_an_entry_whose_text_is_not_json_is_found():
+    item = _notice()
+    item["chain"][2]["change"] = "{not json"
+    problems = [str(p) for p in verify(item)]
+    assert "notice N-1 entry 3: was edited: its hash no longer matches its content (?)" in problems
 
 
 def test_the_update_expression_is_built_from_the_same_description():
@@ -82,7 +113,9 @@ def test_an_attribute_added_outside_the_chain_is_found():
 
 def test_an_edited_entry_is_found_even_when_the_item_matches_it():
     item = _notice()
-    item["chain"][1]["change"]["ops"][0][2][0]["result"] = "FAILED_PERMANENT"
+    edited = item["chain"][1]["change"].replace('"result":"SENT"', '"result":"FAILED_PERMANENT"')
+    assert edited != item["chain"][1]["change"]
+    item["chain"][1]["change"] = edited
     item["attempts"][0]["result"] = "FAILED_PERMANENT"
     assert [str(p) for p in verify(item)] == ["notice N-1 entry 2: was edited: its hash no longer matches its "
                                               "content (attempt)"]

@@ -75,6 +75,7 @@ def test_dynamodb_answers_are_the_same_through_the_fast_lane_and_through_moto(cl
         plain = _run(client, table)
         assert not any(answered)
     assert laned == plain
+    assert laned[1]["Item"]["blob"]["B"] == b"\x00\x01binary"  # an answer with a binary value: decoded as usual
     # real answers: a refused condition returns the old item, a missing table is a ResourceNotFoundException
     refused = {a["code"]: a for a in laned if isinstance(a, dict) and "code" in a}
     assert refused["ConditionalCheckFailedException"]["item"]["pk"] == {"S": "k-1"}

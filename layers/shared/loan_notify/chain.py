@@ -2,10 +2,15 @@
 
 Each write to a notice is described as a `Change` (what happened, and the exact operations: set, set if absent,
 append, add, remove, on attribute paths). The same description builds the DynamoDB update expression and is
-appended to the item's `chain` as an entry `{seq, at, change, prev_hash, hash}`, where `hash` is the sha256 of the
-entry's canonical JSON (without `hash`) and `prev_hash` the previous entry's hash (`GENESIS` for the first). The item
-keeps `chain_head` (the last hash) and `chain_seq` (the entry count), written in the same conditional write, so two
-writers never both extend the chain from one head.
+appended to the item's `chain` as an entry `{seq, at, change, prev_hash, hash}`, where `change` is the change's
+canonical JSON text, `hash` the sha256 of the entry's canonical JSON (without `hash`) and `prev_hash` the previous
+entry's hash (`GENESIS` for the first). The item keeps `chain_head` (the last hash) and `chain_seq` (the entry
+count), written in the same conditional write, so two writers never both extend the chain from one head.
+
+The change is stored as the text it was hashed as, not as nested DynamoDB maps and lists: the entry is what a
+verifier hashes, byte for byte, and the item stays one string per entry instead of hundreds of attribute values
+(every write and read of a notice converts, sizes and checks each of them). Entries written as maps (before the
+text form) still verify: `change_of` reads both.
 
 `verify(item)` recomputes every hash and link, and replays the changes from nothing: the result must be the item
 as stored. An attribute edited in place, an entry edited, removed or reordered: each is found and named.
@@ -51,8 +56,25 @@ def digest(entry: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def change_text(change: dict[str, Any]) -> str:
+    """The canonical JSON text a chain entry stores for a change."""
+    return json.dumps(canonical(change), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def change_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry's change as data: parsed from its text, or as stored by an entry written as a map. A text that
+    is not a JSON object reads as no change (its entry's hash still has to match the text)."""
+    change = entry.get("change")
+    if isinstance(change, str):
+        try:
+            change = json.loads(change)
+        except ValueError:
+            return {}
+    return change if isinstance(change, dict) else {}
+
+
 def make_entry(seq: int, at: str, change: dict[str, Any], prev_hash: str) -> dict[str, Any]:
-    entry = {"seq": seq, "at": at, "change": change, "prev_hash": prev_hash}
+    entry = {"seq": seq, "at": at, "change": change_text(change), "prev_hash": prev_hash}
     entry["hash"] = digest(entry)
     return entry
 
@@ -156,7 +178,7 @@ def apply(doc: dict[str, Any], change: dict[str, Any]) -> None:
         elif kind == "append":
             _put(parent, key, list(parent[key] if present else []) + copy.deepcopy(list(operand)))
         elif kind == "add":
-            if isinstance(operand, set | frozenset):
+            if isinstance(operand, set | frozenset | list):  # a set (a list once read back from the entry's text)
                 _put(parent, key, set(parent[key] if present else set()) | set(operand))
             else:
                 _put(parent, key, Decimal(parent[key] if present else 0) + Decimal(operand))
@@ -199,10 +221,10 @@ def verify(item: dict[str, Any]) -> list[Problem]:
             problems.append(Problem(notice, position, "does not link to the entry before it (prev_hash differs)"))
         if digest(entry) != entry.get("hash"):
             problems.append(Problem(notice, position, f"was edited: its hash no longer matches its content "
-                                                      f"({entry.get('change', {}).get('what', '?')})"))
+                                                      f"({change_of(entry).get('what', '?')})"))
         previous = str(entry.get("hash"))
         try:
-            apply(doc, entry.get("change", {}))
+            apply(doc, change_of(entry))
         except (KeyError, IndexError, TypeError, ValueError) as err:
             problems.append(Problem(notice, position, f"cannot be replayed ({err!r})"))
     if item.get("chain_head") != previous or int(item.get("chain_seq", 0)) != len(entries):
@@ -210,7 +232,7 @@ def verify(item: dict[str, Any]) -> list[Problem]:
     stored = {k: v for k, v in item.items() if k not in CHAIN_ATTRIBUTES}
     for name in sorted(set(stored) | set(doc)):
         if canonical(stored.get(name)) != canonical(doc.get(name)):
-            last = next((e for e in reversed(entries) if _touches(e.get("change", {}), name)), None)
+            last = next((e for e in reversed(entries) if _touches(change_of(e), name)), None)
             problems.append(Problem(notice, int(last["seq"]) if last else None,
                                     f"attribute '{name}' differs from what the chain recorded"
                                     + (" (last written by this entry)" if last else "")))

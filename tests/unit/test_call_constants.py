@@ -1,0 +1,52 @@
+"""Patches 28 and 29: what the local cloud no longer recomputes on every call is still what it was.
+
+- the User-Agent header botocore builds for a request is the same string as before, and changes when what it is
+  built from changes (a request context's features);
+- moto's request ids keep their length and alphabet, drawn from moto's own generator;
+- collection runs less often while the local cloud runs (the thresholds found are put back by `undo`).
+"""
+
+from __future__ import annotations
+
+import gc
+import string
+
+from botocore.context import start_as_current_context
+from botocore.useragent import UserAgentString, register_feature_id
+from moto.moto_api._internal import mock_random
+
+from localcloud import patches
+
+
+def test_the_user_agent_is_the_string_botocore_builds_and_follows_the_request_features(cloud):
+    creator = cloud.client("dynamodb")._user_agent_creator
+    built_by_botocore = patches._originals[(UserAgentString, "to_string")]
+    plain = creator.to_string()
+    assert plain == built_by_botocore(creator) and creator.to_string() is plain
+    with start_as_current_context():
+        register_feature_id("WAITER")
+        with_feature = creator.to_string()
+        assert with_feature == built_by_botocore(creator) and with_feature != plain
+    assert creator.to_string() == plain
+    other = creator.with_client_config(None)  # a copy with another client config is built on its own
+    assert other.to_string() == built_by_botocore(other)
+
+
+def test_request_ids_keep_their_length_and_alphabet(cloud):
+    ids = [mock_random.get_random_string(length=52) for _ in range(200)]
+    assert all(len(i) == 52 and set(i) <= set(string.ascii_letters + string.digits) for i in ids)
+    assert len(set(ids)) == 200
+    assert not set(mock_random.get_random_string(length=400, include_digits=False)) & set(string.digits)
+    assert mock_random.get_random_string(length=30, lower_case=True).islower()
+    try:
+        mock_random.seed(7)
+        first = mock_random.get_random_string(length=52)
+        mock_random.seed(7)
+        assert mock_random.get_random_string(length=52) == first  # moto's seedable generator, as before
+    finally:
+        mock_random.seed()  # back to an unpredictable sequence for the rest of the session
+
+
+def test_collection_runs_less_often_while_the_local_cloud_runs(cloud):
+    assert gc.get_threshold() == patches._GC_THRESHOLD
+    assert gc.isenabled()
