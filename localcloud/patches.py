@@ -135,6 +135,14 @@ What is patched, and why:
    id one `random.choice` at a time: together a quarter of a small DynamoDB read. The header is kept per client
    and request features (what it is built from), and the id is drawn with one `random.choices` call on moto's
    own (seedable) generator.
+30. Condition expressions (`ConditionExpressionParser._lex_condition_expression`): moto splits a condition into
+   tokens by trying six regular expressions at every position, on every conditional write, and the system sends the
+   same few conditions all day. The tokens of an expression string are kept (a fresh token list is built from them
+   for every parse, since later steps build on it); an expression that does not lex raises every time, as before.
+31. Update expression checks that depend on nothing but the expression (`UpdateExpressionValidator.validate`): the
+   clause counts, overlapping paths and key-attribute checks get the same answer for the same parsed expression
+   (patch 25 hands the same tree for the same text), attribute names and table keys. Once a combination passed them,
+   its later validations run the other seven passes only; one that failed is checked (and fails) every time.
 """
 
 from __future__ import annotations
@@ -276,6 +284,13 @@ INTERNALS = [
     ("botocore.useragent", "UserAgentString._client_features"),
     ("botocore.context", "get_context"),
     ("moto.moto_api._internal.moto_random", "MotoRandom.get_random_string"),
+    ("moto.dynamodb.comparisons", "ConditionExpressionParser._lex_condition_expression"),
+    ("moto.dynamodb.comparisons", "ConditionExpressionParser.Node"),
+    ("moto.dynamodb.comparisons", "ConditionExpressionParser.Kind.LITERAL"),
+    ("moto.dynamodb.parsing.validators", "UpdateExpressionValidator.validate"),
+    ("moto.dynamodb.parsing.validators", "Validator.__init__"),
+    ("moto.dynamodb.parsing.validators", "UpdateHashRangeKeyValidator"),
+    ("moto.dynamodb.models.table", "Table.table_key_attrs"),
 ]
 
 _BOTO_CLIENT_MODULES = [m for m, attr in INTERNALS if attr == "boto_client_for"]
@@ -870,6 +885,61 @@ def _random_string(self: Any, length: int = 20, include_digits: bool = True, low
     return text.lower() if lower_case else text
 
 
+def _cached_lexing(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    from collections import deque
+
+    @functools.lru_cache(maxsize=4096)
+    def tokens(expression: str) -> tuple[tuple[str, str], ...]:
+        from moto.dynamodb.comparisons import ConditionExpressionParser
+
+        return tuple((node.nonterminal, node.text) for node in original(ConditionExpressionParser(expression, {}, {})))
+
+    @functools.wraps(original)
+    def lex(self: Any) -> Any:
+        literal, make = self.Kind.LITERAL, self.Node
+        return deque(make(nonterminal=kind, kind=literal, text=text, value=text, children=[])
+                     for kind, text in tokens(self.condition_expression))
+
+    return lex
+
+
+_checked_expressions: dict[tuple[Any, ...], Any] = {}
+
+
+def _expression_checks_once(init: Callable[..., None], validate: Callable[[Any], Any]
+                            ) -> tuple[Callable[..., None], Callable[[Any], Any]]:
+    from moto.dynamodb.parsing.validators import (
+        ActionCountValidator,
+        OverlappingPathsValidator,
+        UpdateHashRangeKeyValidator,
+    )
+
+    expression_only = (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
+
+    @functools.wraps(init)
+    def remember_source(self: Any, expression: Any, expression_attribute_names: Any, *args: Any, **kwargs: Any
+                        ) -> None:
+        init(self, expression, expression_attribute_names, *args, **kwargs)
+        table = kwargs.get("table", args[2] if len(args) > 2 else None)
+        self._localcloud_checks = (id(expression), tuple(sorted((expression_attribute_names or {}).items())),
+                                   tuple(table.table_key_attrs) if table is not None else None)
+        self._localcloud_source = expression
+
+    @functools.wraps(validate)
+    def validated(self: Any) -> Any:
+        key = getattr(self, "_localcloud_checks", None)
+        if key is not None and _checked_expressions.get(key) is self._localcloud_source:
+            self.processors = [p for p in self.processors if not isinstance(p, expression_only)]
+        result = validate(self)
+        if key is not None:
+            if len(_checked_expressions) > 8192:
+                _checked_expressions.clear()
+            _checked_expressions[key] = self._localcloud_source  # held, so its id names no other tree meanwhile
+        return result
+
+    return remember_source, validated
+
+
 _GC_THRESHOLD = (20_000, 10, 10)
 
 
@@ -1050,6 +1120,14 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     from moto.moto_api._internal.moto_random import MotoRandom
 
     _set(UserAgentString, "to_string", _user_agent_per_client(UserAgentString.to_string))
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    _set(ConditionExpressionParser, "_lex_condition_expression",
+         _cached_lexing(ConditionExpressionParser._lex_condition_expression))
+    init, validate = _expression_checks_once(UpdateExpressionValidator.__init__, UpdateExpressionValidator.validate)
+    _set(UpdateExpressionValidator, "__init__", init)
+    _set(UpdateExpressionValidator, "validate", validate)
     _set(MotoRandom, "get_random_string", _random_string)
     global _gc_found
     if _gc_found is None:
@@ -1186,6 +1264,7 @@ def undo() -> None:
     _originals.clear()
     _client_cache.clear()
     _tree_cache.clear()
+    _checked_expressions.clear()
     global _gc_found
     if _gc_found is not None:
         import gc

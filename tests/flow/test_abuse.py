@@ -94,10 +94,19 @@ class TestSendsOfCodesAndLinksAreLimited:
         for borrower in borrowers:
             seen(borrower, phone=target)
         tokens = [cloud.api.issue_token(b["borrower_id"]) for b in borrowers]
+        counters = cloud.table("LimitsTableName")
+        prefix = f"{SENDS_PER_DESTINATION.name}#"
+        before = {i["pk"] for i in counters.scan()["Items"] if i["pk"].startswith(prefix)}
         answers = at_once(10, lambda i: http(cloud, "PUT", "/me/contact", tokens[i], {"phone": target}))
         statuses = sorted(status for status, _, _ in answers)
-        assert statuses == [202] * SENDS_PER_DESTINATION.count + [429] * (10 - SENDS_PER_DESTINATION.count)
-        assert len(platform.sms_to(target)) == SENDS_PER_DESTINATION.count
+        # The limit holds per window of the simulated clock (600 s: well under a second here, so ten requests on a
+        # busy machine can span two of them): each window this target's sends touched counted at most three.
+        windows = [i for i in counters.scan()["Items"] if i["pk"].startswith(prefix) and i["pk"] not in before]
+        assert windows and all(int(w["n"]) <= SENDS_PER_DESTINATION.count for w in windows)
+        assert statuses.count(202) == sum(int(w["n"]) for w in windows) == len(platform.sms_to(target))
+        assert statuses.count(429) >= 10 - SENDS_PER_DESTINATION.count * len(windows)
+        if len(windows) == 1:
+            assert statuses == [202] * SENDS_PER_DESTINATION.count + [429] * (10 - SENDS_PER_DESTINATION.count)
         assert all("retry-after" in headers for status, _, headers in answers if status == 429)
 
     def test_confirmation_links_to_one_address_at_once_send_three_emails(self, cloud, platform):

@@ -35,6 +35,7 @@ def _unpatched(monkeypatch) -> None:
     from moto.core.base_backend import BackendDict
     from moto.core.responses import ActionResult
     from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.parsing import validators
@@ -45,7 +46,10 @@ def _unpatched(monkeypatch) -> None:
     monkeypatch.setattr(validators, "deepcopy", patches._originals[(validators, "deepcopy")])
     for owner, name in ((ActionResult, "execute_result"), (BackendDict, "__getitem__"), (DynamoType, "size"),
                         (DynamoType, "to_regular_json"), (DynamoHandler, "update_item"), (dynamodb_models, "copy"),
-                        (DepthFirstTraverser, "traverse"), (UpdateExpressionParser, "make")):
+                        (DepthFirstTraverser, "traverse"), (UpdateExpressionParser, "make"),
+                        (ConditionExpressionParser, "_lex_condition_expression"),
+                        (validators.UpdateExpressionValidator, "__init__"),
+                        (validators.UpdateExpressionValidator, "validate")):
         monkeypatch.setattr(owner, name, patches._originals[(owner, name)])
     for name in ("get_item", "update_item"):
         monkeypatch.setattr(DynamoDBBackend, name, patches._atomic(patches._originals[(DynamoDBBackend, name)]))
@@ -153,3 +157,45 @@ def test_a_cached_expression_applies_to_each_item_on_its_own_and_a_bad_one_fails
             client.update_item(TableName=table, Key={"pk": {"S": "c-1"}}, UpdateExpression="SET = :x",
                                ExpressionAttributeValues={":x": {"S": "y"}})
         assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_expression_checks_and_condition_tokens_kept_still_refuse_what_moto_refuses(cloud, scratch):
+    """Patches 30 and 31: a condition whose tokens are kept and an expression whose checks once passed still get
+    moto's answers; a combination that fails its checks (a key attribute updated, two clauses on one path, a
+    condition naming an undefined attribute name) fails on every request, also after the same expression passed
+    with other names."""
+    from botocore.exceptions import ClientError
+
+    client, table = scratch
+    key = {"pk": {"S": "e-1"}}
+    condition = "attribute_not_exists(pk) OR (#n < :limit AND size(#t) >= :one)"
+
+    def counted(number: int) -> None:
+        client.update_item(TableName=table, Key=key,
+                           UpdateExpression="SET #n = if_not_exists(#n, :zero) + :one, #t = :t",
+                           ConditionExpression=condition, ExpressionAttributeNames={"#n": "n", "#t": "t"},
+                           ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}, ":limit": {"N": "2"},
+                                                      ":t": {"S": f"t{number}"}})
+
+    for number in range(2):
+        counted(number)
+        assert client.get_item(TableName=table, Key=key)["Item"]["n"] == {"N": str(number + 1)}
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+        counted(2)  # n is 2: the same condition, evaluated on this item, fails
+    assert client.get_item(TableName=table, Key=key)["Item"]["t"] == {"S": "t1"}
+
+    def refused(**request) -> str:
+        """What the refusal says (moto raises a bare KeyError for a condition's undefined name, as without patches)."""
+        with pytest.raises((ClientError, KeyError)) as err:
+            client.update_item(TableName=table, Key=key, **request)
+        return err.value.response["Error"]["Message"] if isinstance(err.value, ClientError) else str(err.value)
+
+    same = {"UpdateExpression": "SET #a = :x", "ExpressionAttributeValues": {":x": {"S": "y"}}}
+    client.update_item(TableName=table, Key=key, ExpressionAttributeNames={"#a": "other"}, **same)  # passes
+    for _ in range(2):  # the same expression naming the key attribute: refused each time
+        assert "Cannot update attribute pk" in refused(ExpressionAttributeNames={"#a": "pk"}, **same)
+        assert "Two document paths" in refused(UpdateExpression="SET a.b = :x, a = :x",
+                                               ExpressionAttributeValues={":x": {"S": "y"}})
+        assert "#undefined" in refused(UpdateExpression="SET a = :x",
+                                       ConditionExpression="attribute_exists(#undefined)",
+                                       ExpressionAttributeValues={":x": {"S": "y"}})
