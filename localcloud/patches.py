@@ -274,6 +274,8 @@ INTERNALS = [
     ("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser.traverse"),
     ("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser.nodes_to_be_processed"),
     ("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser.pre_processing_of_child"),
+    ("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser.process"),
+    ("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser._processing_map"),
     ("moto.dynamodb.parsing.expressions", "UpdateExpressionParser.make"),
     ("moto.sqs.models", "Queue.messages"),
     ("moto.sqs.models", "Message.visible"),
@@ -360,32 +362,43 @@ def _check_from_root(self: Any, node: Any) -> Any:
 def _traverse_once_typed(self: Any, node: Any) -> Any:
     """`DepthFirstTraverser.traverse` with the processed types taken once per pass (moto: once per node), and each
     node's class looked up in a table instead of asked of the abstract base classes (`isinstance` against an ABC is
-    the slow path, paid twice per node per pass)."""
+    the slow path, paid twice per node per pass, and again in `process` for each of its types). A node is processed
+    by the first of the processor's types it is an instance of, as `process` picks it; the child hook is only called
+    for a processor that has one (moto's default does nothing)."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+
     key = type(self)
     processed = _PROCESSED.get(key)
     if processed is None:
         processed = _PROCESSED[key] = {}
     types = self.nodes_to_be_processed()
-    before_child = self.pre_processing_of_child
+    handlers = self._processing_map()
+    before_child = None if key.pre_processing_of_child is DepthFirstTraverser.pre_processing_of_child \
+        else self.pre_processing_of_child
 
-    def kind(cls: type) -> tuple[bool, bool]:
-        known = processed.get(cls)
-        if known is None:
-            from moto.dynamodb.parsing.ast_nodes import Node
+    def kind(cls: type) -> tuple[bool, bool, Any]:
+        from moto.dynamodb.parsing.ast_nodes import Node
 
-            known = processed[cls] = (issubclass(cls, Node), issubclass(cls, types))
+        to_process = issubclass(cls, types)
+        first = next((k for k in handlers if issubclass(cls, k)), None) if to_process else None
+        known = processed[cls] = (issubclass(cls, Node), to_process, first)
         return known
 
     def walk(node: Any, child_id: int = -1) -> Any:
-        is_node, to_process = kind(type(node))
-        if is_node:
+        known = processed.get(type(node)) or kind(type(node))
+        if known[0]:
             parent_node = node.parent
-            if node.children is not None:
-                for i, child_node in enumerate(node.children):
-                    before_child(node, i)
-                    walk(child_node, i)
-            if to_process:
-                node = self.process(node)
+            children = node.children
+            if children is not None:
+                if before_child is None:
+                    for i, child_node in enumerate(children):
+                        walk(child_node, i)
+                else:
+                    for i, child_node in enumerate(children):
+                        before_child(node, i)
+                        walk(child_node, i)
+            if known[1]:
+                node = handlers[known[2]](node) if known[2] is not None else self.process(node)
                 node.parent = parent_node
                 if parent_node:
                     parent_node.children[child_id] = node
@@ -394,9 +407,10 @@ def _traverse_once_typed(self: Any, node: Any) -> Any:
     return walk(node)
 
 
-# For each traverser class: node class -> (is a Node, is one the traverser processes). A processor's types are fixed
-# by its class (`_processing_map` returns the same keys on every call).
-_PROCESSED: dict[type, dict[type, tuple[bool, bool]]] = {}
+# For each traverser class: node class -> (is a Node, is one the traverser processes, the type it is processed as).
+# A processor's types are fixed by its class (`_processing_map` returns the same keys, in the same order, on every
+# call; only the bound methods are new).
+_PROCESSED: dict[type, dict[type, tuple[bool, bool, Any]]] = {}
 
 
 def _scaled_timeout(self: Any, env: Any) -> None:
