@@ -212,3 +212,20 @@ def test_a_failure_receipt_racing_its_send_record_still_moves_the_status(cloud):
     assert racing.landed
     assert write.kind == "stored" and write.status is DeliveryStatus.FAILED
     assert table.get_item(Key={"message_id": message_id})["Item"]["status"] == "FAILED"
+
+
+def test_recording_a_send_puts_the_item_it_returns_and_recording_it_again_merges_into_it(cloud):
+    # GIVEN a message no receipt has named yet
+    from loan_notify.deliveries import Deliveries
+
+    table, message_id = deliveries_table(cloud), unique("put-msg")
+    record = {"notification_id": unique("N"), "attempt": 1, "channel": "SMS", "provider": "sms-voice@us-east-1",
+              "confirms": True, "borrower_id": "B-1", "contact_ref": "ref-1"}
+    # WHEN its send is recorded, then recorded again by a retried step with a new token
+    first = Deliveries(table).record_sent(message_id, task_token="token-1", **record)
+    stored = table.get_item(Key={"message_id": message_id}, ConsistentRead=True)["Item"]
+    again = Deliveries(table).record_sent(message_id, task_token="token-2", **record)
+    # THEN each call returned the item as stored: one item, first written once, its token the latest
+    assert first == stored and stored["status"] == "SENT" and stored["receipts"] == {}
+    assert again == table.get_item(Key={"message_id": message_id}, ConsistentRead=True)["Item"]
+    assert again["task_token"] == "token-2" and again["created_at"] == stored["created_at"]

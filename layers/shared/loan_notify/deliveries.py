@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -48,8 +49,24 @@ class Deliveries:
                     task_token: str | None, confirms: bool, borrower_id: str = "", contact_ref: str = ""
                     ) -> dict[str, Any]:
         """Record (or re-record, on a retried step) a message a provider accepted, with the waiting execution's
-        token. Keeps any receipt that arrived first. Returns the item as stored."""
+        token. Keeps any receipt that arrived first. Returns the item as stored.
+
+        The usual case, a message nobody wrote about yet, is one conditional put of the whole item; when the item
+        exists (a receipt came first, or the step is retried) the update below merges into it instead."""
         now = self._clock()
+        first = {"message_id": message_id, "notification_id": notification_id, "attempt": Decimal(attempt),
+                 "channel": channel, "provider": provider, "confirms": confirms, "borrower_id": borrower_id,
+                 "contact_ref": contact_ref, "status": DeliveryStatus.SENT.value,
+                 "status_rank": Decimal(DeliveryStatus.SENT.rank), "receipts": {}, "created_at": iso(now),
+                 "updated_at": iso(now), "expires_at": Decimal(int(now.timestamp()) + self._retention_s)}
+        if task_token:
+            first.update(task_token=task_token, callback=WAITING)
+        try:
+            self._table.put_item(Item=first, ConditionExpression="attribute_not_exists(message_id)")
+            return first
+        except ClientError as err:
+            if not conditional_check_failed(err):
+                raise
         values: dict[str, Any] = {
             ":n": notification_id, ":a": attempt, ":c": channel, ":p": provider, ":conf": confirms,
             ":b": borrower_id, ":ref": contact_ref, ":sent": DeliveryStatus.SENT.value,
