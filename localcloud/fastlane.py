@@ -7,7 +7,8 @@ notice's calls) that was over half of each call's time in the local cloud, and n
 
 `answer` is a botocore `before-call` handler: for a DynamoDB request (already validated and serialized by botocore)
 it runs moto's own `DynamoHandler` on the request's JSON body and hands botocore the answer, parsed by botocore's own
-parser for the protocol. What moto would have done differently is not reachable from DynamoDB's JSON requests:
+parser for the protocol (an answer without a binary value has its attribute values taken as they came:
+`_ValuesAsSent`). What moto would have done differently is not reachable from DynamoDB's JSON requests:
 - the body is the JSON botocore wrote; moto's parser would return the same values except for binary attributes
   (base64 text, decoded by moto's parser): a request carrying one takes the usual path;
 - the account is the one moto derives from the client's access key, the region the client's;

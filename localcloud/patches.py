@@ -116,7 +116,8 @@ What is patched, and why:
 26. DynamoDB without the HTTP round trip (`localcloud.fastlane`, a botocore `before-call` handler in every session):
    a DynamoDB request, once botocore has validated and serialized it, goes to moto's `DynamoHandler` directly, and
    its answer to botocore's own parser, instead of being signed, matched against every service's URL patterns,
-   rebuilt as a werkzeug request and parsed again (`make bench`: 6.9 changes/s before, 9.8 with it). Only
+   rebuilt as a werkzeug request and parsed again (`make bench`: 6.9 changes/s before, 9.8 with it); an answer
+   without a binary value keeps its attribute values as they came instead of rebuilding each one. Only
    with moto's in-process mock on; a request with a binary value takes the usual path. tests/unit/test_fastlane.py
    compares the answers both ways.
 27. Senders first (`localcloud.lambdas.Runtime.gate`, called by the same before-call handler): in Lambda each
