@@ -107,8 +107,10 @@ What is patched, and why:
 24. Update expression traversals (`DepthFirstTraverser.traverse`): each of an UpdateItem's eight passes over the
    expression tree rebuilds its processor's type map (a dict of bound methods, then a tuple of its keys) at every
    node, to ask whether the node is one it processes, and asks it with `isinstance` against abstract base classes
-   (their slow path). The map of a processor class never changes, so each node class's answer is kept per processor
-   class; a pass walks the same nodes in the same order and processes the same ones.
+   (their slow path), then again in `process` to pick the handler. The map of a processor class never changes, so
+   each node class's answer (and the handler `process` would pick: the first type it is an instance of) is kept per
+   processor class, and moto's default child hook, which does nothing, is not called; a pass walks the same nodes
+   in the same order and processes the same ones with the same handlers.
 25. Parsed update expressions (`UpdateExpressionParser.make`): moto tokenizes and parses an UpdateItem's expression
    twice per request (the handler, then the backend), and the ledger sends the same few expressions all day. The
    tree is cached per expression string. Nothing changes a parsed tree: the handler only reads it and each
