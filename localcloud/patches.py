@@ -146,6 +146,12 @@ What is patched, and why:
    clause counts, overlapping paths and key-attribute checks get the same answer for the same parsed expression
    (patch 25 hands the same tree for the same text), attribute names and table keys. Once a combination passed them,
    its later validations run the other seven passes only; one that failed is checked (and fails) every time.
+32. Metrics per invocation (`aws_lambda_powertools.metrics.Metrics._metrics`, `_dimensions`, `_metadata`,
+   `_default_dimensions`): powertools keeps the metrics a handler adds in class-level dicts shared by every
+   `Metrics()` of the process, which in Lambda is one instance's. Here every function runs in one process, so an
+   invocation flushing its metrics also wrote (and cleared) the ones another function's invocation had added
+   meanwhile: the router's RejectedStatusChange turned up in SendNotice's log. Each dict is now kept per thread (an
+   invocation runs in one thread), so each invocation flushes what it added, as in its own Lambda instance.
 """
 
 from __future__ import annotations
@@ -154,7 +160,7 @@ import functools
 import importlib
 import threading
 import time as _real_time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any, Protocol
 
 MOTO_VERSION = "5.2.5"
@@ -289,6 +295,10 @@ INTERNALS = [
     ("botocore.useragent", "UserAgentString._client_features"),
     ("botocore.context", "get_context"),
     ("moto.moto_api._internal.moto_random", "MotoRandom.get_random_string"),
+    ("aws_lambda_powertools.metrics", "Metrics._metrics"),
+    ("aws_lambda_powertools.metrics", "Metrics._dimensions"),
+    ("aws_lambda_powertools.metrics", "Metrics._metadata"),
+    ("aws_lambda_powertools.metrics", "Metrics._default_dimensions"),
     ("moto.dynamodb.comparisons", "ConditionExpressionParser._lex_condition_expression"),
     ("moto.dynamodb.comparisons", "ConditionExpressionParser.Node"),
     ("moto.dynamodb.comparisons", "ConditionExpressionParser.Kind.LITERAL"),
@@ -957,6 +967,40 @@ def _expression_checks_once(init: Callable[..., None], validate: Callable[[Any],
     return remember_source, validated
 
 
+class _PerThreadDict(MutableMapping):  # type: ignore[type-arg]
+    """A dict each thread sees its own contents of (patch 32)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _own(self) -> dict[Any, Any]:
+        own = getattr(self._local, "data", None)
+        if own is None:
+            own = self._local.data = {}
+        return own
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._own()[key]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._own()[key] = value
+
+    def __delitem__(self, key: Any) -> None:
+        del self._own()[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._own())
+
+    def __len__(self) -> int:
+        return len(self._own())
+
+    def copy(self) -> dict[Any, Any]:
+        return dict(self._own())
+
+
+_METRICS_SETS = ("_metrics", "_dimensions", "_metadata", "_default_dimensions")
+
+
 _GC_THRESHOLD = (20_000, 10, 10)
 
 
@@ -1146,6 +1190,10 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     _set(UpdateExpressionValidator, "__init__", init)
     _set(UpdateExpressionValidator, "validate", validate)
     _set(MotoRandom, "get_random_string", _random_string)
+    from aws_lambda_powertools.metrics import Metrics
+
+    for name in _METRICS_SETS:
+        _set(Metrics, name, _PerThreadDict())
     global _gc_found
     if _gc_found is None:
         _gc_found = _gc_threshold()

@@ -38,7 +38,9 @@ SENDS_PER_BORROWER = Limit("codes_or_links_per_borrower", 5, 3600)
 SENDS_PER_DESTINATION = Limit("codes_or_links_per_destination", 3, 600)
 DESTINATIONS_PER_BORROWER = Limit("destinations_per_borrower", 5, 86400, distinct=True)
 CODE_CHECKS_PER_BORROWER = Limit("code_checks_per_borrower", 10, 3600)
-REPORTS_PER_BORROWER = Limit("reports_per_borrower", 5, 86400)
+# A report counts the case it opens (distinct case ids): concurrent repeats of one report, which all find no case yet
+# and race to open the same one, count once instead of spending the borrower's day on one case.
+REPORTS_PER_BORROWER = Limit("reports_per_borrower", 5, 86400, distinct=True)
 ALL = (SENDS_PER_BORROWER, SENDS_PER_DESTINATION, DESTINATIONS_PER_BORROWER, CODE_CHECKS_PER_BORROWER,
        REPORTS_PER_BORROWER)
 
@@ -79,8 +81,9 @@ class Limits:
     def take_check(self, borrower_id: str) -> None:
         self.take([(CODE_CHECKS_PER_BORROWER, borrower_id, None)])
 
-    def take_report(self, borrower_id: str) -> None:
-        self.take([(REPORTS_PER_BORROWER, borrower_id, None)])
+    def take_report(self, borrower_id: str, case_id: str) -> None:
+        """One new case for this borrower today; the same case again counts nothing."""
+        self.take([(REPORTS_PER_BORROWER, borrower_id, case_id)])
 
     def take(self, takes: list[tuple[Limit, str, str | None]]) -> None:
         """Count one event against each (limit, key, distinct value), all or none (one transaction)."""

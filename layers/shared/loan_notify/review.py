@@ -468,7 +468,7 @@ def report_not_notified(borrower_id: str, loan_id: str, *, ledger: Ledger, cases
         round_ += 1
         if round_ > REPORT_ROUNDS_MAX:
             raise ValueError("loan_id: too many reports about this loan")
-    limits.take_report(borrower_id)
+    limits.take_report(borrower_id, case_id)
     notices = [n for n in ledger.by_loan(loan_id) if n.get("borrower_id") == borrower_id]
     now = clock()
     history = [{"notification_id": n["notification_id"], "status": n.get("status"), "version": n.get("version"),
