@@ -82,8 +82,9 @@ class Limits:
         self.take([(CODE_CHECKS_PER_BORROWER, borrower_id, None)])
 
     def take_report(self, borrower_id: str, case_id: str) -> None:
-        """One new case for this borrower today; the same case again counts nothing."""
-        self.take([(REPORTS_PER_BORROWER, borrower_id, case_id)])
+        """One new case for this borrower today; the same case again counts nothing. The case is kept hashed, as
+        destinations are: the limits table names no loan."""
+        self.take([(REPORTS_PER_BORROWER, borrower_id, self.destination("report", case_id))])
 
     def take(self, takes: list[tuple[Limit, str, str | None]]) -> None:
         """Count one event against each (limit, key, distinct value), all or none (one transaction)."""
