@@ -146,12 +146,13 @@ What is patched, and why:
    clause counts, overlapping paths and key-attribute checks get the same answer for the same parsed expression
    (patch 25 hands the same tree for the same text), attribute names and table keys. Once a combination passed them,
    its later validations run the other seven passes only; one that failed is checked (and fails) every time.
-32. Metrics per invocation (`aws_lambda_powertools.metrics.Metrics._metrics`, `_dimensions`, `_metadata`,
-   `_default_dimensions`): powertools keeps the metrics a handler adds in class-level dicts shared by every
+32. Metrics per invocation (`aws_lambda_powertools.metrics.Metrics._metrics`, `_dimensions`, `_metadata`):
+   powertools keeps the metrics a handler adds in class-level dicts shared by every
    `Metrics()` of the process, which in Lambda is one instance's. Here every function runs in one process, so an
    invocation flushing its metrics also wrote (and cleared) the ones another function's invocation had added
    meanwhile: the router's RejectedStatusChange turned up in SendNotice's log. Each dict is now kept per thread (an
-   invocation runs in one thread), so each invocation flushes what it added, as in its own Lambda instance.
+   invocation runs in one thread), so each invocation flushes what it added, as in its own Lambda instance. Default
+   dimensions (set once, at import) stay shared, and each thread's dimensions start from them.
 """
 
 from __future__ import annotations
@@ -298,7 +299,7 @@ INTERNALS = [
     ("aws_lambda_powertools.metrics", "Metrics._metrics"),
     ("aws_lambda_powertools.metrics", "Metrics._dimensions"),
     ("aws_lambda_powertools.metrics", "Metrics._metadata"),
-    ("aws_lambda_powertools.metrics", "Metrics._default_dimensions"),
+    ("aws_lambda_powertools.metrics", "Metrics._default_dimensions"),  # read, not replaced
     ("moto.dynamodb.comparisons", "ConditionExpressionParser._lex_condition_expression"),
     ("moto.dynamodb.comparisons", "ConditionExpressionParser.Node"),
     ("moto.dynamodb.comparisons", "ConditionExpressionParser.Kind.LITERAL"),
@@ -968,15 +969,16 @@ def _expression_checks_once(init: Callable[..., None], validate: Callable[[Any],
 
 
 class _PerThreadDict(MutableMapping):  # type: ignore[type-arg]
-    """A dict each thread sees its own contents of (patch 32)."""
+    """A dict each thread sees its own contents of (patch 32), starting from `initial()` in each thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, initial: Callable[[], dict[Any, Any]] = dict) -> None:
         self._local = threading.local()
+        self._initial = initial
 
     def _own(self) -> dict[Any, Any]:
         own = getattr(self._local, "data", None)
         if own is None:
-            own = self._local.data = {}
+            own = self._local.data = self._initial()
         return own
 
     def __getitem__(self, key: Any) -> Any:
@@ -998,7 +1000,16 @@ class _PerThreadDict(MutableMapping):  # type: ignore[type-arg]
         return dict(self._own())
 
 
-_METRICS_SETS = ("_metrics", "_dimensions", "_metadata", "_default_dimensions")
+def _metrics_sets() -> dict[str, _PerThreadDict]:
+    """Patch 32's per-thread dicts for powertools' Metrics. Default dimensions stay shared (a handler sets them once,
+    at import, for every invocation): each thread's dimensions start from them, as `Metrics()` and each flush's
+    `clear_metrics` start the shared dimensions from them."""
+    from aws_lambda_powertools.metrics import Metrics
+
+    def defaults() -> dict[str, str]:
+        return {k: v if isinstance(v, str) else str(v) for k, v in Metrics._default_dimensions.items()}
+
+    return {"_metrics": _PerThreadDict(), "_dimensions": _PerThreadDict(defaults), "_metadata": _PerThreadDict()}
 
 
 _GC_THRESHOLD = (20_000, 10, 10)
@@ -1192,8 +1203,8 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     _set(MotoRandom, "get_random_string", _random_string)
     from aws_lambda_powertools.metrics import Metrics
 
-    for name in _METRICS_SETS:
-        _set(Metrics, name, _PerThreadDict())
+    for name, per_thread in _metrics_sets().items():
+        _set(Metrics, name, per_thread)
     global _gc_found
     if _gc_found is None:
         _gc_found = _gc_threshold()

@@ -137,6 +137,28 @@ class TestSendsOfCodesAndLinksAreLimited:
         assert refused.value.retry_after_s == int((datetime(2026, 11, 30, tzinfo=timezone.utc) - now[0])
                                                   .total_seconds())
 
+    def test_a_report_counts_its_case_once_and_a_days_counter_from_before_still_caps(self, cloud):
+        from datetime import datetime, timezone
+
+        from loan_notify.limits import REPORTS_PER_BORROWER, LimitExceeded
+
+        at = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+        table = cloud.table("LimitsTableName")
+        limits = Limits(table, pepper=b"reports", clock=lambda: at)
+        borrower_id = unique("B")
+        for _ in range(REPORTS_PER_BORROWER.count + 3):  # one case, reported again and again: counted once
+            limits.take_report(borrower_id, "case-a")
+        for n in range(1, REPORTS_PER_BORROWER.count):
+            limits.take_report(borrower_id, f"case-{n}")
+        with pytest.raises(LimitExceeded):
+            limits.take_report(borrower_id, "case-new")
+        # a borrower whose counter for today was written when reports counted events
+        other = unique("B")
+        window = int(at.timestamp() // REPORTS_PER_BORROWER.window_s)
+        table.put_item(Item={"pk": f"{REPORTS_PER_BORROWER.name}#{other}#{window}", "n": REPORTS_PER_BORROWER.count})
+        with pytest.raises(LimitExceeded):
+            limits.take_report(other, "case-a")
+
 
 class TestOnlyCountriesServed:
     @pytest.mark.parametrize("phone, reason", [

@@ -14,6 +14,7 @@ import string
 from botocore.context import start_as_current_context
 from botocore.useragent import UserAgentString, register_feature_id
 from moto.moto_api._internal import mock_random
+from moto.moto_api._internal.moto_random import MotoRandom
 
 from localcloud import patches
 
@@ -38,13 +39,9 @@ def test_request_ids_keep_their_length_and_alphabet(cloud):
     assert len(set(ids)) == 200
     assert not set(mock_random.get_random_string(length=400, include_digits=False)) & set(string.digits)
     assert mock_random.get_random_string(length=30, lower_case=True).islower()
-    try:
-        mock_random.seed(7)
-        first = mock_random.get_random_string(length=52)
-        mock_random.seed(7)
-        assert mock_random.get_random_string(length=52) == first  # moto's seedable generator, as before
-    finally:
-        mock_random.seed()  # back to an unpredictable sequence for the rest of the session
+    # seeded, the same ids again (a private generator: the session's threads draw from moto's shared one)
+    assert MotoRandom(7).get_random_string(length=52) == MotoRandom(7).get_random_string(length=52)
+    assert MotoRandom(7).get_random_string(length=52) != MotoRandom(8).get_random_string(length=52)
 
 
 def test_collection_runs_less_often_while_the_local_cloud_runs(cloud):

@@ -132,3 +132,12 @@ def test_a_removed_entry_breaks_the_links():
 def test_an_item_without_a_chain_fails():
     assert [str(p) for p in verify({"notification_id": "N-2", "state": "DELIVERED"})] == [
         "notice N-2: has no hash chain"]
+
+
+def test_a_forged_entry_of_any_shape_is_reported_not_raised():
+    item = _notice()
+    for forged in ('{"what":"x","ops":[[]]}', '{"what":"x","ops":[["set",["state","deep"],"y"]]}', '[1,2]',
+                   '{"what":"x","item":"not a map"}'):
+        item["chain"][2]["change"] = forged
+        problems = [str(p) for p in verify(item)]
+        assert any("entry 3: was edited" in p for p in problems), forged

@@ -33,3 +33,26 @@ def test_two_invocations_side_by_side_each_flush_only_their_own_metrics(cloud, c
     assert names == {"router": ["RejectedStatusChange"], "send": ["NoticeSent"]}
     assert "RejectedStatusChange" in json.dumps(flushed["router"]) and "RejectedStatusChange" not in json.dumps(
         flushed["send"])
+
+
+def test_default_dimensions_set_at_import_reach_invocations_on_other_threads(cloud):
+    metrics = Metrics(namespace="LoanNotify", service="defaults")
+    try:
+        metrics.set_default_dimensions(environment="local")  # at import, in the importing thread
+        seen = {}
+
+        def invocation() -> None:
+            metrics.add_metric(name="NoticeSent", unit=MetricUnit.Count, value=1)
+            seen["first"] = metrics.serialize_metric_set()["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+            metrics.clear_metrics()  # what log_metrics does after its flush
+            metrics.add_metric(name="NoticeSent", unit=MetricUnit.Count, value=1)
+            seen["next"] = metrics.serialize_metric_set()["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+            metrics.clear_metrics()
+
+        thread = threading.Thread(target=invocation)
+        thread.start()
+        thread.join()
+        assert "environment" in seen["first"] and "environment" in seen["next"]
+    finally:
+        metrics.clear_default_dimensions()
+        metrics.clear_metrics()

@@ -225,7 +225,7 @@ def verify(item: dict[str, Any]) -> list[Problem]:
         previous = str(entry.get("hash"))
         try:
             apply(doc, change_of(entry))
-        except (KeyError, IndexError, TypeError, ValueError) as err:
+        except Exception as err:  # noqa: BLE001 - an entry of any shape is reported, never raised: verify must finish
             problems.append(Problem(notice, position, f"cannot be replayed ({err!r})"))
     if item.get("chain_head") != previous or int(item.get("chain_seq", 0)) != len(entries):
         problems.append(Problem(notice, None, "chain head or length differs from its last entry"))
@@ -240,6 +240,10 @@ def verify(item: dict[str, Any]) -> list[Problem]:
 
 
 def _touches(change: dict[str, Any], name: str) -> bool:
+    """Whether a recorded change wrote attribute `name` (an op of any other shape, as a forged entry may hold,
+    writes nothing)."""
     if "item" in change:
-        return name in change["item"]
-    return any(op[1] and op[1][0] == name for op in change.get("ops", []))
+        return isinstance(change["item"], dict) and name in change["item"]
+    ops = change.get("ops")
+    return isinstance(ops, list) and any(isinstance(op, list) and len(op) == 3 and isinstance(op[1], list)
+                                         and op[1] and op[1][0] == name for op in ops)

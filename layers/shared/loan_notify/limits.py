@@ -95,9 +95,11 @@ class Limits:
             expires = (window + 1) * limit.window_s + 60
             pk = f"{limit.name}#{key}#{window}"
             if limit.distinct:
+                # `n < :max` too: a window's counter written while the limit counted events (reports did, before
+                # they counted cases) still caps it
                 update = {"UpdateExpression": "ADD members :m SET expires_at = :x",
-                          "ConditionExpression": "attribute_not_exists(members) OR contains(members, :v) "
-                                                 "OR size(members) < :max",
+                          "ConditionExpression": "(attribute_not_exists(members) OR contains(members, :v) "
+                                                 "OR size(members) < :max) AND (attribute_not_exists(n) OR n < :max)",
                           "ExpressionAttributeValues": {":m": {member}, ":v": member, ":max": limit.count,
                                                         ":x": expires}}
             else:
