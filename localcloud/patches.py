@@ -128,16 +128,16 @@ What is patched, and why:
    they had booked. While an outbox consumer runs (and from just before the moment it waits for), every other
    thread waits at its next AWS call, at most 2 s at a time. `LocalCloud(senders_first=False)` turns it off.
 28. Garbage collection (`gc.set_threshold`): one process holds every function, moto's backends and botocore's
-   models (about 900,000 tracked objects once deployed), and Python's default threshold runs a young-generation
-   collection every 700 allocations and an older one every ten of those, each walking more of that heap: a tenth
-   of a notice's CPU in `make bench`. While the local cloud runs, a collection runs every 20,000 allocations
+   models (hundreds of thousands of tracked objects once deployed), and Python's default threshold runs a
+   young-generation collection every 700 allocations and an older one every ten of those, each walking more of
+   that heap. While the local cloud runs, a collection runs every 20,000 allocations
    (the older generations at the default ratios); `stop()` restores the thresholds it found. Garbage is still
    collected, only less often.
-29. Per-call constants (`UserAgentString.to_string`, `MotoRandom.get_random_string`): botocore rebuilds each
-   request's User-Agent header from about forty sanitized components, and moto draws its 52-character request
-   id one `random.choice` at a time: together a quarter of a small DynamoDB read. The header is kept per client
-   and request features (what it is built from), and the id is drawn with one `random.choices` call on moto's
-   own (seedable) generator.
+29. Per-call constants (`UserAgentString.to_string`, `MotoRandom.get_random_string`): botocore rebuilds each request's
+   User-Agent header from about forty sanitized components, and moto draws its 52-character request id one
+   `random.choice` at a time: together a large part of a small DynamoDB read's time. The header is kept per client and
+   request features (what it is built from), and the id is drawn with one `random.choices` call on moto's own (seedable)
+   generator.
 30. Condition expressions (`ConditionExpressionParser._lex_condition_expression`): moto splits a condition into
    tokens by trying six regular expressions at every position, on every conditional write, and the system sends the
    same few conditions all day. The tokens of an expression string are kept (a fresh token list is built from them
