@@ -39,7 +39,7 @@ def test_request_ids_keep_their_length_and_alphabet(cloud):
     assert len(set(ids)) == 200
     assert not set(mock_random.get_random_string(length=400, include_digits=False)) & set(string.digits)
     assert mock_random.get_random_string(length=30, lower_case=True).islower()
-    # seeded, the same ids again (a private generator: the session's threads draw from moto's shared one)
+    # seeded, the same ids again (a private generator: the test run's other threads draw from moto's shared one)
     assert MotoRandom(7).get_random_string(length=52) == MotoRandom(7).get_random_string(length=52)
     assert MotoRandom(7).get_random_string(length=52) != MotoRandom(8).get_random_string(length=52)
 
