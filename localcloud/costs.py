@@ -156,14 +156,11 @@ def run_scenario(cloud: LocalCloud, counts: Counter, name: str, notices: int, bo
 def _ended(cloud: LocalCloud, loans: list[str]) -> dict[str, Any]:
     """How the scenario's notices ended ({state: count}), and for any that did not end DELIVERED: its state, reason,
     review case reason and the functions' error lines, so a figure taken from a run that went wrong says so."""
+    from loan_notify.ledger import Ledger
+
     wanted = set(loans)
-    table = cloud.table("NotificationsTableName")
-    items, page = [], {}
-    while True:
-        page = table.scan(**({"ExclusiveStartKey": page["LastEvaluatedKey"]} if "LastEvaluatedKey" in page else {}))
-        items += [i for i in page["Items"] if i.get("loan_id") in wanted]
-        if "LastEvaluatedKey" not in page:
-            break
+    ledger = Ledger(cloud.table("NotificationsTableName"))
+    items = [item for loan in loans for item in ledger.by_loan(loan)]
     states = Counter(i.get("state") for i in items)
     others = [{"loan_id": i["loan_id"], "state": i.get("state"), "reason": i.get("reason")}
               for i in items if i.get("state") != "DELIVERED"]

@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from loan_notify.clock import iso, utc_now
-from loan_notify.errors import conditional_check_failed
+from loan_notify.errors import conditional_check_failed, put_if_absent
 from loan_notify.vocabulary import DeliveryStatus
 
 WAITING, DONE = "WAITING", "DONE"
@@ -61,12 +61,8 @@ class Deliveries:
                  "updated_at": iso(now), "expires_at": Decimal(int(now.timestamp()) + self._retention_s)}
         if task_token:
             first.update(task_token=task_token, callback=WAITING)
-        try:
-            self._table.put_item(Item=first, ConditionExpression="attribute_not_exists(message_id)")
+        if put_if_absent(self._table, first, "message_id"):
             return first
-        except ClientError as err:
-            if not conditional_check_failed(err):
-                raise
         values: dict[str, Any] = {
             ":n": notification_id, ":a": attempt, ":c": channel, ":p": provider, ":conf": confirms,
             ":b": borrower_id, ":ref": contact_ref, ":sent": DeliveryStatus.SENT.value,
@@ -131,16 +127,12 @@ class Deliveries:
     def _keep_early(self, message_id: str, kind: str, receipt: dict[str, Any],
                     status: DeliveryStatus) -> ReceiptWrite:
         now = self._clock()
-        try:
-            self._table.put_item(Item={
-                "message_id": message_id, "status": status.value, "status_rank": status.rank,
-                "receipts": {kind: receipt}, "receipt_count": 1, "early": True, "created_at": iso(now),
-                "updated_at": iso(now), "expires_at": int(now.timestamp()) + self._retention_s,
-            }, ConditionExpression="attribute_not_exists(message_id)")
+        if put_if_absent(self._table, {
+            "message_id": message_id, "status": status.value, "status_rank": status.rank,
+            "receipts": {kind: receipt}, "receipt_count": 1, "early": True, "created_at": iso(now),
+            "updated_at": iso(now), "expires_at": int(now.timestamp()) + self._retention_s,
+        }, "message_id"):
             return ReceiptWrite(ReceiptWrite.EARLY, {}, status, True)
-        except ClientError as err:
-            if not conditional_check_failed(err):
-                raise
         # a second early receipt, or the send's record landed meanwhile: go round again
         item = self.get(message_id) or {}
         if item.get("notification_id"):

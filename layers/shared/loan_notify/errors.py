@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 
 def conditional_check_failed(err: Any) -> bool:
     """A DynamoDB ClientError saying a write's condition did not hold (the outcome a conditional write expects)."""
     return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def put_if_absent(table: Any, item: dict[str, Any], key: str) -> bool:
+    """Put `item` unless an item with its `key` exists already: True when written, False when one was there. Any
+    other error is raised."""
+    try:
+        table.put_item(Item=item, ConditionExpression=f"attribute_not_exists({key})")
+    except ClientError as err:
+        if not conditional_check_failed(err):
+            raise
+        return False
+    return True
 
 
 class LoanNotifyError(Exception):

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from loan_notify.chain import GENESIS, Change, make_entry
 from loan_notify.clock import iso, utc_now
-from loan_notify.errors import NoticeNotFound, conditional_check_failed
+from loan_notify.errors import NoticeNotFound, conditional_check_failed, put_if_absent
 from loan_notify.policy import POLICIES
 from loan_notify.vocabulary import FINAL_STATES, DeliveryStatus, LoanStatus, NoticeState
 
@@ -147,12 +147,8 @@ class Ledger:
     def _put_first(self, item: dict[str, Any], what: str) -> bool:
         """Create the item with the first entry of its chain; False if it exists already."""
         entry = make_entry(1, item["created_at"], {"what": what, "item": dict(item)}, GENESIS)
-        try:
-            self._table.put_item(Item={**item, "chain": [entry], "chain_head": entry["hash"], "chain_seq": 1},
-                                 ConditionExpression="attribute_not_exists(notification_id)")
-        except ClientError as err:
-            if not conditional_check_failed(err):
-                raise
+        if not put_if_absent(self._table, {**item, "chain": [entry], "chain_head": entry["hash"], "chain_seq": 1},
+                             "notification_id"):
             return False
         self._remember(item["notification_id"], {"chain_seq": 1, "chain_head": entry["hash"]})
         return True

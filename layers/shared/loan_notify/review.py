@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from loan_notify.alerts import resolve_command, subject_line
 from loan_notify.clock import iso, utc_now
-from loan_notify.errors import LoanNotifyError, conditional_check_failed
+from loan_notify.errors import LoanNotifyError, conditional_check_failed, put_if_absent
 from loan_notify.ledger import FINAL_STATES, Ledger, query_all
 from loan_notify.models import NoticeRef, ReviewRequest
 from loan_notify.vocabulary import Channel, DeliveryStatus, NoticeState
@@ -105,12 +105,8 @@ class ReviewCases:
         }
         if execution_name:
             case["execution_name"] = execution_name
-        try:
-            self._table.put_item(Item=case, ConditionExpression="attribute_not_exists(case_id)")
+        if put_if_absent(self._table, case, "case_id"):
             return case
-        except ClientError as err:
-            if not conditional_check_failed(err):
-                raise
         try:
             return self._table.update_item(
                 Key={"case_id": case["case_id"]}, UpdateExpression="SET task_token = :token",
