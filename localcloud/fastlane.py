@@ -71,16 +71,18 @@ def _account(access_key: str, headers: _Headers) -> str:
     return account
 
 
-def _enabled(url: str) -> bool:
+def mocked(url: str) -> bool:
+    """Whether moto's in-process mock answers a request to this URL (an AWS endpoint while the mock is on)."""
     from moto.core.models import botocore_stubber
 
     return botocore_stubber.enabled and ".amazonaws.com" in url
 
 
+
 def answer(model: Any, params: dict[str, Any], request_signer: Any, **_kwargs: Any) -> tuple[Any, Any] | None:
     """The before-call handler: (http response, parsed answer) for a DynamoDB request, None for anything else."""
     service = model.service_model
-    if service.service_name not in SERVICES or not _enabled(params.get("url", "")):
+    if service.service_name not in SERVICES or not mocked(params.get("url", "")):
         return None
     body = params.get("body") or b"{}"
     text = body.decode("utf-8") if isinstance(body, bytes | bytearray) else str(body)

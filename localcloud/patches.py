@@ -153,6 +153,21 @@ What is patched, and why:
    meanwhile: the router's RejectedStatusChange turned up in SendNotice's log. Each dict is now kept per thread (an
    invocation runs in one thread), so each invocation flushes what it added, as in its own Lambda instance. Default
    dimensions (set once, at import) stay shared, and each thread's dimensions start from them.
+33. Parsed condition expressions (`ConditionExpressionParser.parse`): moto parses an UpdateItem's condition twice per
+   request (the handler, to list the names and values it uses, then the backend) and every other conditional write's
+   once, building the same tree for the same few conditions all day. The tree is kept per expression string,
+   attribute names and the names (not the values) of the attribute values: it is parsed once with each value standing
+   in as its name, and each request's operator objects are built from the kept tree with that request's values, as
+   moto builds them. A condition that does not parse is parsed (and raises) every time, as before.
+34. Requests to moto's in-process mock that take the usual path (Step Functions, SQS, Lambda, SNS, SES, End User
+   Messaging SMS: everything but DynamoDB's fast lane). botocore signs each with SigV4 (hashing the body and the
+   canonical request, then five HMACs), and moto, which checks no signature, matches its URL against every service's
+   patterns (over a hundred regular expressions) before it dispatches it. Here a request to an AWS endpoint, while the
+   mock is on, carries the Authorization header SigV4 would write (the same access key, date, region and service in
+   its credential scope, the headers it would sign) with a signature of zeros, which is all moto and the local
+   End User Messaging model read from it (`SigV4Auth.add_auth`, only for SigV4 itself, not S3's or presigned
+   URLs); and the handler a URL matched is kept per URL (`BotocoreStubber.process_request`), so the next request to
+   it is dispatched at once, through moto's own request normalization and handler, as before.
 """
 
 from __future__ import annotations
@@ -303,6 +318,22 @@ INTERNALS = [
     ("moto.dynamodb.comparisons", "ConditionExpressionParser._lex_condition_expression"),
     ("moto.dynamodb.comparisons", "ConditionExpressionParser.Node"),
     ("moto.dynamodb.comparisons", "ConditionExpressionParser.Kind.LITERAL"),
+    ("moto.dynamodb.comparisons", "ConditionExpressionParser.parse"),  # patch 33
+    ("botocore.auth", "SigV4Auth._modify_request_before_signing"),  # patch 34
+    ("botocore.auth", "SigV4Auth._inject_signature_to_request"),
+    ("botocore.utils", "get_current_datetime"),
+    ("moto.core.botocore_stubber", "BotocoreStubber.process_request"),
+    ("moto.core.botocore_stubber", "get_equivalent_url_in_aws_domain"),
+    ("moto.core.botocore_stubber", "normalize_request"),
+    ("moto.core.botocore_stubber", "backend_index"),
+    ("moto.core.botocore_stubber", "passthrough_url"),
+    ("moto.core.botocore_stubber", "passthrough_service"),
+    ("moto.core.botocore_stubber", "service_whitelisted"),
+    ("moto.core.botocore_stubber", "BackendDict"),
+    ("moto.dynamodb.comparisons", "ConditionExpressionParser._make_operand"),
+    ("moto.dynamodb.comparisons", "ConditionExpressionParser._make_op_condition"),
+    ("moto.dynamodb.comparisons", "ConditionExpressionParser.Kind.EXPRESSION_ATTRIBUTE_VALUE"),
+    ("moto.dynamodb.comparisons", "AttributeValue"),
     ("moto.dynamodb.parsing.validators", "UpdateExpressionValidator.validate"),
     ("moto.dynamodb.parsing.validators", "Validator.__init__"),
     ("moto.dynamodb.parsing.validators", "UpdateHashRangeKeyValidator"),
@@ -968,6 +999,134 @@ def _expression_checks_once(init: Callable[..., None], validate: Callable[[Any],
     return remember_source, validated
 
 
+
+class _ValueName(str):
+    """An expression attribute value in a kept condition tree (patch 33): its name, looked up per request."""
+
+
+def _cached_condition_parse(parse: Callable[[Any], Any], make_operand: Callable[[Any, Any], Any]
+                            ) -> tuple[Callable[[Any], Any], Callable[[Any, Any], Any]]:
+    from moto.dynamodb.comparisons import AttributeValue, ConditionExpressionParser
+
+    kept: dict[tuple[Any, ...], tuple[Any, list[str], list[str]]] = {}
+    value_kind = ConditionExpressionParser.Kind.EXPRESSION_ATTRIBUTE_VALUE
+
+    def tree(expression: str, names: dict[str, str], values: dict[str, Any]) -> tuple[Any, list[str], list[str]]:
+        key = (expression, tuple(sorted(names.items())), tuple(sorted(values)))
+        entry = kept.get(key)
+        if entry is None:
+            template = ConditionExpressionParser(expression, names, {name: _ValueName(name) for name in values})
+            template._make_op_condition = lambda node: node  # stop before the operators: keep the tree
+            node = parse(template)
+            entry = (node, list(template.expr_attr_names_found), list(template.expr_attr_values_found))
+            if len(kept) > 4096:
+                kept.clear()
+            kept[key] = entry
+        return entry
+
+    @functools.wraps(parse)
+    def parsed(self: Any) -> Any:
+        expression = self.condition_expression
+        if not expression:
+            return parse(self)
+        try:
+            node, names_found, values_found = tree(expression, self.expression_attribute_names or {},
+                                                   self.expression_attribute_values or {})
+        except Exception:
+            return parse(self)  # raises what moto raises for this condition
+        self.expr_attr_names_found.extend(names_found)
+        self.expr_attr_values_found.extend(values_found)
+        return self._make_op_condition(node)
+
+    @functools.wraps(make_operand)
+    def operand(self: Any, node: Any) -> Any:
+        if node.kind == value_kind and type(node.value) is _ValueName:
+            return AttributeValue(self.expression_attribute_values[node.value])
+        return make_operand(self, node)
+
+    return parsed, operand
+
+
+
+def _scope_only_sigv4(add_auth: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Patch 34: SigV4 for a request moto's in-process mock answers, without computing the signature."""
+    from botocore.auth import SigV4Auth
+    from botocore.exceptions import NoCredentialsError
+    from botocore.utils import get_current_datetime
+
+    from localcloud.fastlane import mocked
+
+    @functools.wraps(add_auth)
+    def signed(self: Any, request: Any) -> Any:
+        if type(self) is not SigV4Auth or not mocked(request.url):
+            return add_auth(self, request)
+        if self.credentials is None:
+            raise NoCredentialsError()
+        request.context["timestamp"] = get_current_datetime().strftime("%Y%m%dT%H%M%SZ")
+        self._modify_request_before_signing(request)
+        return self._inject_signature_to_request(request, "0" * 64)
+
+    return signed
+
+
+_matched_urls: dict[str, Callable[..., Any]] = {}
+
+
+def _matched_once(process_request: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Patch 34: moto's stubber with the handler each URL matched kept, as its loop would find it again."""
+    import re
+
+    from moto.core import botocore_stubber as stubber
+    from moto.core.exceptions import HTTPException
+
+    def find(clean_url: str) -> Callable[..., Any] | None:
+        """moto's own search (`BotocoreStubber.process_request`): the first service pattern that matches and is not
+        passed through, then the first of that service's URLs that matches."""
+        import moto.backends as backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        if stubber.passthrough_url(clean_url):
+            return None
+        for service, pattern in stubber.backend_index.backend_url_patterns:
+            if pattern.match(clean_url):
+                if stubber.passthrough_service(service) or not stubber.service_whitelisted(service):
+                    return None
+                backend_dict = backends.get_backend(service)
+                if isinstance(backend_dict, stubber.BackendDict):
+                    accounts = backend_dict[DEFAULT_ACCOUNT_ID]
+                    backend = accounts["us-east-1"] if "us-east-1" in accounts else accounts["aws"]
+                else:
+                    backend = backend_dict["global"]
+                for url, method in backend.urls.items():
+                    if re.compile(url).match(clean_url):
+                        return method
+                return None
+        return None
+
+    @functools.wraps(process_request)
+    def process(self: Any, request: Any) -> Any:
+        parsed_url, _ = stubber.get_equivalent_url_in_aws_domain(request.url)
+        clean_url = f"{parsed_url.scheme}://{parsed_url.netloc}{parsed_url.path}"
+        method = _matched_urls.get(clean_url)
+        if method is None:
+            method = find(clean_url)
+            if method is None:
+                return process_request(self, request)  # passed through, refused or unknown: as moto answers it
+            if len(_matched_urls) > 4096:
+                _matched_urls.clear()
+            _matched_urls[clean_url] = method
+        from moto.moto_api import recorder
+
+        normalized = stubber.normalize_request(request)
+        try:
+            recorder._record_request(normalized)
+            return method(normalized, normalized.raw_url, normalized.headers)
+        except HTTPException as err:
+            return err.code, err.get_headers(), err.get_body()
+
+    return process
+
+
 class _PerThreadDict(MutableMapping):  # type: ignore[type-arg]
     """A dict each thread sees its own contents of (patch 32), starting from `initial()` in each thread."""
 
@@ -1197,6 +1356,15 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
 
     _set(ConditionExpressionParser, "_lex_condition_expression",
          _cached_lexing(ConditionExpressionParser._lex_condition_expression))
+    from botocore.auth import SigV4Auth
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    _matched_urls.clear()
+    _set(SigV4Auth, "add_auth", _scope_only_sigv4(SigV4Auth.add_auth))
+    _set(BotocoreStubber, "process_request", _matched_once(BotocoreStubber.process_request))
+    parse, operand = _cached_condition_parse(ConditionExpressionParser.parse, ConditionExpressionParser._make_operand)
+    _set(ConditionExpressionParser, "parse", parse)
+    _set(ConditionExpressionParser, "_make_operand", operand)
     init, validate = _expression_checks_once(UpdateExpressionValidator.__init__, UpdateExpressionValidator.validate)
     _set(UpdateExpressionValidator, "__init__", init)
     _set(UpdateExpressionValidator, "validate", validate)

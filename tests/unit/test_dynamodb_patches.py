@@ -1,4 +1,5 @@
-"""The local cloud's DynamoDB speed-ups (localcloud.patches 17-22, 24 and 25) answer what moto answers without them.
+"""The local cloud's DynamoDB speed-ups (localcloud.patches 17-22, 24, 25, 30, 31 and 33) answer what moto answers
+without them.
 
 Each test runs the same requests against the session's local cloud twice: with the patches, and with moto's own
 code put back for the duration (monkeypatch), and compares what boto3 parsed. A scratch table (not one of the
@@ -48,6 +49,7 @@ def _unpatched(monkeypatch) -> None:
                         (DynamoType, "to_regular_json"), (DynamoHandler, "update_item"), (dynamodb_models, "copy"),
                         (DepthFirstTraverser, "traverse"), (UpdateExpressionParser, "make"),
                         (ConditionExpressionParser, "_lex_condition_expression"),
+                        (ConditionExpressionParser, "parse"), (ConditionExpressionParser, "_make_operand"),
                         (validators.UpdateExpressionValidator, "__init__"),
                         (validators.UpdateExpressionValidator, "validate")):
         monkeypatch.setattr(owner, name, patches._originals[(owner, name)])
@@ -199,3 +201,47 @@ def test_expression_checks_and_condition_tokens_kept_still_refuse_what_moto_refu
         assert "#undefined" in refused(UpdateExpression="SET a = :x",
                                        ConditionExpression="attribute_exists(#undefined)",
                                        ExpressionAttributeValues={":x": {"S": "y"}})
+
+
+def test_a_kept_condition_tree_evaluates_each_request_with_its_own_values(cloud, scratch, monkeypatch):
+    """Patch 33: one condition string, kept parsed, judged against each request's values (numbers, strings, a value
+    list for IN, a type for attribute_type), in writes and in a query's filter; a condition naming a value the
+    request does not define is refused on every request; and the answers are the ones moto gives unpatched."""
+    client, table = scratch
+
+    def run() -> list:
+        answers = []
+        condition = "(#n < :limit OR #s IN (:a, :b)) AND attribute_type(#s, :type)"
+        client.put_item(TableName=table, Item={"pk": {"S": "q-1"}, "n": {"N": "5"}, "s": {"S": "open"}})
+        for limit, a, kind in (("9", "x", "S"), ("3", "open", "S"), ("3", "x", "S"), ("9", "x", "N")):
+            try:
+                client.update_item(TableName=table, Key={"pk": {"S": "q-1"}}, UpdateExpression="SET m = :limit",
+                                   ConditionExpression=condition, ExpressionAttributeNames={"#n": "n", "#s": "s"},
+                                   ExpressionAttributeValues={":limit": {"N": limit}, ":a": {"S": a},
+                                                              ":b": {"S": "y"}, ":type": {"S": kind}})
+                answers.append(("applied", limit, a, kind))
+            except client.exceptions.ConditionalCheckFailedException:
+                answers.append(("refused", limit, a, kind))
+        for limit in ("9", "3"):
+            found = client.query(TableName=table, KeyConditionExpression="pk = :k", FilterExpression="n < :limit",
+                                 ExpressionAttributeValues={":k": {"S": "q-1"}, ":limit": {"N": limit}})
+            answers.append(("query", limit, found["Count"]))
+        for _ in range(2):
+            try:
+                client.update_item(TableName=table, Key={"pk": {"S": "q-1"}}, UpdateExpression="SET m = :x",
+                                   ConditionExpression="n < :missing", ExpressionAttributeValues={":x": {"N": "1"}})
+                answers.append("applied without :missing")
+            except Exception as err:  # moto raises what it raises for an undefined value; the same every time
+                answers.append(("undefined", type(err).__name__))
+        answers.append(client.get_item(TableName=table, Key={"pk": {"S": "q-1"}})["Item"])
+        client.delete_item(TableName=table, Key={"pk": {"S": "q-1"}})
+        return answers
+
+    patched = run()
+    assert patched[:4] == [("applied", "9", "x", "S"), ("applied", "3", "open", "S"), ("refused", "3", "x", "S"),
+                           ("refused", "9", "x", "N")]
+    assert patched[4:6] == [("query", "9", 1), ("query", "3", 0)]
+    assert patched[6] == patched[7] and patched[6] != "applied without :missing"
+    with monkeypatch.context() as moto_only:
+        _unpatched(moto_only)
+        assert run() == patched

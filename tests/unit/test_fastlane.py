@@ -86,8 +86,8 @@ def test_dynamodb_answers_are_the_same_through_the_fast_lane_and_through_moto(cl
 def test_the_fast_lane_leaves_other_services_and_server_mode_to_moto(cloud):
     """Only DynamoDB, only while moto's in-process mock is on, and only for AWS endpoints."""
     assert {"dynamodb"} == set(fastlane.SERVICES)
-    assert fastlane._enabled("https://dynamodb.us-east-1.amazonaws.com/")
-    assert not fastlane._enabled("http://127.0.0.1:4566/")
+    assert fastlane.mocked("https://dynamodb.us-east-1.amazonaws.com/")
+    assert not fastlane.mocked("http://127.0.0.1:4566/")
     sqs = cloud.client("sqs")
     calls = []
     original = fastlane.answer

@@ -1,0 +1,88 @@
+"""Patch 34: requests that take moto's usual path are not SigV4-signed in full, and each URL's handler is kept.
+
+The same requests run against the session's local cloud with the patch and with botocore's signer and moto's URL
+search put back (monkeypatch), and what boto3 parsed is compared, across services, regions and an error. The
+Authorization header a request carries names the same credential scope either way; only a request moto's mock
+answers gets the signature of zeros.
+"""
+
+from __future__ import annotations
+
+import re
+
+import boto3
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from moto.core.botocore_stubber import BotocoreStubber
+
+from localcloud import patches
+
+SCOPE = re.compile(r"^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/\d{8}/eu-west-1/states/aws4_request, "
+                   r"SignedHeaders=[a-z0-9;-]+, Signature=([0-9a-f]{64})$")
+
+
+def _signed(url: str) -> str:
+    request = AWSRequest(method="POST", url=url, data=b'{"a": 1}',
+                         headers={"Content-Type": "application/x-amz-json-1.0"})
+    SigV4Auth(Credentials("AKIDEXAMPLE", "secret", "token-1"), "states", "eu-west-1").add_auth(request)
+    assert request.headers["X-Amz-Security-Token"] == "token-1" and request.headers["X-Amz-Date"]
+    return request.headers["Authorization"]
+
+
+def test_only_a_request_the_mock_answers_gets_a_signature_of_zeros(cloud, monkeypatch):
+    mocked = SCOPE.match(_signed("https://states.eu-west-1.amazonaws.com/"))
+    assert mocked and mocked.group(1) == "0" * 64
+    elsewhere = SCOPE.match(_signed("http://127.0.0.1:4566/"))  # a server-mode endpoint: signed for real
+    assert elsewhere and elsewhere.group(1) != "0" * 64
+    with monkeypatch.context() as botocore_only:
+        botocore_only.setattr(SigV4Auth, "add_auth", patches._originals[(SigV4Auth, "add_auth")])
+        real = SCOPE.match(_signed("https://states.eu-west-1.amazonaws.com/"))
+    assert real and real.group(1) != "0" * 64  # the same scope, signed in full
+
+
+def _requests(cloud) -> list:
+    """Reads and writes across the services that take moto's usual path, in both of the stack's regions, and an
+    error with its code."""
+    answers = []
+    sqs = cloud.client("sqs")
+    url = sqs.create_queue(QueueName="patch-34-scratch")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="hello", MessageAttributes={
+        "kind": {"DataType": "String", "StringValue": "test"}})
+    received = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], MaxNumberOfMessages=10)["Messages"]
+    answers.append([(m["Body"], m["MessageAttributes"]) for m in received])
+    sqs.delete_queue(QueueUrl=url)
+    answers.append(sorted(q.rsplit("/", 1)[1] for q in sqs.list_queues().get("QueueUrls", [])))
+    if cloud.backup_region and cloud.backup_region != cloud.region:
+        backup_sns = boto3.client("sns", region_name=cloud.backup_region, endpoint_url=cloud.endpoint_url)
+        answers.append(sorted(t["TopicArn"].split(":")[3:5] for t in backup_sns.list_topics()["Topics"]))
+    sfn = cloud.client("stepfunctions")
+    machine = sfn.describe_state_machine(stateMachineArn=cloud.outputs["NotifyStateMachineArn"])
+    answers.append((machine["name"], machine["status"], machine["stateMachineArn"].split(":")[4]))
+    with pytest.raises(sfn.exceptions.ClientError) as missing:
+        sfn.describe_execution(executionArn=cloud.outputs["NotifyStateMachineArn"].replace(
+            ":stateMachine:", ":execution:") + ":no-such-execution")
+    answers.append((missing.value.response["Error"]["Code"],
+                    missing.value.response["ResponseMetadata"]["HTTPStatusCode"]))
+    functions = cloud.client("lambda").list_functions()["Functions"]
+    answers.append(sorted(f["FunctionName"].split("-")[3] for f in functions))
+    topics = cloud.client("sns").list_topics()["Topics"]
+    answers.append(sorted(t["TopicArn"].split(":")[5].split("-")[3] for t in topics))
+    return answers
+
+
+def test_moto_answers_the_same_with_the_patch_and_without_it(cloud, monkeypatch):
+    patched = _requests(cloud)
+    with monkeypatch.context() as moto_only:
+        moto_only.setattr(SigV4Auth, "add_auth", patches._originals[(SigV4Auth, "add_auth")])
+        moto_only.setattr(BotocoreStubber, "process_request", patches._originals[(BotocoreStubber, "process_request")])
+        plain = _requests(cloud)
+    assert patched == plain
+    messages, queues, backup_topics, machine, missing, functions, topics = patched
+    assert messages == [("hello", {"kind": {"DataType": "String", "StringValue": "test"}})]
+    assert any("OutboxCriticalQueue" in q for q in queues) and "patch-34-scratch" not in "".join(queues)
+    assert backup_topics and all(region == cloud.backup_region for region, _ in backup_topics)
+    assert machine[1:] == ("ACTIVE", "123456789012") and missing == ("ExecutionDoesNotExist", 400)
+    assert "SendNoticeFunction" in functions and topics
+    assert any(url.endswith("amazonaws.com/") for url in patches._matched_urls)  # the handlers were kept
