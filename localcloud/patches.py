@@ -168,6 +168,13 @@ What is patched, and why:
    End User Messaging model read from it (`SigV4Auth.add_auth`, only for SigV4 itself, not S3's or presigned
    URLs); and the handler a URL matched is kept per URL (`BotocoreStubber.process_request`), so the next request to
    it is dispatched at once, through moto's own request normalization and handler, as before.
+35. DynamoDB attribute values in botocore (`ParamValidator._validate_structure`,
+   `JSONSerializer._serialize_type_structure`): botocore validates and serializes every attribute value of a request
+   member by member against the model, a ledger item's hundreds of them on each write. An attribute value made only
+   of strings, numbers (as strings), booleans, nulls, string sets, maps and lists of such values passes botocore's
+   validation (the model puts no constraint on any of them) and serializes to itself (no member is renamed or
+   re-encoded), so it is taken as it is; anything else (binary values, other Python types, unknown members, None) is
+   validated and serialized by botocore, member by member, as before. The request's JSON is the same text either way.
 """
 
 from __future__ import annotations
@@ -320,6 +327,8 @@ INTERNALS = [
     ("moto.dynamodb.comparisons", "ConditionExpressionParser.Kind.LITERAL"),
     ("moto.dynamodb.comparisons", "ConditionExpressionParser.parse"),  # patch 33
     ("botocore.auth", "SigV4Auth._modify_request_before_signing"),  # patch 34
+    ("botocore.validate", "ParamValidator._validate_structure"),  # patch 35
+    ("botocore.serialize", "JSONSerializer._serialize_type_structure"),
     ("botocore.auth", "SigV4Auth._inject_signature_to_request"),
     ("botocore.utils", "get_current_datetime"),
     ("moto.core.botocore_stubber", "BotocoreStubber.process_request"),
@@ -1127,6 +1136,76 @@ def _matched_once(process_request: Callable[[Any, Any], Any]) -> Callable[[Any, 
     return process
 
 
+
+_ATTRIBUTE_VALUE_MEMBERS = frozenset({"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"})
+_SCALAR_MEMBERS = {"S": str, "N": str, "NULL": bool, "BOOL": bool}
+_attribute_value_shapes: dict[int, tuple[Any, bool]] = {}
+
+
+def _is_attribute_value(shape: Any) -> bool:
+    """Whether `shape` is DynamoDB's AttributeValue as patch 35 knows it: exactly its ten members, none renamed, and
+    no constraint botocore validates on it, its members, its map keys or its set items."""
+    known = _attribute_value_shapes.get(id(shape))
+    if known is not None and known[0] is shape:
+        return known[1]
+    checked = {"required", "min", "document", "union", "jsonvalue"}
+    answer = shape.type_name == "structure" and set(shape.members) == _ATTRIBUTE_VALUE_MEMBERS
+    if answer:
+        members = shape.members
+        parts = [shape, *members.values(), members["M"].key, members["SS"].member, members["NS"].member]
+        nested = (members["M"].value, members["L"].member)  # maps and lists hold attribute values again
+        answer = (not shape.is_document_type and not shape.is_tagged_union
+                  and all(inner.name == shape.name for inner in nested)
+                  and all(not (checked & set(part.metadata)) and not part.serialization for part in parts))
+    _attribute_value_shapes[id(shape)] = (shape, answer)
+    return answer
+
+
+def _plain_value(value: Any) -> bool:
+    """An attribute value of strings, string numbers, booleans, nulls, string sets, maps and lists only."""
+    if type(value) is not dict:
+        return False
+    for kind, inner in value.items():
+        scalar = _SCALAR_MEMBERS.get(kind)
+        if scalar is not None:
+            if type(inner) is not scalar:
+                return False
+        elif not _plain_container(kind, inner):
+            return False
+    return True
+
+
+def _plain_container(kind: str, inner: Any) -> bool:
+    if kind == "M":
+        return type(inner) is dict and all(type(name) is str and _plain_value(item) for name, item in inner.items())
+    if type(inner) is not list or kind not in ("L", "SS", "NS"):  # binary values, unknown members: botocore's way
+        return False
+    if kind == "L":
+        return all(_plain_value(item) for item in inner)
+    return all(type(item) is str for item in inner)
+
+
+def _attribute_values_validated_as_given(validate: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(validate)
+    def validated(self: Any, params: Any, shape: Any, errors: Any, name: str) -> Any:
+        if _is_attribute_value(shape) and _plain_value(params):
+            return None  # botocore's checks find nothing to report in such a value
+        return validate(self, params, shape, errors, name)
+
+    return validated
+
+
+def _attribute_values_serialized_as_given(serialize: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(serialize)
+    def serialized_as_given(self: Any, serialized: Any, value: Any, shape: Any, key: Any) -> Any:
+        if key is not None and _is_attribute_value(shape) and _plain_value(value):
+            serialized[key] = value  # what botocore builds from it, member by member
+            return None
+        return serialize(self, serialized, value, shape, key)
+
+    return serialized_as_given
+
+
 class _PerThreadDict(MutableMapping):  # type: ignore[type-arg]
     """A dict each thread sees its own contents of (patch 32), starting from `initial()` in each thread."""
 
@@ -1362,6 +1441,13 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     _matched_urls.clear()
     _set(SigV4Auth, "add_auth", _scope_only_sigv4(SigV4Auth.add_auth))
     _set(BotocoreStubber, "process_request", _matched_once(BotocoreStubber.process_request))
+    from botocore.serialize import JSONSerializer
+    from botocore.validate import ParamValidator
+
+    _set(ParamValidator, "_validate_structure",
+         _attribute_values_validated_as_given(ParamValidator._validate_structure))
+    _set(JSONSerializer, "_serialize_type_structure",
+         _attribute_values_serialized_as_given(JSONSerializer._serialize_type_structure))
     parse, operand = _cached_condition_parse(ConditionExpressionParser.parse, ConditionExpressionParser._make_operand)
     _set(ConditionExpressionParser, "parse", parse)
     _set(ConditionExpressionParser, "_make_operand", operand)

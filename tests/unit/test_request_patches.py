@@ -86,3 +86,60 @@ def test_moto_answers_the_same_with_the_patch_and_without_it(cloud, monkeypatch)
     assert machine[1:] == ("ACTIVE", "123456789012") and missing == ("ExecutionDoesNotExist", 400)
     assert "SendNoticeFunction" in functions and topics
     assert any(url.endswith("amazonaws.com/") for url in patches._matched_urls)  # the handlers were kept
+
+
+VALUES = [
+    {"S": "Zoë 张"}, {"N": "12.50"}, {"BOOL": False}, {"NULL": True}, {"SS": ["a", "b"]}, {"NS": ["1", "2.5"]},
+    {"M": {"seq": {"N": "1"}, "change": {"S": '{"what": "opened"}'}, "ops": {"L": [{"L": [{"S": "set"}]}]}}},
+    {"L": [{"M": {}}, {"L": []}, {"S": ""}]},
+    {"B": b"\x00\x01"}, {"BS": [b"a", "b"]}, {"M": {"blob": {"B": "text as blob"}}},  # binary: botocore's way
+    {"S": 5}, {"N": 1.5}, {"S": None}, {"BOOL": "yes"}, {"X": "unknown"}, {}, {"S": "a", "N": "1"},  # refused or odd
+    {"L": ({"S": "tuple"},)}, {"SS": ("a",)}, {"M": {1: {"S": "int key"}}}, {"M": {"k": None}}, "not a map",
+]
+
+
+def _botocore_view(values: list) -> list:
+    """What botocore's validator reports and its serializer writes for each value, put in an item and a key."""
+    import botocore.session
+    from botocore.serialize import create_serializer
+    from botocore.validate import ParamValidator
+
+    model = botocore.session.get_session().get_service_model("dynamodb").operation_model("PutItem")
+    seen = []
+    for value in values:
+        params = {"TableName": "t", "Item": {"a": value, "pk": {"S": "k"}}}
+        report = ParamValidator().validate(params, model.input_shape)
+        try:
+            body = create_serializer("json").serialize_to_request(params, model)["body"]
+        except Exception as err:  # an invalid value can break the serializer: the same way both times
+            body = type(err).__name__
+        seen.append((report.generate_report(), body))
+    return seen
+
+
+def test_attribute_values_validate_and_serialize_as_botocore_does(cloud, monkeypatch):
+    """Patch 35: the same reports and the same JSON bytes as botocore's own validator and serializer, for plain
+    values (taken as given), binary ones and values botocore refuses (both handed to botocore)."""
+    from botocore.serialize import JSONSerializer
+    from botocore.validate import ParamValidator
+
+    patched = _botocore_view(VALUES)
+    with monkeypatch.context() as botocore_only:
+        botocore_only.setattr(ParamValidator, "_validate_structure",
+                              patches._originals[(ParamValidator, "_validate_structure")])
+        botocore_only.setattr(JSONSerializer, "_serialize_type_structure",
+                              patches._originals[(JSONSerializer, "_serialize_type_structure")])
+        plain = _botocore_view(VALUES)
+    assert patched == plain
+    assert patched[0][0] == "" and b'"Zo\\u00eb' in patched[0][1]
+    assert b'"B": "AAE="' in patched[8][1]  # base64, as botocore writes a binary value
+    assert "Invalid type for parameter Item.a.S" in patched[11][0]
+    assert "Unknown parameter in Item.a: \"X\"" in patched[15][0]
+    # and the plain ones were the ones taken as given (a model change that turned this off would show here)
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("dynamodb").shape_for("AttributeValue")
+    assert patches._is_attribute_value(shape)
+    assert [patches._plain_value(v) for v in VALUES[:8]] == [True] * 8
+    # ({} and a value with two members are plain too: botocore's model lets both through as they are)
+    assert [v for v in VALUES[8:] if patches._plain_value(v)] == [{}, {"S": "a", "N": "1"}]
