@@ -13,7 +13,8 @@ What is patched, and why:
 3. Step Functions backends: state machines created through CloudFormation land in
    `stepfunctions_backends` while the executing API serves `stepfunctions_parser_backends`.
 4. Step Functions task clients (`boto_client_for`): cached per (region, service) instead of built per task,
-   and JSONPath expressions (`json_path.parse`): cached per path instead of building a yacc parser each time.
+   and JSONPath expressions (`json_path.parse`, and `result_path.parse` for a state's ResultPath): cached per path
+   instead of building a yacc parser each time.
 5. ASL parsing (`AmazonStateLanguageParser.parse`): moto re-parses the definition with ANTLR and rebuilds
    its evaluation components for every execution (about 30 ms each). Both are cached per definition.
    The components only change while they are built (`from_state_props`); execution state lives in each
@@ -242,6 +243,7 @@ INTERNALS = [
     ("moto.ses.models", "SESBackend.sent_messages"),
     ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse"),
     ("moto.stepfunctions.parser.asl.utils.json_path", "parse"),
+    ("moto.stepfunctions.parser.asl.component.common.path.result_path", "parse"),
     ("moto.stepfunctions.parser.asl.parse.preprocessor", "Preprocessor"),
     ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout._eval_body"),
     ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout._eval_seconds"),
@@ -1368,6 +1370,9 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     for module in _BOTO_CLIENT_MODULES:
         _set(importlib.import_module(module), "boto_client_for", cached)
     _set(json_path, "parse", functools.lru_cache(maxsize=2048)(json_path.parse))
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+
+    _set(result_path, "parse", functools.lru_cache(maxsize=2048)(result_path.parse))
     _set(AmazonStateLanguageParser, "parse", _make_cached_parse(AmazonStateLanguageParser.parse))
     _set(retrier_decl, "time", _ScaledTime())
     if providers is not None:
