@@ -176,6 +176,13 @@ What is patched, and why:
    validation (the model puts no constraint on any of them) and serializes to itself (no member is renamed or
    re-encoded), so it is taken as it is; anything else (binary values, other Python types, unknown members, None) is
    validated and serialized by botocore, member by member, as before. The request's JSON is the same text either way.
+36. Copies in the Step Functions interpreter (`copy` as seven of moto's `stepfunctions.parser` modules see it): moto
+   deep-copies a state's data each time a state reads its input, writes its result, evaluates a path or a payload
+   template, opens a frame or records an event, about twenty times per state, with Python's generic `deepcopy`. That
+   data is JSON (dicts, lists, strings, numbers, booleans, None), which is copied here by a plain walk over those types;
+   a value holding anything else (a datetime in an event's details, moto's own objects) is deep-copied by Python's
+   `deepcopy`, as before. Equal values either way; the JSON walk does not keep moto's sharing of a sub-value that
+   appears twice in one value, which JSON (what the data came from and goes to) cannot express.
 """
 
 from __future__ import annotations
@@ -190,6 +197,17 @@ from typing import Any, Protocol
 MOTO_VERSION = "5.2.5"
 
 # (module, attribute) pairs this module depends on. Checked by check_internals().
+# The Step Functions interpreter modules whose deep copies patch 36 makes as JSON.
+_SFN_COPYING_MODULES = (
+    "moto.stepfunctions.parser.asl.eval.states",
+    "moto.stepfunctions.parser.asl.component.common.string.string_expression",
+    "moto.stepfunctions.parser.asl.component.common.path.result_path",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
+    "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
+    "moto.stepfunctions.parser.asl.eval.event.event_manager",
+    "moto.stepfunctions.parser.asl.eval.environment",
+)
+
 INTERNALS = [
     ("moto.core.models", "botocore_stubber"),  # patch 26: the fast lane only while moto's in-process mock is on
     ("moto.dynamodb.responses", "DynamoHandler.call_action"),
@@ -244,6 +262,7 @@ INTERNALS = [
     ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse"),
     ("moto.stepfunctions.parser.asl.utils.json_path", "parse"),
     ("moto.stepfunctions.parser.asl.component.common.path.result_path", "parse"),
+    *((module, "copy") for module in _SFN_COPYING_MODULES),  # patch 36
     ("moto.stepfunctions.parser.asl.parse.preprocessor", "Preprocessor"),
     ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout._eval_body"),
     ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout._eval_seconds"),
@@ -1208,6 +1227,46 @@ def _attribute_values_serialized_as_given(serialize: Callable[..., Any]) -> Call
     return serialized_as_given
 
 
+
+class _NotJson(Exception):
+    pass
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _json_copy(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {key: _json_copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_json_copy(item) for item in value]
+    if kind in _JSON_SCALARS:
+        return value
+    raise _NotJson
+
+
+class _JsonCopy:
+    """`copy` as moto's Step Functions interpreter modules see it (patch 36): JSON values copied by a plain walk,
+    anything else by Python's deepcopy."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if memo is None:
+            try:
+                return _json_copy(value)
+            except (_NotJson, RecursionError):
+                pass
+        return self._module.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+
+
 class _PerThreadDict(MutableMapping):  # type: ignore[type-arg]
     """A dict each thread sees its own contents of (patch 32), starting from `initial()` in each thread."""
 
@@ -1373,6 +1432,9 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     from moto.stepfunctions.parser.asl.component.common.path import result_path
 
     _set(result_path, "parse", functools.lru_cache(maxsize=2048)(result_path.parse))
+    for module_name in _SFN_COPYING_MODULES:
+        module = importlib.import_module(module_name)
+        _set(module, "copy", _JsonCopy(module.copy))
     _set(AmazonStateLanguageParser, "parse", _make_cached_parse(AmazonStateLanguageParser.parse))
     _set(retrier_decl, "time", _ScaledTime())
     if providers is not None:
