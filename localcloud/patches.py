@@ -364,6 +364,11 @@ INTERNALS = [
     ("moto.dynamodb.comparisons", "ConditionExpressionParser._make_op_condition"),
     ("moto.dynamodb.comparisons", "ConditionExpressionParser.Kind.EXPRESSION_ATTRIBUTE_VALUE"),
     ("moto.dynamodb.comparisons", "AttributeValue"),
+    ("moto.dynamodb.comparisons", "ConditionExpressionParser.condition_expression"),
+    ("moto.dynamodb.comparisons", "ConditionExpressionParser.expression_attribute_names"),
+    ("moto.dynamodb.comparisons", "ConditionExpressionParser.expression_attribute_values"),
+    ("moto.dynamodb.comparisons", "ConditionExpressionParser.expr_attr_names_found"),
+    ("moto.dynamodb.comparisons", "ConditionExpressionParser.expr_attr_values_found"),
     ("moto.dynamodb.parsing.validators", "UpdateExpressionValidator.validate"),
     ("moto.dynamodb.parsing.validators", "Validator.__init__"),
     ("moto.dynamodb.parsing.validators", "UpdateHashRangeKeyValidator"),
@@ -1080,26 +1085,39 @@ def _cached_condition_parse(parse: Callable[[Any], Any], make_operand: Callable[
 
 def _scope_only_sigv4(add_auth: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     """Patch 34: SigV4 for a request moto's in-process mock answers, without computing the signature."""
-    from botocore.auth import SigV4Auth
+    import botocore.auth
     from botocore.exceptions import NoCredentialsError
-    from botocore.utils import get_current_datetime
 
     from localcloud.fastlane import mocked
 
     @functools.wraps(add_auth)
     def signed(self: Any, request: Any) -> Any:
-        if type(self) is not SigV4Auth or not mocked(request.url):
+        if type(self) is not botocore.auth.SigV4Auth or not mocked(request.url) or not _signatures_unchecked():
             return add_auth(self, request)
         if self.credentials is None:
             raise NoCredentialsError()
-        request.context["timestamp"] = get_current_datetime().strftime("%Y%m%dT%H%M%SZ")
+        request.context["timestamp"] = botocore.auth.get_current_datetime().strftime(botocore.auth.SIGV4_TIMESTAMP)
         self._modify_request_before_signing(request)
-        return self._inject_signature_to_request(request, "0" * 64)
+        self._inject_signature_to_request(request, "0" * 64)
+        return None
 
     return signed
 
 
-_matched_urls: dict[str, Callable[..., Any]] = {}
+def _signatures_unchecked() -> bool:
+    """moto checks no signature (its IAM checks are off) and passes nothing through to AWS: patch 34 may skip the
+    signature. Otherwise every request is signed as botocore signs it."""
+    from moto import settings
+    from moto.core.config import default_user_config
+
+    passthrough = default_user_config.get("core", {}).get("passthrough", {})
+    import math
+
+    return math.isinf(settings.INITIAL_NO_AUTH_ACTION_COUNT) and not passthrough.get("urls") \
+        and not passthrough.get("services")
+
+
+_matched_urls: dict[str, tuple[str, Callable[..., Any]]] = {}
 
 
 def _matched_once(process_request: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -1109,7 +1127,7 @@ def _matched_once(process_request: Callable[[Any, Any], Any]) -> Callable[[Any, 
     from moto.core import botocore_stubber as stubber
     from moto.core.exceptions import HTTPException
 
-    def find(clean_url: str) -> Callable[..., Any] | None:
+    def find(clean_url: str) -> tuple[str, Callable[..., Any]] | None:
         """moto's own search (`BotocoreStubber.process_request`): the first service pattern that matches and is not
         passed through, then the first of that service's URLs that matches."""
         import moto.backends as backends
@@ -1129,7 +1147,7 @@ def _matched_once(process_request: Callable[[Any, Any], Any]) -> Callable[[Any, 
                     backend = backend_dict["global"]
                 for url, method in backend.urls.items():
                     if re.compile(url).match(clean_url):
-                        return method
+                        return service, method
                 return None
         return None
 
@@ -1137,20 +1155,23 @@ def _matched_once(process_request: Callable[[Any, Any], Any]) -> Callable[[Any, 
     def process(self: Any, request: Any) -> Any:
         parsed_url, _ = stubber.get_equivalent_url_in_aws_domain(request.url)
         clean_url = f"{parsed_url.scheme}://{parsed_url.netloc}{parsed_url.path}"
-        method = _matched_urls.get(clean_url)
-        if method is None:
-            method = find(clean_url)
-            if method is None:
+        found = _matched_urls.get(clean_url)
+        if found is not None and (stubber.passthrough_url(clean_url) or stubber.passthrough_service(found[0])
+                                  or not stubber.service_whitelisted(found[0])):
+            found = None  # moto's configuration changed since: its own search answers
+        if found is None:
+            found = find(clean_url)
+            if found is None:
                 return process_request(self, request)  # passed through, refused or unknown: as moto answers it
             if len(_matched_urls) > 4096:
                 _matched_urls.clear()
-            _matched_urls[clean_url] = method
+            _matched_urls[clean_url] = found
         from moto.moto_api import recorder
 
         normalized = stubber.normalize_request(request)
         try:
             recorder._record_request(normalized)
-            return method(normalized, normalized.raw_url, normalized.headers)
+            return found[1](normalized, normalized.raw_url, normalized.headers)
         except HTTPException as err:
             return err.code, err.get_headers(), err.get_body()
 
@@ -1166,6 +1187,8 @@ _attribute_value_shapes: dict[int, tuple[Any, bool]] = {}
 def _is_attribute_value(shape: Any) -> bool:
     """Whether `shape` is DynamoDB's AttributeValue as patch 35 knows it: exactly its ten members, none renamed, and
     no constraint botocore validates on it, its members, its map keys or its set items."""
+    if shape.name != "AttributeValue":
+        return False
     known = _attribute_value_shapes.get(id(shape))
     if known is not None and known[0] is shape:
         return known[1]
@@ -1178,6 +1201,8 @@ def _is_attribute_value(shape: Any) -> bool:
         answer = (not shape.is_document_type and not shape.is_tagged_union
                   and all(inner.name == shape.name for inner in nested)
                   and all(not (checked & set(part.metadata)) and not part.serialization for part in parts))
+    if len(_attribute_value_shapes) > 256:  # one per client model; clients come and go
+        _attribute_value_shapes.clear()
     _attribute_value_shapes[id(shape)] = (shape, answer)
     return answer
 
@@ -1662,6 +1687,8 @@ def undo() -> None:
     _client_cache.clear()
     _tree_cache.clear()
     _checked_expressions.clear()
+    _matched_urls.clear()
+    _attribute_value_shapes.clear()
     global _gc_found
     if _gc_found is not None:
         import gc

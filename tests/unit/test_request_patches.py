@@ -32,6 +32,11 @@ def _signed(url: str) -> str:
 
 
 def test_only_a_request_the_mock_answers_gets_a_signature_of_zeros(cloud, monkeypatch):
+    import botocore.auth
+    from moto.core.config import default_user_config
+
+    moment = botocore.auth.get_current_datetime()
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: moment)  # one timestamp for every signature
     mocked = SCOPE.match(_signed("https://states.eu-west-1.amazonaws.com/"))
     assert mocked and mocked.group(1) == "0" * 64
     elsewhere = SCOPE.match(_signed("http://127.0.0.1:4566/"))  # a server-mode endpoint: signed for real
@@ -39,7 +44,17 @@ def test_only_a_request_the_mock_answers_gets_a_signature_of_zeros(cloud, monkey
     with monkeypatch.context() as botocore_only:
         botocore_only.setattr(SigV4Auth, "add_auth", patches._originals[(SigV4Auth, "add_auth")])
         real = SCOPE.match(_signed("https://states.eu-west-1.amazonaws.com/"))
-    assert real and real.group(1) != "0" * 64  # the same scope, signed in full
+    assert real and real.group(1) != "0" * 64
+    # everything but the signature is what botocore writes: the credential scope and the signed headers
+    assert mocked.group(0).rsplit("Signature=", 1)[0] == real.group(0).rsplit("Signature=", 1)[0]
+    # when moto could check a signature (its IAM checks on) or pass a request through to AWS, it is signed for real
+    with monkeypatch.context() as checking:
+        checking.setattr("moto.settings.INITIAL_NO_AUTH_ACTION_COUNT", 5)
+        assert SCOPE.match(_signed("https://states.eu-west-1.amazonaws.com/")).group(1) == real.group(1)
+    with monkeypatch.context() as passing:
+        passing.setitem(default_user_config, "core", {**default_user_config.get("core", {}),
+                                                      "passthrough": {"urls": [r"https://nothing\\.example/.*"]}})
+        assert SCOPE.match(_signed("https://states.eu-west-1.amazonaws.com/")).group(1) == real.group(1)
 
 
 def _requests(cloud) -> list:
@@ -143,3 +158,18 @@ def test_attribute_values_validate_and_serialize_as_botocore_does(cloud, monkeyp
     assert [patches._plain_value(v) for v in VALUES[:8]] == [True] * 8
     # ({} and a value with two members are plain too: botocore's model lets both through as they are)
     assert [v for v in VALUES[8:] if patches._plain_value(v)] == [{}, {"S": "a", "N": "1"}]
+
+
+def test_a_kept_handler_still_follows_motos_configuration(cloud, monkeypatch):
+    """A URL whose handler is kept is answered as moto answers it when its configuration changes: a service taken
+    off the whitelist is refused, as moto refuses it."""
+    from moto.core.config import default_user_config
+    from moto.core.exceptions import ServiceNotWhitelisted
+
+    sfn = cloud.client("stepfunctions")
+    sfn.list_state_machines()
+    assert any(url.startswith("https://states.") for url in patches._matched_urls)
+    monkeypatch.setitem(default_user_config, "core", {**default_user_config.get("core", {}),
+                                                      "service_whitelist": ["s3"]})
+    with pytest.raises(ServiceNotWhitelisted):
+        sfn.list_state_machines()
