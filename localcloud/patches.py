@@ -167,8 +167,10 @@ What is patched, and why:
    mock is on, carries the Authorization header SigV4 would write (the same access key, date, region and service in
    its credential scope, the headers it would sign) with a signature of zeros, which is all moto and the local
    End User Messaging model read from it (`SigV4Auth.add_auth`, only for SigV4 itself, not S3's or presigned
-   URLs); and the handler a URL matched is kept per URL (`BotocoreStubber.process_request`), so the next request to
-   it is dispatched at once, through moto's own request normalization and handler, as before.
+   URLs; signed in full when moto's IAM checks are on or it passes requests through to AWS); and the handler a URL
+   matched is kept per URL (`BotocoreStubber.process_request`), so the next request to it is dispatched at once,
+   through moto's own request normalization and handler, as before (moto's passthrough and whitelist settings are
+   checked on every request, as moto checks them).
 35. DynamoDB attribute values in botocore (`ParamValidator._validate_structure`,
    `JSONSerializer._serialize_type_structure`): botocore validates and serializes every attribute value of a request
    member by member against the model, a ledger item's hundreds of them on each write. An attribute value made only
