@@ -78,7 +78,6 @@ def mocked(url: str) -> bool:
     return botocore_stubber.enabled and ".amazonaws.com" in url
 
 
-
 def answer(model: Any, params: dict[str, Any], request_signer: Any, **_kwargs: Any) -> tuple[Any, Any] | None:
     """The before-call handler: (http response, parsed answer) for a DynamoDB request, None for anything else."""
     service = model.service_model

@@ -1109,12 +1109,12 @@ def _scope_only_sigv4(add_auth: Callable[[Any, Any], Any]) -> Callable[[Any, Any
 def _signatures_unchecked() -> bool:
     """moto checks no signature (its IAM checks are off) and passes nothing through to AWS: patch 34 may skip the
     signature. Otherwise every request is signed as botocore signs it."""
+    import math
+
     from moto import settings
     from moto.core.config import default_user_config
 
     passthrough = default_user_config.get("core", {}).get("passthrough", {})
-    import math
-
     return math.isinf(settings.INITIAL_NO_AUTH_ACTION_COUNT) and not passthrough.get("urls") \
         and not passthrough.get("services")
 
