@@ -74,28 +74,28 @@ def _count(counts: Counter, url: str, headers: Any, body: Any) -> None:
 
 
 def _install_counter(counts: Counter) -> tuple[Any, Any]:
-    """Count every call moto answers: through its botocore stubber, and through the local cloud's DynamoDB fast
-    lane (`localcloud.fastlane`), which answers before the stubber would see the call."""
+    """Count every call moto answers: through its botocore stubber, and through the local cloud's fast lane
+    (`localcloud.fastlane`, DynamoDB, SQS and Step Functions), which answers before the stubber would see the call
+    (each try of a retried call, as the stubber counts them)."""
     from moto.core import botocore_stubber
 
     from localcloud import fastlane
 
     original = botocore_stubber.BotocoreStubber.process_request
-    original_answer = fastlane.answer
+    original_answer = fastlane.attempt
 
     def counting(self: Any, request: Any) -> Any:
         _count(counts, request.url, request.headers, request.body)
         return original(self, request)
 
-    def counting_answer(**kwargs: Any) -> Any:
-        answered = original_answer(**kwargs)
+    def counting_answer(model: Any, params: dict[str, Any], request_signer: Any) -> Any:
+        answered = original_answer(model, params, request_signer)
         if answered is not None:
-            params = kwargs["params"]
             _count(counts, params["url"], params.get("headers", {}), params.get("body"))
         return answered
 
     botocore_stubber.BotocoreStubber.process_request = counting
-    fastlane.answer = counting_answer
+    fastlane.attempt = counting_answer
     return original, original_answer
 
 
@@ -104,7 +104,7 @@ def _uninstall_counter(originals: tuple[Any, Any]) -> None:
 
     from localcloud import fastlane
 
-    botocore_stubber.BotocoreStubber.process_request, fastlane.answer = originals
+    botocore_stubber.BotocoreStubber.process_request, fastlane.attempt = originals
 
 
 class _Harness:

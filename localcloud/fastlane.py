@@ -1,40 +1,62 @@
-"""DynamoDB calls handed to moto's handler directly, without the HTTP round trip in between (patch 26).
+"""DynamoDB, SQS and Step Functions calls handed to moto's handler directly, without the HTTP round trip in
+between (patch 26; SQS and Step Functions since patch 37).
 
 In process, a botocore call reaches moto through everything a real request goes through: botocore signs it and
 builds its user agent, moto matches its URL against every service's patterns, rebuilds it as a werkzeug request,
 parses its JSON body again against the service model, and botocore parses the answer. For DynamoDB (most of a
-notice's calls) that was over half of each call's time in the local cloud, and none of it is the work.
+notice's calls) that was over half of each call's time in the local cloud, and none of it is the work; for the JSON
+services a notice also calls (the outbox queue, StartExecution, task callbacks) it was about half as well.
 
-`answer` is a botocore `before-call` handler: for a DynamoDB request (already validated and serialized by botocore)
-it runs moto's own `DynamoHandler` on the request's JSON body and hands botocore the answer, parsed by botocore's own
-parser for the protocol (an answer without a binary value has its attribute values taken as they came:
-`_ValuesAsSent`). What moto would have done differently is not reachable from DynamoDB's JSON requests:
-- the body is the JSON botocore wrote; moto's parser would return the same values except for binary attributes
-  (base64 text, decoded by moto's parser): a request carrying one takes the usual path;
-- the account is the one moto derives from the client's access key, the region the client's;
+`answer` is a botocore `before-call` handler: for a request to one of `SERVICES` (already validated and serialized
+by botocore) it runs moto's own response class (`DynamoHandler`, `SQSResponse`, `StepFunctionResponse`) on the
+request's JSON body, set up as moto's `BaseResponse.setup_class` would set it up, and hands botocore the answer,
+parsed by botocore's own parser for the protocol (a DynamoDB answer without a binary value has its attribute values
+taken as they came: `_ValuesAsSent`). What moto would have done differently is not reachable from these requests:
+- DynamoDB: the body is the JSON botocore wrote; moto's parser would return the same values except for binary
+  attributes (base64 text, decoded by moto's parser): a request carrying one takes the usual path;
+- SQS: its parameters are parsed by moto's own parser (`parse_parameters`), from the same body;
+- Step Functions: moto reads each parameter from the query string it derives from the body (as setup_class does:
+  the body's text split as a form, which for a JSON body holds no parameter name) and then from the JSON body;
+- the account is the one moto derives from the client's access key, the region the client's (for these services
+  and AWS endpoints, the one moto reads from the URL or the signature's scope); the access key is marked as
+  visited as moto marks it;
 - no IAM check: moto only makes one when INITIAL_NO_AUTH_ACTION_COUNT is set (the local cloud never sets it);
-- errors come back as moto writes them and botocore raises them as usual; DynamoDB's retryable errors (throttling,
-  provisioned throughput) are never raised by moto here, so botocore's retry would not have run either.
+- errors come back as moto writes them and botocore raises them as usual; the retryable errors moto raises here
+  (a Step Functions throttle from the provider simulator) are retried by botocore's retry handler as on the usual
+  path, since the lane answers inside the same retried request.
 Only with moto's in-process mock on (`mock_aws`), and only for AWS endpoints: in server mode requests go over HTTP.
+A request moto's configuration would pass through to AWS or refuse (a service off its whitelist), or one its request
+recorder would record, takes the usual path, which does that.
 tests/unit/test_fastlane.py runs the same requests with and without it and compares the answers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
+import time
+import uuid
+from collections import OrderedDict
 from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlparse
 
 from botocore import parsers
 from botocore.awsrequest import AWSResponse
 from botocore.endpoint import convert_to_response_dict
+from botocore.hooks import first_non_none_response
+from moto.core.utils import utcnow
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import http_date
 
 from localcloud.smsvoice import Raw
 
-SERVICES = frozenset({"dynamodb"})
-_BINARY = ('"B":', '"BS":')
+SERVICES = frozenset({"dynamodb", "sqs", "stepfunctions"})
+# Requests with a binary value take moto's usual path: its parser decodes their base64 text (DynamoDB's own lane
+# reads the JSON as it is; SQS's message attributes are parsed by moto's parser, binary ones included, but a binary
+# answer would need botocore's blob handling, which the usual path gives).
+_BINARY = {"dynamodb": ('"B":', '"BS":'), "sqs": ('"BinaryValue"', '"BinaryListValues"'), "stepfunctions": ()}
 
 _parsers: dict[str, Any] = {}
 _accounts: dict[str, str] = {}
@@ -54,6 +76,17 @@ class _Headers(dict):
         return super().__getitem__(key.lower())
 
 
+class _Request:
+    """What moto's `parse_parameters` reads of a request, for a JSON-protocol body."""
+
+    method = "POST"
+    path = "/"
+
+    def __init__(self, body: bytes, headers: _Headers) -> None:
+        self.data = body
+        self.headers = headers
+        self.values: dict[str, Any] = {}
+        self.content_type = headers.get("content-type", "")
 
 
 def _account(access_key: str, headers: _Headers) -> str:
@@ -78,42 +111,137 @@ def mocked(url: str) -> bool:
     return botocore_stubber.enabled and ".amazonaws.com" in url
 
 
+def _moto_answers(service: str, url: str) -> bool:
+    """Whether moto's stubber would answer this request itself, as it checks on every request: not passed through
+    to AWS (by URL or service), the service whitelisted, and moto's request recorder off (it records what the
+    stubber sees)."""
+    from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
+    from moto.moto_api import recorder
+
+    parsed = urlparse(url)
+    return not (passthrough_url(f"{parsed.scheme}://{parsed.netloc}{parsed.path}") or passthrough_service(service)
+                or not service_whitelisted(service) or recorder._user_enabled)
+
+
+def _handler(service: str) -> Any:
+    if service == "dynamodb":
+        from moto.dynamodb.responses import DynamoHandler
+
+        return DynamoHandler()
+    if service == "sqs":
+        from moto.sqs.responses import SQSResponse
+
+        return SQSResponse()
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    return StepFunctionResponse()
+
+
+def _querystring(url: str, text: str) -> dict[str, Any] | None:
+    """The query string moto's `setup_class` derives for a request with no form: the URL's, else the body's text
+    read as a form. None where it would fall back to the headers (an empty body; botocore never sends one here)."""
+    from moto.core.responses import _decode_dict
+
+    querystring: dict[str, Any] = OrderedDict()
+    querystring.update(parse_qs(urlparse(url).query, keep_blank_values=True))
+    if not querystring and text:
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError, AttributeError):
+            querystring.update(OrderedDict((key, [value]) for key, value in parse_qsl(text, keep_blank_values=True)))
+    if not querystring:
+        return None
+    try:
+        return _decode_dict(querystring)
+    except UnicodeDecodeError:
+        return querystring
+
+
 def answer(model: Any, params: dict[str, Any], request_signer: Any, **_kwargs: Any) -> tuple[Any, Any] | None:
-    """The before-call handler: (http response, parsed answer) for a DynamoDB request, None for anything else."""
+    """The before-call handler: (http response, parsed answer) for a request the lane answers, None for anything
+    else. An answer botocore's retry handler would retry (a throttle) is retried here the same way: the same
+    handler decides, and the lane sleeps what it says, as botocore's endpoint does between tries."""
+    answered = attempt(model, params, request_signer)
+    if answered is None:
+        return None
+    context = params.get("context", {})
+    retries = context.setdefault("retries", {})
+    retries.setdefault("invocation-id", str(uuid.uuid4()))
+    tries = 1
+    event = f"needs-retry.{model.service_model.service_id.hyphenize()}.{model.name}"
+    while True:
+        retries["attempt"] = tries
+        delay = first_non_none_response(request_signer._event_emitter.emit(
+            event, response=answered, endpoint=None, operation=model, attempts=tries, caught_exception=None,
+            request_dict=params))
+        if delay is None or delay is False:
+            break
+        time.sleep(delay)
+        tries += 1
+        answered = attempt(model, params, request_signer)
+        if answered is None:  # cannot happen: what decides it did not change between tries
+            raise RuntimeError("the fast lane stopped answering a request it had answered")
+    if "ResponseMetadata" in answered[1]:
+        answered[1]["ResponseMetadata"]["RetryAttempts"] = tries - 1
+    return answered
+
+
+def attempt(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[Any, Any] | None:
+    """One try of a request, answered by moto's handler for its service: (http response, parsed answer), or None
+    for a request the lane leaves to moto's usual path."""
     service = model.service_model
-    if service.service_name not in SERVICES or not mocked(params.get("url", "")):
+    name = service.service_name
+    if name not in SERVICES or not mocked(params.get("url", "")) or not _moto_answers(name, params["url"]):
         return None
     body = params.get("body") or b"{}"
-    text = body.decode("utf-8") if isinstance(body, bytes | bytearray) else str(body)
-    if any(marker in text for marker in _BINARY):
+    raw = body if isinstance(body, bytes) else bytes(body) if isinstance(body, bytearray) else str(body).encode()
+    text = raw.decode("utf-8")
+    if any(marker in text for marker in _BINARY[name]):
         return None
-    from moto.dynamodb.responses import DynamoHandler
+    from moto.iam.models import mark_account_as_visited
     from moto.utilities.utils import get_partition
 
+    querystring: dict[str, Any] | None = {}
+    if name != "dynamodb":
+        querystring = _querystring(params["url"], text)
+        if querystring is None:
+            return None
     credentials = request_signer._credentials
-    handler = DynamoHandler()
+    handler = _handler(name)
     headers = _Headers({key.lower(): value.decode() if isinstance(value, bytes) else value
                         for key, value in params.get("headers", {}).items()})
-    handler.body = handler.raw_body = text
+    handler.body = text
+    handler.raw_body = text if name == "dynamodb" else raw
     handler.headers = headers
-    handler.querystring, handler.data, handler.form_data = {}, {}, {}
+    handler.querystring = handler.data = querystring
+    handler.form_data = {}
     handler.method, handler.uri, handler.path, handler.raw_path = "POST", params["url"], "/", "/"
+    handler.parsed_url = urlparse(params["url"])
+    handler.normalized_request = None
     handler.uri_match = {}
     handler.region = request_signer._region_name
     handler.partition = get_partition(handler.region)
     handler.response_headers = {"server": "amazon.com"}
     handler.is_werkzeug_request = False
-    handler.params = json.loads(text)
     handler.access_key = credentials.access_key if credentials is not None else "AKIAEXAMPLE"
     handler.current_account = _account(handler.access_key, headers)
+    if name == "dynamodb":
+        handler.params = json.loads(text)
+    else:
+        handler.response_headers["date"] = http_date(utcnow())
+        if handler.automated_parameter_parsing:
+            handler.parse_parameters(_Request(raw, headers))
+        mark_account_as_visited(account_id=handler.current_account, access_key=handler.access_key,
+                                service=handler.service_name, region=handler.region)
     try:
         status, response_headers, response_body = handler.call_action()
     except HTTPException as err:  # as moto's botocore stubber answers one raised outside the action
         status, response_headers, response_body = err.code, dict(err.get_headers()), err.get_body()
-    raw = response_body.encode("utf-8") if isinstance(response_body, str) else response_body
-    http = AWSResponse(params["url"], int(status), {k: str(v) for k, v in response_headers.items()}, Raw(raw))
-    text_out = response_body if isinstance(response_body, str) else raw.decode("utf-8", "replace")
-    return http, _parse(http, model, request_signer, as_sent=not any(m in text_out for m in _BINARY))
+    out = response_body.encode("utf-8") if isinstance(response_body, str) else response_body
+    http = AWSResponse(params["url"], int(status), {k: str(v) for k, v in response_headers.items()}, Raw(out))
+    as_sent = False
+    if name == "dynamodb":
+        text_out = response_body if isinstance(response_body, str) else out.decode("utf-8", "replace")
+        as_sent = not any(m in text_out for m in _BINARY[name])
+    return http, _parse(http, model, request_signer, as_sent=as_sent)
 
 
 class _ValuesAsSent(parsers.JSONParser):

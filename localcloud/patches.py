@@ -160,17 +160,17 @@ What is patched, and why:
    attribute names and the names (not the values) of the attribute values: it is parsed once with each value standing
    in as its name, and each request's operator objects are built from the kept tree with that request's values, as
    moto builds them. A condition that does not parse is parsed (and raises) every time, as before.
-34. Requests to moto's in-process mock that take the usual path (Step Functions, SQS, Lambda, SNS, SES, End User
-   Messaging SMS: everything but DynamoDB's fast lane). botocore signs each with SigV4 (hashing the body and the
+34. Requests to moto's in-process mock that take the usual path (Lambda, SNS, SES, End User Messaging SMS: everything
+   but the fast lane's DynamoDB, SQS and Step Functions). botocore signs each with SigV4 (hashing the body and the
    canonical request, then five HMACs), and moto, which checks no signature, matches its URL against every service's
    patterns (over a hundred regular expressions) before it dispatches it. Here a request to an AWS endpoint, while the
    mock is on, carries the Authorization header SigV4 would write (the same access key, date, region and service in
-   its credential scope, the headers it would sign) with a signature of zeros, which is all moto and the local
-   End User Messaging model read from it (`SigV4Auth.add_auth`, only for SigV4 itself, not S3's or presigned
-   URLs; signed in full when moto's IAM checks are on or it passes requests through to AWS); and the handler a URL
-   matched is kept per URL (`BotocoreStubber.process_request`), so the next request to it is dispatched at once,
-   through moto's own request normalization and handler, as before (moto's passthrough and whitelist settings are
-   checked on every request, as moto checks them).
+   its credential scope, the headers it would sign) with a signature of zeros, which is all moto and the local End
+   User Messaging model read from it (`SigV4Auth.add_auth`, only for SigV4 itself, not S3's or presigned URLs; signed
+   in full when moto's IAM checks are on or it passes requests through to AWS); and the handler a URL matched is kept
+   per URL (`BotocoreStubber.process_request`), so the next request to it is dispatched at once, through moto's own
+   request normalization and handler, as before (moto's passthrough and whitelist settings are checked on every
+   request, as moto checks them).
 35. DynamoDB attribute values in botocore (`ParamValidator._validate_structure`,
    `JSONSerializer._serialize_type_structure`): botocore validates and serializes every attribute value of a request
    member by member against the model, a ledger item's hundreds of them on each write. An attribute value made only
@@ -185,6 +185,20 @@ What is patched, and why:
    a value holding anything else (a datetime in an event's details, moto's own objects) is deep-copied by Python's
    `deepcopy`, as before. Equal values either way; the JSON walk does not keep moto's sharing of a sub-value that
    appears twice in one value, which JSON (what the data came from and goes to) cannot express.
+37. SQS and Step Functions without the HTTP round trip (`localcloud.fastlane`, patch 26's handler): their requests
+   (JSON protocol: the outbox queue's SendMessage, StartExecution, the task callbacks) go to moto's own response
+   class set up as `setup_class` sets it up (SQS's parameters parsed by moto's own parser, Step Functions' read from
+   the same query string and JSON body), instead of through a werkzeug request rebuilt from the signed request (about
+   0.65 ms per call). An answer botocore's retry handler would retry (a throttled callback or StartExecution) is
+   retried through the same handler and with the same sleeps as botocore's endpoint would. A request with a binary
+   SQS message attribute takes the usual path. tests/unit/test_fastlane.py compares the answers both ways.
+38. Item sizes (`LimitedSizeDict.__setitem__`, `Item.__init__`, `UpdateExpressionExecutor.execute` and the SET,
+   REMOVE, ADD and DELETE executors): moto checks the 400 KB limit by summing the whole item's size (every nested
+   value) for every attribute it sets, so building an item is quadratic in its attributes and each top-level SET of
+   an update sums the item again. While an item is built, or one update's actions run, the item's exact size is
+   carried from one write to the next (the old value's size out, the new one's in); any action that changes a value
+   in place or removes one (a nested SET, REMOVE, ADD, DELETE) forgets it, so the next top-level SET sums the item
+   again as moto does. The same writes are refused, at the same point (tests/unit/test_dynamodb_patches.py).
 """
 
 from __future__ import annotations
@@ -216,6 +230,16 @@ INTERNALS = [
     ("moto.iam.models", "get_account_id_from"),
     ("moto.utilities.utils", "get_partition"),
     ("botocore.endpoint", "convert_to_response_dict"),
+    ("moto.sqs.responses", "SQSResponse.call_action"),  # patch 37: SQS and Step Functions in the fast lane
+    ("moto.stepfunctions.responses", "StepFunctionResponse.call_action"),
+    ("moto.core.responses", "BaseResponse.parse_parameters"),
+    ("moto.core.responses", "_decode_dict"),
+    ("moto.core.utils", "utcnow"),
+    ("moto.iam.models", "mark_account_as_visited"),
+    ("moto.core.config", "passthrough_url"),  # the fast lane leaves what moto's configuration passes through or refuses
+    ("moto.core.config", "passthrough_service"),
+    ("moto.core.config", "service_whitelisted"),
+    ("moto.moto_api", "recorder"),
     ("botocore.parsers", "create_parser"),
     ("moto.awslambda.models", "LambdaFunction._invoke_lambda"),
     ("moto.dynamodb.models.table", "StreamShard.add"),
@@ -319,6 +343,15 @@ INTERNALS = [
     ("moto.core.base_backend", "BackendDict._instances"),
     ("moto.dynamodb.models.dynamo_type", "DynamoType.to_regular_json"),
     ("moto.dynamodb.models.dynamo_type", "DynamoType.size"),
+    ("moto.dynamodb.models.dynamo_type", "LimitedSizeDict.__setitem__"),
+    ("moto.dynamodb.models.dynamo_type", "Item.__init__"),
+    ("moto.dynamodb.exceptions", "ItemSizeTooLarge"),
+    ("moto.dynamodb.parsing.executors", "UpdateExpressionExecutor.execute"),
+    ("moto.dynamodb.parsing.executors", "SetExecutor.execute"),
+    ("moto.dynamodb.parsing.executors", "RemoveExecutor.execute"),
+    ("moto.dynamodb.parsing.executors", "AddExecutor.execute"),
+    ("moto.dynamodb.parsing.executors", "DeleteExecutor.execute"),
+    ("moto.dynamodb.parsing.executors", "NodeExecutor.get_path_expression_nodes"),
     ("moto.dynamodb.responses", "DynamoHandler.update_item"),
     ("moto.dynamodb.responses", "DynamoHandler.call_action"),
     ("moto.dynamodb.models", "copy"),
@@ -1392,6 +1425,100 @@ def _make_item_size(original: Callable[..., int]) -> Callable[..., int]:
     return size
 
 
+_SIZE_LIMIT = 405000  # moto's LimitedSizeDict limit (between DynamoDB's measured 409 and 410 KB)
+_sizes = threading.local()  # .running: {id(attrs): (attrs, exact total)} while one item is built or updated
+
+
+def _attribute_size(value: Any) -> int:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.utilities import bytesize
+
+    return value.size() if type(value) is DynamoType else bytesize(str(value))
+
+
+def _sized_setitem(original: Callable[..., None]) -> Callable[..., None]:
+    """`LimitedSizeDict.__setitem__`: moto's check (the item's current size, every key and value, plus the new key and
+    value, at most 405,000 bytes), with the current size carried from one attribute to the next while one item is
+    built (`Item.__init__`) or one update runs (`UpdateExpressionExecutor.execute`) instead of summed again."""
+
+    def setitem(self: Any, key: str, value: Any) -> None:
+        running = getattr(_sizes, "running", None)
+        if running is None:
+            original(self, key, value)
+            return
+        from moto.dynamodb.exceptions import ItemSizeTooLarge
+        from moto.dynamodb.models.utilities import bytesize
+
+        kept = running.get(id(self))
+        if kept is not None and kept[0] is self:
+            current = kept[1]
+        else:
+            current = sum(bytesize(k) + _attribute_size(v) for k, v in self.items())
+        added = bytesize(key) + _attribute_size(value)
+        if current + added > _SIZE_LIMIT:
+            running.pop(id(self), None)
+            raise ItemSizeTooLarge
+        replaced = bytesize(key) + _attribute_size(self[key]) if key in self else 0
+        dict.__setitem__(self, key, value)
+        running[id(self)] = (self, current - replaced + added)
+
+    return setitem
+
+
+class _SizeScope:
+    """While open (on this thread), item sizes are carried from one attribute write to the next. Nested scopes share
+    the outermost one's totals."""
+
+    def __enter__(self) -> None:
+        self.outer = getattr(_sizes, "running", None) is not None
+        if not self.outer:
+            _sizes.running = {}
+
+    def __exit__(self, *_exc: Any) -> None:
+        if not self.outer:
+            _sizes.running = None
+
+
+def _item_init_sized_once(original: Callable[..., None]) -> Callable[..., None]:
+    """`Item.__init__`: the attributes are fresh values built from the request, none changes while the next is added,
+    so the item's size is carried from one to the next (moto sums the whole item again for each: quadratic)."""
+
+    @functools.wraps(original)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        with _SizeScope():
+            original(self, *args, **kwargs)
+
+    return init
+
+
+def _update_sized_once(original: Callable[..., None]) -> Callable[..., None]:
+    """`UpdateExpressionExecutor.execute`: one update's actions run with the item's size carried between its
+    top-level SETs. Any other action (a nested SET, which changes a value in place, a REMOVE, an ADD, a DELETE)
+    forgets it, so the next top-level SET sums the item again, as moto does."""
+
+    @functools.wraps(original)
+    def execute(self: Any, node: Any = None) -> None:
+        if node is not None:
+            return original(self, node)
+        with _SizeScope():
+            return original(self, node)
+
+    return execute
+
+
+def _forgetting_size_unless_top_level_set(original: Callable[..., None], top_level_set: bool) -> Callable[..., None]:
+    @functools.wraps(original)
+    def execute(self: Any, item: Any) -> None:
+        try:
+            return original(self, item)
+        finally:
+            running = getattr(_sizes, "running", None)
+            if running is not None and not (top_level_set and len(self.get_path_expression_nodes()) == 1):
+                running.pop(id(item.attrs), None)
+
+    return execute
+
+
 def _bucket_from_cloudformation(original: Callable[..., Any]) -> Callable[..., Any]:
     def create(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
                **kwargs: Any) -> Any:
@@ -1520,6 +1647,16 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
 
     _set(DynamoType, "to_regular_json", _make_regular_json())
     _set(DynamoType, "size", _make_item_size(DynamoType.size))
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+    from moto.dynamodb.parsing import executors
+
+    _set(LimitedSizeDict, "__setitem__", _sized_setitem(LimitedSizeDict.__setitem__))
+    _set(Item, "__init__", _item_init_sized_once(Item.__init__))
+    _set(executors.UpdateExpressionExecutor, "execute", _update_sized_once(executors.UpdateExpressionExecutor.execute))
+    for executor in (executors.SetExecutor, executors.RemoveExecutor, executors.AddExecutor,
+                     executors.DeleteExecutor):
+        _set(executor, "execute", _forgetting_size_unless_top_level_set(executor.execute,
+                                                                         executor is executors.SetExecutor))
     from botocore.useragent import UserAgentString
     from moto.moto_api._internal.moto_random import MotoRandom
 

@@ -245,3 +245,67 @@ def test_a_kept_condition_tree_evaluates_each_request_with_its_own_values(cloud,
     with monkeypatch.context() as moto_only:
         _unpatched(moto_only)
         assert run() == patched
+
+
+def _size_checks(client, table: str) -> list:
+    """Writes on both sides of moto's 405,000-byte item limit: whole items, top-level SETs one after another, a nested
+    SET that grows the item before a top-level one, a REMOVE and an ADD beside SETs."""
+    def s(n: int) -> dict:
+        return {"S": "x" * n}
+
+    key = {"pk": {"S": "big"}}
+    calls = [
+        lambda: client.put_item(TableName=table, Item={**key, "a": s(200_000), "b": s(150_000),
+                                                       "m": {"M": {"part": s(10)}}}),
+        lambda: client.put_item(TableName=table, Item={"pk": {"S": "too-big"}, **{f"a{i}": s(140_000)
+                                                                                  for i in range(3)}}),
+        lambda: client.update_item(TableName=table, Key=key, UpdateExpression="SET c = :x, d = :y",
+                                   ExpressionAttributeValues={":x": s(20_000), ":y": s(20_000)}),
+        lambda: client.update_item(TableName=table, Key=key, UpdateExpression="SET e = :x, f = :y",
+                                   ExpressionAttributeValues={":x": s(10_000), ":y": s(10_000)}),
+        # a top-level SET (the size carried on), a nested one growing the item in place, then a top-level one the
+        # carried size would let through
+        lambda: client.update_item(TableName=table, Key=key, UpdateExpression="SET c = :tiny, m.part = :big, g = :s",
+                                   ExpressionAttributeValues={":tiny": s(1), ":big": s(30_000), ":s": s(100)}),
+        lambda: client.update_item(TableName=table, Key=key, UpdateExpression="SET c = :x, d = :y",
+                                   ExpressionAttributeValues={":x": s(1), ":y": s(25_000)}),
+        lambda: client.update_item(TableName=table, Key=key, UpdateExpression="REMOVE a SET h = :x, i = :y",
+                                   ExpressionAttributeValues={":x": s(30_000), ":y": s(30_000)}),
+        lambda: client.update_item(TableName=table, Key=key, UpdateExpression="SET j = :x ADD n :one",
+                                   ExpressionAttributeValues={":x": s(180_000), ":one": {"N": "1"}}),
+        lambda: client.update_item(TableName=table, Key=key, UpdateExpression="SET k = :x",
+                                   ExpressionAttributeValues={":x": s(30_000)}),
+    ]
+    outcomes = []
+    for call in calls:
+        try:
+            call()
+            outcomes.append("ok")
+        except client.exceptions.ClientError as err:
+            outcomes.append((err.response["Error"]["Code"], err.response["Error"]["Message"]))
+        item = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item", {})
+        outcomes.append({name: len(value.get("S", "")) for name, value in item.items()})
+    for pk in ("big", "too-big"):
+        client.delete_item(TableName=table, Key={"pk": {"S": pk}})
+    return outcomes
+
+
+def test_item_size_limit_is_checked_where_moto_checks_it(cloud, scratch, monkeypatch):
+    """Patch 38 carries an item's size from one attribute write to the next: the same writes are refused as with
+    moto's own sum over the whole item at every write."""
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+    from moto.dynamodb.parsing import executors
+
+    client, table = scratch
+    patched = _size_checks(client, table)
+    with monkeypatch.context() as moto_only:
+        for owner, name in ((LimitedSizeDict, "__setitem__"), (Item, "__init__"),
+                            (executors.UpdateExpressionExecutor, "execute"), (executors.SetExecutor, "execute"),
+                            (executors.RemoveExecutor, "execute"), (executors.AddExecutor, "execute"),
+                            (executors.DeleteExecutor, "execute")):
+            moto_only.setattr(owner, name, patches._originals[(owner, name)])
+        plain = _size_checks(client, table)
+    assert patched == plain
+    refused = [o for o in patched if isinstance(o, tuple)]
+    assert len(refused) >= 4 and all("exceeded the maximum allowed size" in message for _code, message in refused)
+    assert patched.count("ok") >= 4

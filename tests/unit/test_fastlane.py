@@ -1,8 +1,11 @@
-"""The local cloud's DynamoDB fast lane (localcloud.fastlane, patch 26) answers what moto's own path answers.
+"""The local cloud's fast lane (localcloud.fastlane, patches 26 and 37) answers what moto's own path answers.
 
 The same requests run against the session's local cloud with the fast lane and without it (moto's botocore stubber,
-over its HTTP-shaped path), on a scratch table, and what boto3 parsed is compared: items, every ReturnValues,
-errors with their codes, messages and old items, a transaction, a query, a scan, and the table's description.
+over its HTTP-shaped path), and what boto3 parsed is compared. DynamoDB, on a scratch table: items, every
+ReturnValues, errors with their codes, messages and old items, a transaction, a query, a scan, and the table's
+description. SQS and Step Functions: a queue's URL and attributes, a message sent, received and deleted with its
+attributes, a state machine's description and tags, and their refusals; a throttled task callback is retried by
+botocore's own retry handler on both paths.
 """
 
 from __future__ import annotations
@@ -83,17 +86,82 @@ def test_dynamodb_answers_are_the_same_through_the_fast_lane_and_through_moto(cl
     assert refused["TransactionCanceledException"]["reasons"][0]["Code"] == "ConditionalCheckFailed"
 
 
+def _refusal(call) -> dict:
+    with pytest.raises(ClientError) as err:
+        call()
+    response = err.value.response
+    return {"code": response["Error"]["Code"], "message": response["Error"].get("Message"),
+            "status": response["ResponseMetadata"]["HTTPStatusCode"],
+            "retries": response["ResponseMetadata"].get("RetryAttempts")}
+
+
+def _queue_and_state_machine(cloud, name: str) -> list:
+    sqs, sfn = cloud.client("sqs"), cloud.client("stepfunctions")
+    machine = cloud.outputs["NotifyStateMachineArn"]
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    answers: list = [url.rsplit("/", 1)[1], sqs.get_queue_url(QueueName=name)["QueueUrl"] == url]
+    sent = sqs.send_message(QueueUrl=url, MessageBody='{"notice": "a & b = c"}', DelaySeconds=0,
+                            MessageAttributes={"kind": {"DataType": "String", "StringValue": "critical"},
+                                               "n": {"DataType": "Number", "StringValue": "7"}})
+    answers.append({k: sent[k] for k in ("MD5OfMessageBody", "MD5OfMessageAttributes")})
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                                   MessageSystemAttributeNames=["ApproximateReceiveCount"])["Messages"]
+    answers.append([{k: m[k] for k in ("Body", "MD5OfBody", "MessageAttributes", "Attributes")} for m in received])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"])
+    answers.append(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "VisibilityTimeout"])["Attributes"])
+    answers.append(_refusal(lambda: sqs.get_queue_url(QueueName=f"{name}-missing")))
+    answers.append(_refusal(lambda: sqs.send_message(QueueUrl=url, MessageBody="x", DelaySeconds=901)))
+    sqs.delete_queue(QueueUrl=url)
+    described = sfn.describe_state_machine(stateMachineArn=machine)
+    answers.append({k: described[k] for k in ("name", "status", "definition", "roleArn", "type")})
+    answers.append(sfn.list_tags_for_resource(resourceArn=machine)["tags"])
+    answers.append(_refusal(lambda: sfn.describe_execution(executionArn=f"{machine}:nope".replace(
+        ":stateMachine:", ":execution:"))))
+    answers.append(_refusal(lambda: sfn.start_execution(stateMachineArn=machine, name="x" * 81, input="{}")))
+    answers.append(_refusal(lambda: sfn.send_task_success(taskToken="no-such-token", output="{}")))
+    cloud.providers.throttle_callbacks(1)  # the first try is throttled; botocore's retry handler tries again
+    answers.append(_refusal(lambda: sfn.send_task_failure(taskToken="no-such-token", error="E", cause="c")))
+    return answers
+
+
+def test_sqs_and_step_functions_answers_are_the_same_through_the_fast_lane_and_through_moto(cloud, monkeypatch):
+    answered = []
+    original = fastlane.answer
+
+    def counting(**kwargs):
+        response = original(**kwargs)
+        answered.append((kwargs["model"].service_model.service_name, response is not None))
+        return response
+
+    monkeypatch.setattr(fastlane, "answer", counting)
+    laned = _queue_and_state_machine(cloud, "lane-check")
+    assert {service for service, by_lane in answered if by_lane} == {"sqs", "stepfunctions"}
+    assert all(by_lane for _service, by_lane in answered)
+    with monkeypatch.context() as moto_only:
+        moto_only.setattr(fastlane, "SERVICES", frozenset({"dynamodb"}))
+        answered.clear()
+        plain = _queue_and_state_machine(cloud, "lane-check")
+        assert not any(by_lane for _service, by_lane in answered)
+    assert laned == plain
+    refused = [a for a in laned if isinstance(a, dict) and "code" in a]
+    assert [r["code"] for r in refused] == ["AWS.SimpleQueueService.NonExistentQueue", "InvalidParameterValue",
+                                            "ExecutionDoesNotExist", "ValidationException", "InvalidToken",
+                                            "InvalidToken"]
+    assert refused[-1]["retries"] == 1 and refused[-2]["retries"] == 0  # the throttled try was retried
+
+
 def test_the_fast_lane_leaves_other_services_and_server_mode_to_moto(cloud):
-    """Only DynamoDB, only while moto's in-process mock is on, and only for AWS endpoints."""
-    assert {"dynamodb"} == set(fastlane.SERVICES)
+    """Only DynamoDB, SQS and Step Functions, only while moto's in-process mock is on, and only for AWS endpoints."""
+    assert {"dynamodb", "sqs", "stepfunctions"} == set(fastlane.SERVICES)
     assert fastlane.mocked("https://dynamodb.us-east-1.amazonaws.com/")
     assert not fastlane.mocked("http://127.0.0.1:4566/")
-    sqs = cloud.client("sqs")
+    sns = cloud.client("sns")
     calls = []
     original = fastlane.answer
     fastlane.answer = lambda **kwargs: calls.append(original(**kwargs))
     try:
-        sqs.list_queues()
+        sns.list_topics()
     finally:
         fastlane.answer = original
     assert calls == [None]

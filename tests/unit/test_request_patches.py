@@ -166,10 +166,14 @@ def test_a_kept_handler_still_follows_motos_configuration(cloud, monkeypatch):
     from moto.core.config import default_user_config
     from moto.core.exceptions import ServiceNotWhitelisted
 
-    sfn = cloud.client("stepfunctions")
-    sfn.list_state_machines()
-    assert any(url.startswith("https://states.") for url in patches._matched_urls)
+    sns = cloud.client("sns")
+    sns.list_topics()
+    assert any(url.startswith("https://sns.") for url in patches._matched_urls)
     monkeypatch.setitem(default_user_config, "core", {**default_user_config.get("core", {}),
                                                       "service_whitelist": ["s3"]})
     with pytest.raises(ServiceNotWhitelisted):
-        sfn.list_state_machines()
+        sns.list_topics()
+    with pytest.raises(ServiceNotWhitelisted):  # the fast lane leaves it to moto's stubber, which refuses it
+        cloud.client("sqs").list_queues()
+    with pytest.raises(ServiceNotWhitelisted):
+        cloud.client("dynamodb").list_tables()
