@@ -6,13 +6,16 @@ from loan_notify.review import ReviewStep, close_case_if_delivered, resend_execu
 
 
 class NoticeStore:
-    """The two ledger reads and writes the rule uses, in memory."""
+    """The ledger reads and writes the rule uses, in memory."""
 
     def __init__(self, notice: dict[str, Any]) -> None:
         self.notice = notice
 
     def get(self, notification_id: str) -> dict[str, Any] | None:
         return self.notice if notification_id == self.notice["notification_id"] else None
+
+    def case_id(self, notification_id: str) -> str | None:
+        return (self.get(notification_id) or {}).get("case_id")
 
     def settle_delivered(self, notification_id: str, at: str) -> bool:
         self.notice.update(state="DELIVERED", delivered_at=at)

@@ -207,6 +207,21 @@ class Ledger:
         self._remember(notification_id, item)
         return item
 
+    def _attempt_and_head(self, notification_id: str, index: int) -> dict[str, Any] | None:
+        """The notice's attempt at `index` (under "attempts", as a one-element list: DynamoDB projects a list element
+        so; no "attempts" when there is no such attempt) and its chain head: all a receipt reads, without the chain
+        and the other attempts (most of the item)."""
+        item = self._table.get_item(Key={"notification_id": notification_id}, ConsistentRead=True,
+                                    ProjectionExpression=f"chain_seq, chain_head, attempts[{index}]").get("Item")
+        self._remember(notification_id, item)
+        return item
+
+    def case_id(self, notification_id: str) -> str | None:
+        """The review case opened for the notice, if any (one attribute read)."""
+        item = self._table.get_item(Key={"notification_id": notification_id}, ConsistentRead=True,
+                                    ProjectionExpression="case_id").get("Item") or {}
+        return item.get("case_id")
+
     def begin_attempt(self, notification_id: str, pending: dict[str, Any]) -> None:
         """Record "about to call the provider" before the call: a retry that finds it knows the outcome is unknown
         (the provider may have accepted the message) and never sends blindly again."""
@@ -276,7 +291,7 @@ class Ledger:
         no news."""
         index = attempt - 1  # attempts are appended in order, numbered from 1
         path = f"attempts[{index}]"
-        recorded = ((self.get(notification_id) or {}).get("attempts") or [])[index:index + 1]
+        recorded = ((self._attempt_and_head(notification_id, index) or {}).get("attempts") or [])[:1]
         if recorded and key in (recorded[0].get("receipts") or {}) and \
                 int(recorded[0].get("delivery_rank", -1)) >= status.rank:
             # This kind of receipt is kept already and the status is no news (opens and clicks repeat): nothing is

@@ -294,9 +294,11 @@ def close_case_if_delivered(notification_id: str, *, ledger: Ledger, cases: Revi
     """A receipt confirmed a notice whose case is open: the notice becomes DELIVERED (forward only), the case is
     resolved by the system with a note, and the waiting execution ends as delivered. Idempotent; returns the id of
     the case it closed, or None (no open case, or not confirmed, or a person is resolving it right now)."""
+    if not ledger.case_id(notification_id):
+        return None  # no case was ever opened for it (the usual case: one attribute read, nothing more)
     notice = ledger.get(notification_id)
     if not notice or _confirmed_at(notice) is None or not notice.get("case_id"):
-        return None  # not confirmed, or no case was ever opened for it (the usual case: nothing more to read)
+        return None  # not confirmed
     return close_case_if_settled(notification_id, case_id=notice.get("case_id"), ledger=ledger, cases=cases,
                                  callbacks=callbacks)
 
