@@ -1,20 +1,26 @@
-"""DynamoDB, SQS and Step Functions calls handed to moto's handler directly, without the HTTP round trip in
-between (patch 26; SQS and Step Functions since patch 37).
+"""DynamoDB, SQS, Step Functions, Lambda Invoke and SNS Publish calls handed to moto's handler directly, without the
+HTTP round trip in between (patch 26; the others since patch 37).
 
 In process, a botocore call reaches moto through everything a real request goes through: botocore signs it and
 builds its user agent, moto matches its URL against every service's patterns, rebuilds it as a werkzeug request,
 parses its JSON body again against the service model, and botocore parses the answer. For DynamoDB (most of a
-notice's calls) that was over half of each call's time in the local cloud, and none of it is the work; for the JSON
-services a notice also calls (the outbox queue, StartExecution, task callbacks) it was about half as well.
+notice's calls) that was over half of each call's time in the local cloud, and none of it is the work; for the other
+calls a notice makes (the outbox queue, StartExecution, task callbacks, a task's Invoke, a receipt's Publish) it was
+about half as well.
 
-`answer` is a botocore `before-call` handler: for a request to one of `SERVICES` (already validated and serialized
-by botocore) it runs moto's own response class (`DynamoHandler`, `SQSResponse`, `StepFunctionResponse`) on the
-request's JSON body, set up as moto's `BaseResponse.setup_class` would set it up, and hands botocore the answer,
-parsed by botocore's own parser for the protocol (a DynamoDB answer without a binary value has its attribute values
-taken as they came: `_ValuesAsSent`). What moto would have done differently is not reachable from these requests:
+`answer` is a botocore `before-call` handler: for a request to one of `SERVICES` (already validated and serialized by
+botocore) it runs moto's own response class (`DynamoHandler`, `SQSResponse`, `StepFunctionResponse`, `LambdaResponse`,
+`SNSResponse`) on the request's body, set up as moto's `BaseResponse.setup_class` would set it up, and hands botocore
+the answer, parsed by botocore's own parser for the protocol (a DynamoDB answer without a binary value has its
+attribute values taken as they came: `_ValuesAsSent`).
+
+What moto would have done differently is not reachable from these requests:
 - DynamoDB: the body is the JSON botocore wrote; moto's parser would return the same values except for binary
   attributes (base64 text, decoded by moto's parser): a request carrying one takes the usual path;
-- SQS: its parameters are parsed by moto's own parser (`parse_parameters`), from the same body;
+- SQS and SNS: their parameters are parsed by moto's own parser (`parse_parameters`), from the same body (SNS's
+  form url-encoded as botocore encodes it);
+- Lambda (Invoke only): the function and qualifier are read from the same path, query string and payload, the
+  operation is the one botocore called (moto's router would match it from the path);
 - Step Functions: moto reads each parameter from the query string it derives from the body (as setup_class does:
   the body's text split as a form, which for a JSON body holds no parameter name) and then from the JSON body;
 - the account is the one moto derives from the client's access key, the region the client's (for these services
@@ -40,23 +46,28 @@ import time
 import uuid
 from collections import OrderedDict
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlparse
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlparse
 
 from botocore import parsers
 from botocore.awsrequest import AWSResponse
 from botocore.endpoint import convert_to_response_dict
 from botocore.hooks import first_non_none_response
+from moto.core.botocore_stubber import MockRawResponse
 from moto.core.utils import utcnow
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date
 
 from localcloud.smsvoice import Raw
 
-SERVICES = frozenset({"dynamodb", "sqs", "stepfunctions"})
+SERVICES = frozenset({"dynamodb", "sqs", "stepfunctions", "lambda", "sns"})
+# Of these services, only these operations (a Step Functions task's Invoke, a receipt's Publish); the others take
+# moto's usual path.
+OPERATIONS = {"lambda": frozenset({"Invoke"}), "sns": frozenset({"Publish"})}
 # Requests with a binary value take moto's usual path: its parser decodes their base64 text (DynamoDB's own lane
 # reads the JSON as it is; SQS's message attributes are parsed by moto's parser, binary ones included, but a binary
 # answer would need botocore's blob handling, which the usual path gives).
-_BINARY = {"dynamodb": ('"B":', '"BS":'), "sqs": ('"BinaryValue"', '"BinaryListValues"'), "stepfunctions": ()}
+_BINARY = {"dynamodb": ('"B":', '"BS":'), "sqs": ('"BinaryValue"', '"BinaryListValues"'), "stepfunctions": (),
+           "lambda": (), "sns": ()}
 
 _parsers: dict[str, Any] = {}
 _accounts: dict[str, str] = {}
@@ -82,10 +93,10 @@ class _Request:
     method = "POST"
     path = "/"
 
-    def __init__(self, body: bytes, headers: _Headers) -> None:
+    def __init__(self, body: bytes, headers: _Headers, values: dict[str, Any] | None = None) -> None:
         self.data = body
         self.headers = headers
-        self.values: dict[str, Any] = {}
+        self.values: dict[str, Any] = values or {}  # a query-protocol request's form
         self.content_type = headers.get("content-type", "")
 
 
@@ -132,6 +143,14 @@ def _handler(service: str) -> Any:
         from moto.sqs.responses import SQSResponse
 
         return SQSResponse()
+    if service == "lambda":
+        from moto.awslambda.responses import LambdaResponse
+
+        return LambdaResponse()
+    if service == "sns":
+        from moto.sns.responses import SNSResponse
+
+        return SNSResponse()
     from moto.stepfunctions.responses import StepFunctionResponse
 
     return StepFunctionResponse()
@@ -189,11 +208,19 @@ def attempt(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[An
     for a request the lane leaves to moto's usual path."""
     service = model.service_model
     name = service.service_name
-    if name not in SERVICES or not mocked(params.get("url", "")) or not _moto_answers(name, params["url"]):
+    if name not in SERVICES or model.name not in OPERATIONS.get(name, (model.name,)) \
+            or not mocked(params.get("url", "")) or not _moto_answers(name, params["url"]):
         return None
-    body = params.get("body") or b"{}"
+    body = params.get("body") or b""
+    if isinstance(body, dict):  # a query-protocol form, which botocore's request preparation url-encodes
+        body = urlencode([(key.encode("utf-8") if isinstance(key, str) else key,
+                           value.encode("utf-8") if isinstance(value, str) else value) for key, value in body.items()],
+                         doseq=True)
     raw = body if isinstance(body, bytes) else bytes(body) if isinstance(body, bytearray) else str(body).encode()
-    text = raw.decode("utf-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:  # not text (a Lambda payload can be anything): moto's usual path
+        return None
     if any(marker in text for marker in _BINARY[name]):
         return None
     from moto.iam.models import mark_account_as_visited
@@ -213,10 +240,16 @@ def attempt(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[An
     handler.headers = headers
     handler.querystring = handler.data = querystring
     handler.form_data = {}
-    handler.method, handler.uri, handler.path, handler.raw_path = "POST", params["url"], "/", "/"
     handler.parsed_url = urlparse(params["url"])
+    path = handler.parsed_url.path or "/"
+    handler.method, handler.uri, handler.path, handler.raw_path = "POST", params["url"], path, path
     handler.normalized_request = None
     handler.uri_match = {}
+    if name == "lambda":  # rest-json: the operation and the function come from the path moto's router matches
+        handler._get_action = lambda: model.name
+        handler.uri_match = {"FunctionName": unquote(path.rsplit("/", 2)[-2])}
+    elif name == "sns":  # query protocol: the form is the request's values
+        handler.form_data = {key: values[0] for key, values in querystring.items()}
     handler.region = request_signer._region_name
     handler.partition = get_partition(handler.region)
     handler.response_headers = {"server": "amazon.com"}
@@ -224,11 +257,11 @@ def attempt(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[An
     handler.access_key = credentials.access_key if credentials is not None else "AKIAEXAMPLE"
     handler.current_account = _account(handler.access_key, headers)
     if name == "dynamodb":
-        handler.params = json.loads(text)
+        handler.params = json.loads(text or "{}")
     else:
         handler.response_headers["date"] = http_date(utcnow())
         if handler.automated_parameter_parsing:
-            handler.parse_parameters(_Request(raw, headers))
+            handler.parse_parameters(_Request(raw, headers, handler.form_data))
         mark_account_as_visited(account_id=handler.current_account, access_key=handler.access_key,
                                 service=handler.service_name, region=handler.region)
     try:
@@ -236,7 +269,9 @@ def attempt(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[An
     except HTTPException as err:  # as moto's botocore stubber answers one raised outside the action
         status, response_headers, response_body = err.code, dict(err.get_headers()), err.get_body()
     out = response_body.encode("utf-8") if isinstance(response_body, str) else response_body
-    http = AWSResponse(params["url"], int(status), {k: str(v) for k, v in response_headers.items()}, Raw(out))
+    # a streamed answer (Invoke's payload) is read from the raw body, as from moto's stubber
+    raw_body = MockRawResponse(out) if model.has_streaming_output else Raw(out)
+    http = AWSResponse(params["url"], int(status), {k: str(v) for k, v in response_headers.items()}, raw_body)
     as_sent = False
     if name == "dynamodb":
         text_out = response_body if isinstance(response_body, str) else out.decode("utf-8", "replace")

@@ -160,15 +160,15 @@ What is patched, and why:
    attribute names and the names (not the values) of the attribute values: it is parsed once with each value standing
    in as its name, and each request's operator objects are built from the kept tree with that request's values, as
    moto builds them. A condition that does not parse is parsed (and raises) every time, as before.
-34. Requests to moto's in-process mock that take the usual path (Lambda, SNS, SES, End User Messaging SMS: everything
-   but the fast lane's DynamoDB, SQS and Step Functions). botocore signs each with SigV4 (hashing the body and the
-   canonical request, then five HMACs), and moto, which checks no signature, matches its URL against every service's
-   patterns (over a hundred regular expressions) before it dispatches it. Here a request to an AWS endpoint, while the
-   mock is on, carries the Authorization header SigV4 would write (the same access key, date, region and service in
-   its credential scope, the headers it would sign) with a signature of zeros, which is all moto and the local End
-   User Messaging model read from it (`SigV4Auth.add_auth`, only for SigV4 itself, not S3's or presigned URLs; signed
-   in full when moto's IAM checks are on or it passes requests through to AWS); and the handler a URL matched is kept
-   per URL (`BotocoreStubber.process_request`), so the next request to it is dispatched at once, through moto's own
+34. Requests to moto's in-process mock that take the usual path (Lambda and SNS but Invoke and Publish, SES, End User
+   Messaging SMS: everything the fast lane leaves). botocore signs each with SigV4 (hashing the body and the canonical
+   request, then five HMACs), and moto, which checks no signature, matches its URL against every service's patterns
+   (over a hundred regular expressions) before it dispatches it. Here a request to an AWS endpoint, while the mock is
+   on, carries the Authorization header SigV4 would write (the same access key, date, region and service in its
+   credential scope, the headers it would sign) with a signature of zeros, which is all moto and the local End User
+   Messaging model read from it (`SigV4Auth.add_auth`, only for SigV4 itself, not S3's or presigned URLs; signed in
+   full when moto's IAM checks are on or it passes requests through to AWS); and the handler a URL matched is kept per
+   URL (`BotocoreStubber.process_request`), so the next request to it is dispatched at once, through moto's own
    request normalization and handler, as before (moto's passthrough and whitelist settings are checked on every
    request, as moto checks them).
 35. DynamoDB attribute values in botocore (`ParamValidator._validate_structure`,
@@ -185,13 +185,15 @@ What is patched, and why:
    a value holding anything else (a datetime in an event's details, moto's own objects) is deep-copied by Python's
    `deepcopy`, as before. Equal values either way; the JSON walk does not keep moto's sharing of a sub-value that
    appears twice in one value, which JSON (what the data came from and goes to) cannot express.
-37. SQS and Step Functions without the HTTP round trip (`localcloud.fastlane`, patch 26's handler): their requests
-   (JSON protocol: the outbox queue's SendMessage, StartExecution, the task callbacks) go to moto's own response
-   class set up as `setup_class` sets it up (SQS's parameters parsed by moto's own parser, Step Functions' read from
-   the same query string and JSON body), instead of through a werkzeug request rebuilt from the signed request (about
-   0.65 ms per call). An answer botocore's retry handler would retry (a throttled callback or StartExecution) is
-   retried through the same handler and with the same sleeps as botocore's endpoint would. A request with a binary
-   SQS message attribute takes the usual path. tests/unit/test_fastlane.py compares the answers both ways.
+37. SQS, Step Functions, Lambda's Invoke and SNS's Publish without the HTTP round trip (`localcloud.fastlane`, patch
+   26's handler): the outbox queue's SendMessage, StartExecution, the task callbacks, a state machine task's Invoke
+   and a receipt's Publish go to moto's own response class set up as `setup_class` sets it up (SQS's and SNS's
+   parameters parsed by moto's own parser, Step Functions' and Lambda's read from the same query string, path and
+   body), instead of through a werkzeug request rebuilt from the signed request (about 0.65 ms per call). An answer
+   botocore's retry handler would retry (a throttled callback or StartExecution) is retried through the same handler
+   and with the same sleeps as botocore's endpoint would. A request with a binary SQS message attribute, a Lambda
+   payload that is not text, and every other Lambda and SNS operation take the usual path. tests/unit/test_fastlane.py
+   compares the answers both ways.
 38. Item sizes (`LimitedSizeDict.__setitem__`, `Item.__init__`, `UpdateExpressionExecutor.execute` and the SET,
    REMOVE, ADD and DELETE executors): moto checks the 400 KB limit by summing the whole item's size (every nested
    value) for every attribute it sets, so building an item is quadratic in its attributes and each top-level SET of
@@ -230,7 +232,10 @@ INTERNALS = [
     ("moto.iam.models", "get_account_id_from"),
     ("moto.utilities.utils", "get_partition"),
     ("botocore.endpoint", "convert_to_response_dict"),
-    ("moto.sqs.responses", "SQSResponse.call_action"),  # patch 37: SQS and Step Functions in the fast lane
+    ("moto.sqs.responses", "SQSResponse.call_action"),  # patch 37: SQS, Step Functions, Invoke, Publish in the lane
+    ("moto.awslambda.responses", "LambdaResponse.invoke"),
+    ("moto.sns.responses", "SNSResponse.publish"),
+    ("moto.core.botocore_stubber", "MockRawResponse"),
     ("moto.stepfunctions.responses", "StepFunctionResponse.call_action"),
     ("moto.core.responses", "BaseResponse.parse_parameters"),
     ("moto.core.responses", "_decode_dict"),

@@ -152,16 +152,65 @@ def test_sqs_and_step_functions_answers_are_the_same_through_the_fast_lane_and_t
 
 
 def test_the_fast_lane_leaves_other_services_and_server_mode_to_moto(cloud):
-    """Only DynamoDB, SQS and Step Functions, only while moto's in-process mock is on, and only for AWS endpoints."""
-    assert {"dynamodb", "sqs", "stepfunctions"} == set(fastlane.SERVICES)
+    """Only DynamoDB, SQS, Step Functions, Lambda's Invoke and SNS's Publish, only while moto's in-process mock is on,
+    and only for AWS endpoints."""
+    assert {"dynamodb", "sqs", "stepfunctions", "lambda", "sns"} == set(fastlane.SERVICES)
+    assert {"lambda": {"Invoke"}, "sns": {"Publish"}} == fastlane.OPERATIONS
     assert fastlane.mocked("https://dynamodb.us-east-1.amazonaws.com/")
     assert not fastlane.mocked("http://127.0.0.1:4566/")
-    sns = cloud.client("sns")
     calls = []
     original = fastlane.answer
     fastlane.answer = lambda **kwargs: calls.append(original(**kwargs))
     try:
-        sns.list_topics()
+        cloud.client("sns").list_topics()
+        cloud.client("lambda").list_functions()
+        cloud.client("ses").list_identities()
     finally:
         fastlane.answer = original
-    assert calls == [None]
+    assert calls == [None, None, None]
+
+
+def _invoke_and_publish(cloud, name: str) -> list:
+    """A state machine task's Invoke (a function's answer, its error, a missing function) and a Publish (to a topic,
+    to a missing one, to a malformed phone number)."""
+    functions, sns = cloud.client("lambda"), cloud.client("sns")
+    prepare = cloud.runtime.function("PrepareNoticeFunction").name
+    answers: list = []
+    for payload in (b'{"not": "a notice"}', b"[1, 2]"):
+        invoked = functions.invoke(FunctionName=prepare, Payload=payload)
+        answers.append({"status": invoked["StatusCode"], "error": invoked.get("FunctionError"),
+                        "payload": invoked["Payload"].read()})
+    answers.append(_refusal(lambda: functions.invoke(FunctionName=f"{name}-missing", Payload=b"{}")))
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    published = sns.publish(TopicArn=topic, Message='{"a": "b & c = d"}', Subject="s",
+                            MessageAttributes={"kind": {"DataType": "String", "StringValue": "x"}})
+    answers.append(sorted(published))
+    answers.append(_refusal(lambda: sns.publish(TopicArn=f"{topic}-missing", Message="m")))
+    answers.append(_refusal(lambda: sns.publish(PhoneNumber="not-a-number", Message="m")))
+    sns.delete_topic(TopicArn=topic)
+    return answers
+
+
+def test_a_task_invoke_and_a_publish_are_the_same_through_the_fast_lane_and_through_moto(cloud, monkeypatch):
+    answered = []
+    original = fastlane.answer
+
+    def counting(**kwargs):
+        response = original(**kwargs)
+        answered.append((kwargs["model"].name, response is not None))
+        return response
+
+    monkeypatch.setattr(fastlane, "answer", counting)
+    laned = _invoke_and_publish(cloud, "lane-topic")
+    assert {op for op, by_lane in answered if by_lane} == {"Invoke", "Publish"}
+    assert not any(by_lane for op, by_lane in answered if op not in ("Invoke", "Publish"))
+    with monkeypatch.context() as moto_only:
+        moto_only.setattr(fastlane, "SERVICES", frozenset({"dynamodb"}))
+        answered.clear()
+        plain = _invoke_and_publish(cloud, "lane-topic")
+        assert not any(by_lane for _op, by_lane in answered)
+    assert laned == plain
+    # the handler refused the event: an error answer with its payload, as moto reports a function's error
+    assert laned[0]["error"] == "Handled" and laned[0]["status"] == 200 and b"errorMessage" in laned[0]["payload"]
+    assert [a["code"] for a in laned if isinstance(a, dict) and "code" in a] == [
+        "ResourceNotFoundException", "NotFound", "InvalidParameter"]
