@@ -75,8 +75,8 @@ def _count(counts: Counter, url: str, headers: Any, body: Any) -> None:
 
 def _install_counter(counts: Counter) -> tuple[Any, Any]:
     """Count every call moto answers: through its botocore stubber, and through the local cloud's fast lane
-    (`localcloud.fastlane`, DynamoDB, SQS and Step Functions), which answers before the stubber would see the call
-    (each try of a retried call, as the stubber counts them)."""
+    (`localcloud.fastlane`: DynamoDB, SQS, Step Functions, Lambda's Invoke and SNS's Publish), which answers before
+    the stubber would see the call (each try of a retried call, as the stubber counts them)."""
     from moto.core import botocore_stubber
 
     from localcloud import fastlane
@@ -90,8 +90,8 @@ def _install_counter(counts: Counter) -> tuple[Any, Any]:
 
     def counting_answer(model: Any, params: dict[str, Any], request_signer: Any) -> Any:
         answered = original_answer(model, params, request_signer)
-        if answered is not None:
-            _count(counts, params["url"], params.get("headers", {}), params.get("body"))
+        if answered is not None:  # the body as it would have been sent (a query-protocol form is a dict here)
+            _count(counts, params["url"], params.get("headers", {}), fastlane.request_body(params))
         return answered
 
     botocore_stubber.BotocoreStubber.process_request = counting

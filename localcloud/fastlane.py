@@ -22,14 +22,16 @@ What moto would have done differently is not reachable from these requests:
 - Lambda (Invoke only): the function and qualifier are read from the same path, query string and payload, the
   operation is the one botocore called (moto's router would match it from the path);
 - Step Functions: moto reads each parameter from the query string it derives from the body (as setup_class does:
-  the body's text split as a form, which for a JSON body holds no parameter name) and then from the JSON body;
+  the body's text split as a form) and then from the JSON body; the lane derives the same query string;
 - the account is the one moto derives from the client's access key, the region the client's (for these services
   and AWS endpoints, the one moto reads from the URL or the signature's scope); the access key is marked as
   visited as moto marks it;
 - no IAM check: moto only makes one when INITIAL_NO_AUTH_ACTION_COUNT is set (the local cloud never sets it);
-- errors come back as moto writes them and botocore raises them as usual; the retryable errors moto raises here
-  (a Step Functions throttle from the provider simulator) are retried by botocore's retry handler as on the usual
-  path, since the lane answers inside the same retried request.
+- errors come back as moto writes them and botocore raises them as usual; an answer botocore's retry handler would
+  retry (a Step Functions throttle from the provider simulator) is retried here through the same `needs-retry`
+  handler, with the same sleeps, as botocore's endpoint does. What the endpoint's loop also does and the lane does
+  not: the events around sending (`before-send`, `response-received`), which carry the adaptive retry mode's rate
+  limiter (the local cloud's clients use the standard mode) and nothing else here;
 Only with moto's in-process mock on (`mock_aws`), and only for AWS endpoints: in server mode requests go over HTTP.
 A request moto's configuration would pass through to AWS or refuse (a service off its whitelist), or one its request
 recorder would record, takes the usual path, which does that.
@@ -63,9 +65,8 @@ SERVICES = frozenset({"dynamodb", "sqs", "stepfunctions", "lambda", "sns"})
 # Of these services, only these operations (a Step Functions task's Invoke, a receipt's Publish); the others take
 # moto's usual path.
 OPERATIONS = {"lambda": frozenset({"Invoke"}), "sns": frozenset({"Publish"})}
-# Requests with a binary value take moto's usual path: its parser decodes their base64 text (DynamoDB's own lane
-# reads the JSON as it is; SQS's message attributes are parsed by moto's parser, binary ones included, but a binary
-# answer would need botocore's blob handling, which the usual path gives).
+# Requests with a binary value take moto's usual path: DynamoDB's lane reads the JSON as it is, where moto's parser
+# would decode the base64 text; SQS's are left to it too, the lane's checks being written for text attributes.
 _BINARY = {"dynamodb": ('"B":', '"BS":'), "sqs": ('"BinaryValue"', '"BinaryListValues"'), "stepfunctions": (),
            "lambda": (), "sns": ()}
 
@@ -122,6 +123,25 @@ def mocked(url: str) -> bool:
     return botocore_stubber.enabled and ".amazonaws.com" in url
 
 
+def request_body(params: dict[str, Any]) -> bytes | None:
+    """The bytes botocore will send for a request dict at `before-call`: a query-protocol form (still a dict there)
+    url-encoded as botocore's request preparation encodes it, text as UTF-8. None for a file-like body."""
+    body = params.get("body") or b""
+    if isinstance(body, dict):
+        body = urlencode([(key.encode("utf-8") if isinstance(key, str) else key,
+                           value.encode("utf-8") if isinstance(value, str) else value) for key, value in body.items()],
+                         doseq=True)
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return None
+
+
+# moto's name for a service (its backend index and configuration), where it differs from botocore's
+_MOTO_NAMES = {"lambda": "awslambda"}
+
+
 def _moto_answers(service: str, url: str) -> bool:
     """Whether moto's stubber would answer this request itself, as it checks on every request: not passed through
     to AWS (by URL or service), the service whitelisted, and moto's request recorder off (it records what the
@@ -130,6 +150,7 @@ def _moto_answers(service: str, url: str) -> bool:
     from moto.moto_api import recorder
 
     parsed = urlparse(url)
+    service = _MOTO_NAMES.get(service, service)
     return not (passthrough_url(f"{parsed.scheme}://{parsed.netloc}{parsed.path}") or passthrough_service(service)
                 or not service_whitelisted(service) or recorder._user_enabled)
 
@@ -196,8 +217,8 @@ def answer(model: Any, params: dict[str, Any], request_signer: Any, **_kwargs: A
         time.sleep(delay)
         tries += 1
         answered = attempt(model, params, request_signer)
-        if answered is None:  # cannot happen: what decides it did not change between tries
-            raise RuntimeError("the fast lane stopped answering a request it had answered")
+        if answered is None:  # moto's configuration changed between tries: its usual path makes the next try
+            return None
     if "ResponseMetadata" in answered[1]:
         answered[1]["ResponseMetadata"]["RetryAttempts"] = tries - 1
     return answered
@@ -211,12 +232,9 @@ def attempt(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[An
     if name not in SERVICES or model.name not in OPERATIONS.get(name, (model.name,)) \
             or not mocked(params.get("url", "")) or not _moto_answers(name, params["url"]):
         return None
-    body = params.get("body") or b""
-    if isinstance(body, dict):  # a query-protocol form, which botocore's request preparation url-encodes
-        body = urlencode([(key.encode("utf-8") if isinstance(key, str) else key,
-                           value.encode("utf-8") if isinstance(value, str) else value) for key, value in body.items()],
-                         doseq=True)
-    raw = body if isinstance(body, bytes) else bytes(body) if isinstance(body, bytearray) else str(body).encode()
+    raw = request_body(params)
+    if raw is None:  # a file-like body (a Lambda payload can be one): moto's usual path reads it
+        return None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:  # not text (a Lambda payload can be anything): moto's usual path
@@ -246,6 +264,8 @@ def attempt(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[An
     handler.normalized_request = None
     handler.uri_match = {}
     if name == "lambda":  # rest-json: the operation and the function come from the path moto's router matches
+        if "Action" in querystring:  # moto would take the operation from it: its usual path answers that
+            return None
         handler._get_action = lambda: model.name
         handler.uri_match = {"FunctionName": unquote(path.rsplit("/", 2)[-2])}
     elif name == "sns":  # query protocol: the form is the request's values
@@ -256,14 +276,13 @@ def attempt(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[An
     handler.is_werkzeug_request = False
     handler.access_key = credentials.access_key if credentials is not None else "AKIAEXAMPLE"
     handler.current_account = _account(handler.access_key, headers)
+    handler.response_headers["date"] = http_date(utcnow())
     if name == "dynamodb":
         handler.params = json.loads(text or "{}")
-    else:
-        handler.response_headers["date"] = http_date(utcnow())
-        if handler.automated_parameter_parsing:
-            handler.parse_parameters(_Request(raw, headers, handler.form_data))
-        mark_account_as_visited(account_id=handler.current_account, access_key=handler.access_key,
-                                service=handler.service_name, region=handler.region)
+    elif handler.automated_parameter_parsing:
+        handler.parse_parameters(_Request(raw, headers, handler.form_data))
+    mark_account_as_visited(account_id=handler.current_account, access_key=handler.access_key,
+                            service=handler.service_name, region=handler.region)
     try:
         status, response_headers, response_body = handler.call_action()
     except HTTPException as err:  # as moto's botocore stubber answers one raised outside the action

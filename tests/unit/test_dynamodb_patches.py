@@ -248,8 +248,10 @@ def test_a_kept_condition_tree_evaluates_each_request_with_its_own_values(cloud,
 
 
 def _size_checks(client, table: str) -> list:
-    """Writes on both sides of moto's 405,000-byte item limit: whole items, top-level SETs one after another, a nested
-    SET that grows the item before a top-level one, a REMOVE and an ADD beside SETs."""
+    """Writes on both sides of moto's 405,000-byte item limit: whole items, top-level SETs one after another, and a
+    nested SET that grows the item in place between two top-level ones. (A clause keyword appears once per update, so
+    a REMOVE, ADD or DELETE never runs between two top-level SETs: the nested SET is the one action that can change
+    the item under a carried size; the REMOVE and ADD here check those clauses beside a SET clause still agree.)"""
     def s(n: int) -> dict:
         return {"S": "x" * n}
 

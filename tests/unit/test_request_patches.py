@@ -177,3 +177,9 @@ def test_a_kept_handler_still_follows_motos_configuration(cloud, monkeypatch):
         cloud.client("sqs").list_queues()
     with pytest.raises(ServiceNotWhitelisted):
         cloud.client("dynamodb").list_tables()
+    with pytest.raises(ServiceNotWhitelisted):  # moto names Lambda's backend "awslambda": the lane asks it so
+        cloud.client("lambda").invoke(FunctionName="any", Payload=b"{}")
+    monkeypatch.setitem(default_user_config, "core", {**default_user_config.get("core", {}),
+                                                      "service_whitelist": ["lambda"]})
+    with pytest.raises(ServiceNotWhitelisted):
+        cloud.client("lambda").invoke(FunctionName="any", Payload=b"{}")
