@@ -205,17 +205,18 @@ def answer(model: Any, params: dict[str, Any], request_signer: Any, **_kwargs: A
     context = params.get("context", {})
     retries = context.setdefault("retries", {})
     retries.setdefault("invocation-id", str(uuid.uuid4()))
-    tries = 1
+    tries = retries["attempt"] = 1
     event = f"needs-retry.{model.service_model.service_id.hyphenize()}.{model.name}"
-    while True:
-        retries["attempt"] = tries
+    # botocore's standard retry handler retries a 2xx answer only when DynamoDB's CRC32 header does not match the
+    # body, and moto writes that header from the very body handed over here: only an error answer is asked about
+    while answered[0].status_code >= 300:
         delay = first_non_none_response(request_signer._event_emitter.emit(
             event, response=answered, endpoint=None, operation=model, attempts=tries, caught_exception=None,
             request_dict=params))
         if delay is None or delay is False:
             break
         time.sleep(delay)
-        tries += 1
+        tries = retries["attempt"] = tries + 1
         answered = attempt(model, params, request_signer)
         if answered is None:  # moto's configuration changed between tries: its usual path makes the next try
             return None
