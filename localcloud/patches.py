@@ -201,6 +201,10 @@ What is patched, and why:
    carried from one write to the next (the old value's size out, the new one's in); any action that changes a value
    in place or removes one (a nested SET, REMOVE, ADD, DELETE) forgets it, so the next top-level SET sums the item
    again as moto does. The same writes are refused, at the same point (tests/unit/test_dynamodb_patches.py).
+39. Name conversions (`camelcase_to_underscores` as moto's core, SQS and SNS modules see it): moto converts every
+   request's action name to a method name, and SQS every queue attribute's name on every SendMessage, a character at a
+   time. The conversion is a pure function of its string, so each string's is kept (4,096 of them); anything that is
+   not a string is converted by moto's function as before.
 """
 
 from __future__ import annotations
@@ -225,6 +229,10 @@ _SFN_COPYING_MODULES = (
     "moto.stepfunctions.parser.asl.eval.event.event_manager",
     "moto.stepfunctions.parser.asl.eval.environment",
 )
+
+# The moto modules that convert a request's names on every call (patch 39).
+_CAMELCASE_USERS = ("moto.core.utils", "moto.core.responses", "moto.sqs.models", "moto.sns.models",
+                    "moto.sns.responses")
 
 INTERNALS = [
     ("moto.core.models", "botocore_stubber"),  # patch 26: the fast lane only while moto's in-process mock is on
@@ -349,6 +357,7 @@ INTERNALS = [
     ("moto.dynamodb.models.dynamo_type", "DynamoType.to_regular_json"),
     ("moto.dynamodb.models.dynamo_type", "DynamoType.size"),
     ("moto.dynamodb.models.dynamo_type", "LimitedSizeDict.__setitem__"),
+    *((module, "camelcase_to_underscores") for module in _CAMELCASE_USERS),  # patch 39
     ("moto.dynamodb.models.dynamo_type", "Item.__init__"),
     ("moto.dynamodb.exceptions", "ItemSizeTooLarge"),
     ("moto.dynamodb.parsing.executors", "UpdateExpressionExecutor.execute"),
@@ -1010,6 +1019,30 @@ def _user_agent_per_client(original: Callable[[Any], str]) -> Callable[[Any], st
     return to_string
 
 
+def _camelcase_kept(original: Callable[[str], str]) -> Callable[[str], str]:
+    """`camelcase_to_underscores`: a pure function of its string, computed once per string (moto converts every
+    request's action name, and SQS every queue attribute's name on every send, a character at a time)."""
+    cached = functools.lru_cache(maxsize=4096)(original)
+
+    @functools.wraps(original)
+    def convert(argument: str) -> str:
+        try:
+            return cached(argument)
+        except TypeError:  # not hashable: not a string, converted (or refused) as moto does
+            return original(argument)
+
+    return convert
+
+
+def _keep_camelcase_conversions() -> None:
+    """Patch 39 in every module of `_CAMELCASE_USERS` (each imported the function by name)."""
+    from moto.core import utils as core_utils
+
+    converting = _camelcase_kept(core_utils.camelcase_to_underscores)
+    for name in _CAMELCASE_USERS:
+        _set(importlib.import_module(name), "camelcase_to_underscores", converting)
+
+
 def _random_string(self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
     """`MotoRandom.get_random_string` with one draw for the whole string (same pool, same generator)."""
     import string
@@ -1666,6 +1699,7 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     from moto.moto_api._internal.moto_random import MotoRandom
 
     _set(UserAgentString, "to_string", _user_agent_per_client(UserAgentString.to_string))
+    _keep_camelcase_conversions()
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.parsing.validators import UpdateExpressionValidator
 
