@@ -125,24 +125,32 @@ def _queue_and_state_machine(cloud, name: str) -> list:
     return answers
 
 
-def test_sqs_and_step_functions_answers_are_the_same_through_the_fast_lane_and_through_moto(cloud, monkeypatch):
-    answered = []
+def _both_ways(cloud, monkeypatch, requests, name: str) -> tuple[list, list, list]:
+    """`requests` run through the fast lane, then through moto's usual path only: (laned, plain, and for the laned run
+    each call's (service, operation, answered by the lane))."""
+    answered: list = []
     original = fastlane.answer
 
     def counting(**kwargs):
         response = original(**kwargs)
-        answered.append((kwargs["model"].service_model.service_name, response is not None))
+        answered.append((kwargs["model"].service_model.service_name, kwargs["model"].name, response is not None))
         return response
 
     monkeypatch.setattr(fastlane, "answer", counting)
-    laned = _queue_and_state_machine(cloud, "lane-check")
-    assert {service for service, by_lane in answered if by_lane} == {"sqs", "stepfunctions"}
-    assert all(by_lane for _service, by_lane in answered)
+    laned = requests(cloud, name)
+    calls = list(answered)
     with monkeypatch.context() as moto_only:
         moto_only.setattr(fastlane, "SERVICES", frozenset({"dynamodb"}))
         answered.clear()
-        plain = _queue_and_state_machine(cloud, "lane-check")
-        assert not any(by_lane for _service, by_lane in answered)
+        plain = requests(cloud, name)
+        assert not any(by_lane for *_call, by_lane in answered)
+    return laned, plain, calls
+
+
+def test_sqs_and_step_functions_answers_are_the_same_through_the_fast_lane_and_through_moto(cloud, monkeypatch):
+    laned, plain, calls = _both_ways(cloud, monkeypatch, _queue_and_state_machine, "lane-check")
+    assert {service for service, _op, by_lane in calls if by_lane} == {"sqs", "stepfunctions"}
+    assert all(by_lane for *_call, by_lane in calls)
     assert laned == plain
     refused = [a for a in laned if isinstance(a, dict) and "code" in a]
     assert [r["code"] for r in refused] == ["AWS.SimpleQueueService.NonExistentQueue", "InvalidParameterValue",
@@ -192,23 +200,9 @@ def _invoke_and_publish(cloud, name: str) -> list:
 
 
 def test_a_task_invoke_and_a_publish_are_the_same_through_the_fast_lane_and_through_moto(cloud, monkeypatch):
-    answered = []
-    original = fastlane.answer
-
-    def counting(**kwargs):
-        response = original(**kwargs)
-        answered.append((kwargs["model"].name, response is not None))
-        return response
-
-    monkeypatch.setattr(fastlane, "answer", counting)
-    laned = _invoke_and_publish(cloud, "lane-topic")
-    assert {op for op, by_lane in answered if by_lane} == {"Invoke", "Publish"}
-    assert not any(by_lane for op, by_lane in answered if op not in ("Invoke", "Publish"))
-    with monkeypatch.context() as moto_only:
-        moto_only.setattr(fastlane, "SERVICES", frozenset({"dynamodb"}))
-        answered.clear()
-        plain = _invoke_and_publish(cloud, "lane-topic")
-        assert not any(by_lane for _op, by_lane in answered)
+    laned, plain, calls = _both_ways(cloud, monkeypatch, _invoke_and_publish, "lane-topic")
+    assert {op for _service, op, by_lane in calls if by_lane} == {"Invoke", "Publish"}
+    assert not any(by_lane for _service, op, by_lane in calls if op not in ("Invoke", "Publish"))
     assert laned == plain
     # the handler refused the event: an error answer with its payload, as moto reports a function's error
     assert laned[0]["error"] == "Handled" and laned[0]["status"] == 200 and b"errorMessage" in laned[0]["payload"]
