@@ -82,21 +82,21 @@ def _install_counter(counts: Counter) -> tuple[Any, Any]:
     from localcloud import fastlane
 
     original = botocore_stubber.BotocoreStubber.process_request
-    original_answer = fastlane.attempt
+    original_attempt = fastlane.attempt
 
     def counting(self: Any, request: Any) -> Any:
         _count(counts, request.url, request.headers, request.body)
         return original(self, request)
 
-    def counting_answer(model: Any, params: dict[str, Any], request_signer: Any) -> Any:
-        answered = original_answer(model, params, request_signer)
+    def counting_attempt(model: Any, params: dict[str, Any], request_signer: Any) -> Any:
+        answered = original_attempt(model, params, request_signer)
         if answered is not None:  # the body as it would have been sent (a query-protocol form is a dict here)
             _count(counts, params["url"], params.get("headers", {}), fastlane.request_body(params))
         return answered
 
     botocore_stubber.BotocoreStubber.process_request = counting
-    fastlane.attempt = counting_answer
-    return original, original_answer
+    fastlane.attempt = counting_attempt
+    return original, original_attempt
 
 
 def _uninstall_counter(originals: tuple[Any, Any]) -> None:

@@ -41,6 +41,7 @@ tests/unit/test_fastlane.py runs the same requests with and without it and compa
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import threading
@@ -67,8 +68,7 @@ SERVICES = frozenset({"dynamodb", "sqs", "stepfunctions", "lambda", "sns"})
 OPERATIONS = {"lambda": frozenset({"Invoke"}), "sns": frozenset({"Publish"})}
 # Requests with a binary value take moto's usual path: DynamoDB's lane reads the JSON as it is, where moto's parser
 # would decode the base64 text; SQS's are left to it too, the lane's checks being written for text attributes.
-_BINARY = {"dynamodb": ('"B":', '"BS":'), "sqs": ('"BinaryValue"', '"BinaryListValues"'), "stepfunctions": (),
-           "lambda": (), "sns": ()}
+_BINARY = {"dynamodb": ('"B":', '"BS":'), "sqs": ('"BinaryValue"', '"BinaryListValues"')}
 
 _parsers: dict[str, Any] = {}
 _accounts: dict[str, str] = {}
@@ -89,7 +89,7 @@ class _Headers(dict):
 
 
 class _Request:
-    """What moto's `parse_parameters` reads of a request, for a JSON-protocol body."""
+    """What moto's `parse_parameters` reads of a request: its body, and a query-protocol request's form."""
 
     method = "POST"
     path = "/"
@@ -140,41 +140,34 @@ def request_body(params: dict[str, Any]) -> bytes | None:
 
 # moto's name for a service (its backend index and configuration), where it differs from botocore's
 _MOTO_NAMES = {"lambda": "awslambda"}
+# The response class moto answers each service with
+_HANDLERS = {"dynamodb": ("moto.dynamodb.responses", "DynamoHandler"), "sqs": ("moto.sqs.responses", "SQSResponse"),
+             "lambda": ("moto.awslambda.responses", "LambdaResponse"), "sns": ("moto.sns.responses", "SNSResponse"),
+             "stepfunctions": ("moto.stepfunctions.responses", "StepFunctionResponse")}
+
+
+def moto_serves(moto_service: str, clean_url: str) -> bool:
+    """Whether moto's configuration lets its stubber answer a request itself, as it checks on every request: not
+    passed through to AWS (by URL or by service) and the service whitelisted. `moto_service` is moto's name for it."""
+    from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
+
+    return not (passthrough_url(clean_url) or passthrough_service(moto_service)
+                or not service_whitelisted(moto_service))
 
 
 def _moto_answers(service: str, url: str) -> bool:
-    """Whether moto's stubber would answer this request itself, as it checks on every request: not passed through
-    to AWS (by URL or service), the service whitelisted, and moto's request recorder off (it records what the
-    stubber sees)."""
-    from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
+    """Whether moto's stubber would answer this request itself (`moto_serves`) and its request recorder is off (it
+    records what the stubber sees)."""
     from moto.moto_api import recorder
 
     parsed = urlparse(url)
-    service = _MOTO_NAMES.get(service, service)
-    return not (passthrough_url(f"{parsed.scheme}://{parsed.netloc}{parsed.path}") or passthrough_service(service)
-                or not service_whitelisted(service) or recorder._user_enabled)
+    return moto_serves(_MOTO_NAMES.get(service, service), f"{parsed.scheme}://{parsed.netloc}{parsed.path}") \
+        and not recorder._user_enabled
 
 
 def _handler(service: str) -> Any:
-    if service == "dynamodb":
-        from moto.dynamodb.responses import DynamoHandler
-
-        return DynamoHandler()
-    if service == "sqs":
-        from moto.sqs.responses import SQSResponse
-
-        return SQSResponse()
-    if service == "lambda":
-        from moto.awslambda.responses import LambdaResponse
-
-        return LambdaResponse()
-    if service == "sns":
-        from moto.sns.responses import SNSResponse
-
-        return SNSResponse()
-    from moto.stepfunctions.responses import StepFunctionResponse
-
-    return StepFunctionResponse()
+    module, name = _HANDLERS[service]
+    return getattr(importlib.import_module(module), name)()
 
 
 def _querystring(url: str, text: str) -> dict[str, Any] | None:
@@ -240,7 +233,7 @@ def attempt(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[An
         text = raw.decode("utf-8")
     except UnicodeDecodeError:  # not text (a Lambda payload can be anything): moto's usual path
         return None
-    if any(marker in text for marker in _BINARY[name]):
+    if any(marker in text for marker in _BINARY.get(name, ())):
         return None
     from moto.iam.models import mark_account_as_visited
     from moto.utilities.utils import get_partition
@@ -273,11 +266,10 @@ def attempt(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[An
         handler.form_data = {key: values[0] for key, values in querystring.items()}
     handler.region = request_signer._region_name
     handler.partition = get_partition(handler.region)
-    handler.response_headers = {"server": "amazon.com"}
+    handler.response_headers = {"server": "amazon.com", "date": http_date(utcnow())}
     handler.is_werkzeug_request = False
     handler.access_key = credentials.access_key if credentials is not None else "AKIAEXAMPLE"
     handler.current_account = _account(handler.access_key, headers)
-    handler.response_headers["date"] = http_date(utcnow())
     if name == "dynamodb":
         handler.params = json.loads(text or "{}")
     elif handler.automated_parameter_parsing:
@@ -295,7 +287,7 @@ def attempt(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[An
     as_sent = False
     if name == "dynamodb":
         text_out = response_body if isinstance(response_body, str) else out.decode("utf-8", "replace")
-        as_sent = not any(m in text_out for m in _BINARY[name])
+        as_sent = not any(m in text_out for m in _BINARY["dynamodb"])
     return http, _parse(http, model, request_signer, as_sent=as_sent)
 
 

@@ -1200,6 +1200,8 @@ def _matched_once(process_request: Callable[[Any, Any], Any]) -> Callable[[Any, 
     from moto.core import botocore_stubber as stubber
     from moto.core.exceptions import HTTPException
 
+    from localcloud.fastlane import moto_serves
+
     def find(clean_url: str) -> tuple[str, Callable[..., Any]] | None:
         """moto's own search (`BotocoreStubber.process_request`): the first service pattern that matches and is not
         passed through, then the first of that service's URLs that matches."""
@@ -1229,8 +1231,7 @@ def _matched_once(process_request: Callable[[Any, Any], Any]) -> Callable[[Any, 
         parsed_url, _ = stubber.get_equivalent_url_in_aws_domain(request.url)
         clean_url = f"{parsed_url.scheme}://{parsed_url.netloc}{parsed_url.path}"
         found = _matched_urls.get(clean_url)
-        if found is not None and (stubber.passthrough_url(clean_url) or stubber.passthrough_service(found[0])
-                                  or not stubber.service_whitelisted(found[0])):
+        if found is not None and not moto_serves(found[0], clean_url):
             found = None  # moto's configuration changed since: its own search answers
         if found is None:
             found = find(clean_url)
