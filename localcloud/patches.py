@@ -205,11 +205,18 @@ What is patched, and why:
    request's action name to a method name, and SQS every queue attribute's name on every SendMessage, a character at a
    time. The conversion is a pure function of its string, so each string's is kept (4,096 of them); anything that is
    not a string is converted by moto's function as before.
+40. Projections (`Item.project`): moto converted the whole item to plain JSON for each path of a ProjectionExpression
+   and then looked the path up in it, so a read of two attributes of a notice cost as much as reading its whole chain
+   and every attempt (and the time of a read that is refused for its owner grew with the size of an item the caller
+   cannot see). Only the top-level attribute a path starts from (`name`, or the list `name` of `name[3]`) is converted
+   now, with moto's own conversion, before the same lookup and merge: the same item is returned
+   (tests/unit/test_dynamodb_patches.py compares the two over nested, listed, missing and repeated paths).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import importlib
 import threading
 import time as _real_time
@@ -359,6 +366,11 @@ INTERNALS = [
     ("moto.dynamodb.models.dynamo_type", "LimitedSizeDict.__setitem__"),
     *((module, "camelcase_to_underscores") for module in _CAMELCASE_USERS),  # patch 39
     ("moto.dynamodb.models.dynamo_type", "Item.__init__"),
+    ("moto.dynamodb.models.dynamo_type", "Item.project"),  # patch 40
+    ("moto.dynamodb.models.dynamo_type", "deserializer"),
+    ("moto.dynamodb.models.dynamo_type", "serializer"),
+    ("moto.dynamodb.models.dynamo_type", "find_nested_key"),
+    ("moto.dynamodb.models.dynamo_type", "merge_dicts"),
     ("moto.dynamodb.exceptions", "ItemSizeTooLarge"),
     ("moto.dynamodb.parsing.executors", "UpdateExpressionExecutor.execute"),
     ("moto.dynamodb.parsing.executors", "SetExecutor.execute"),
@@ -1043,6 +1055,28 @@ def _keep_camelcase_conversions() -> None:
         _set(importlib.import_module(name), "camelcase_to_underscores", converting)
 
 
+_LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")  # moto's `find_nested_key`: a path step naming a list element
+
+
+def _project(self: Any, projection_expressions: list[list[str]]) -> Any:
+    """`Item.project` converting only the top-level attribute each path starts from (patch 40). `find_nested_key`
+    looks at the top level for the path's first step as written, or for the list it indexes (`attempts` of
+    `attempts[0]`), and never anywhere else: those attributes, converted as `Item.to_regular_json` converts each one,
+    are all it can see of the whole item moto converted."""
+    from moto.dynamodb.models import dynamo_type
+
+    result: dict[str, Any] = {}
+    for expr in projection_expressions:
+        first = expr[0]
+        indexed = _LIST_ELEMENT.match(first)
+        names = (first, indexed.group(1)) if indexed else (first,)
+        seen = {name: dynamo_type.deserializer.deserialize(self.attrs[name].to_regular_json())
+                for name in names if name in self.attrs}
+        dynamo_type.merge_dicts(result, dynamo_type.find_nested_key(expr, seen))
+    return dynamo_type.Item(hash_key=self.hash_key, range_key=self.range_key,
+                            attrs=dynamo_type.serializer.serialize(result)["M"])
+
+
 def _random_string(self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
     """`MotoRandom.get_random_string` with one draw for the whole string (same pool, same generator)."""
     import string
@@ -1691,6 +1725,7 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
 
     _set(LimitedSizeDict, "__setitem__", _sized_setitem(LimitedSizeDict.__setitem__))
     _set(Item, "__init__", _item_init_sized_once(Item.__init__))
+    _set(Item, "project", _project)
     _set(executors.UpdateExpressionExecutor, "execute", _update_sized_once(executors.UpdateExpressionExecutor.execute))
     for executor in (executors.SetExecutor, executors.RemoveExecutor, executors.AddExecutor,
                      executors.DeleteExecutor):

@@ -10,6 +10,7 @@ import gc
 gc.disable()  # the cold start: loading modules makes no garbage, yet collections ran all through it (see the end)
 
 import hashlib
+import json
 import os
 import re
 from pathlib import Path
@@ -22,10 +23,11 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from loan_notify.borrowers import Borrowers
 from loan_notify.console import Category, ConsoleDecision, case_view, decide, queue, take
+from loan_notify.edge import declares_json, plain_json_content_type
 from loan_notify.evidence import export
 from loan_notify.executions import StepFunctionsStarter, TaskCallbacks
 from loan_notify.ledger import Ledger
@@ -133,6 +135,18 @@ def _invalid(err: RequestValidationError) -> Response:
     return _error(422, "invalid_request", "The request does not match the API: see fields", fields=fields)
 
 
+@app.exception_handler(ValidationError)
+def _stored_record_invalid(err: ValidationError) -> Response:
+    """Requests are validated by the resolver (RequestValidationError, 422): a pydantic error that gets here comes
+    from a stored record that does not fit its model (the platform wrote a borrower's phone as a number, say). That
+    is a fault on our side, answered 500 so the 5xx alarm sees it, and never echoed: pydantic's message quotes the
+    values, personal data included. The log names the fields and the kind of error only."""
+    logger.error("stored record does not fit its model",
+                 extra={"errors": [{"field": ".".join(str(p) for p in e["loc"]), "type": e["type"]}
+                                   for e in err.errors(include_url=False, include_input=False)]})
+    return _error(500, "internal_error", "A stored record does not fit its model; it is logged")
+
+
 @app.exception_handler(ValueError)
 def _bad_request(err: ValueError) -> Response:
     return _error(400, "bad_request", str(err))
@@ -211,9 +225,14 @@ def static_file(name: str) -> Response[str]:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # cases, timelines and evidence: names, amounts, notes
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    if not declares_json(event):
+        message = "request bodies are JSON: send Content-Type: application/json"
+        return {"statusCode": 415, "headers": {"Content-Type": "application/json", "Cache-Control": "no-store",
+                                               **SECURITY_HEADERS},
+                "body": json.dumps({"error": {"code": "unsupported_media_type", "message": message}})}
+    return app.resolve(plain_json_content_type(event), context)
 
 # What the cold start loaded lives as long as this instance: later collections skip it, and collecting resumes.
 gc.freeze()

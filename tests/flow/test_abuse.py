@@ -27,14 +27,14 @@ from tests.flow.conftest import BORROWERS_SEEN, mobile, unique
 pytestmark = pytest.mark.flow
 
 
-def http(cloud, method, path, token=None, body=None, raw=None):
+def http(cloud, method, path, token=None, body=None, raw=None, content_type="application/json"):
     """(status, JSON body, headers) of one request to the local API."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     request = urllib.request.Request(cloud.api.url + path, method=method, data=data)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     if data is not None:
-        request.add_header("Content-Type", "application/json")
+        request.add_header("Content-Type", content_type)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1 only
             return response.status, json.loads(response.read() or b"null"), _lower(response.headers)
@@ -118,6 +118,18 @@ class TestSendsOfCodesAndLinksAreLimited:
         answers = at_once(10, lambda i: http(cloud, "PUT", "/me/contact", tokens[i], {"email": target}))
         assert sum(1 for status, _, _ in answers if status == 202) == SENDS_PER_DESTINATION.count
         assert len(platform.emails_to(target)) == SENDS_PER_DESTINATION.count
+
+    def test_sub_addresses_of_one_mailbox_count_as_that_mailbox(self, cloud, platform):
+        # "victim+1@", "Victim+2@", ... all reach victim@: tags must not multiply the links one mailbox receives
+        name = unique("victim")
+        variants = [f"{name.upper() if n % 2 else name}+{n}@example.com" for n in range(10)]
+        borrowers = [platform.borrower() for _ in range(10)]
+        for borrower, address in zip(borrowers, variants):
+            seen(borrower, email=address)
+        tokens = [cloud.api.issue_token(b["borrower_id"]) for b in borrowers]
+        answers = at_once(10, lambda i: http(cloud, "PUT", "/me/contact", tokens[i], {"email": variants[i]}))
+        assert sum(1 for status, _, _ in answers if status == 202) == SENDS_PER_DESTINATION.count
+        assert sum(len(platform.emails_to(address)) for address in set(variants)) == SENDS_PER_DESTINATION.count
 
     def test_a_sixth_distinct_destination_in_a_day_is_refused_even_hours_apart(self, cloud):
         from datetime import datetime, timedelta, timezone
@@ -337,6 +349,35 @@ class TestEdgesAnswer4xx:
         raw = json.dumps({"loan_id": "贷" * 6000}, ensure_ascii=False).encode()
         status, body, _ = http(cloud, "POST", "/me/reports", token, raw=raw)
         assert status == 400 and body["error"]["code"] == "too_large"
+
+    def test_a_body_not_labelled_json_is_415_and_changes_nothing(self, cloud, platform):
+        borrower = platform.borrower()
+        token = cloud.api.issue_token(borrower["borrower_id"])
+        status, before, _ = http(cloud, "GET", "/me/preferences", token)
+        assert status == 200
+        wanted = {**before, "opt_out_non_critical": not before["opt_out_non_critical"]}
+        for content_type in ("multipart/form-data; boundary=x", "text/plain", "application/x-www-form-urlencoded"):
+            # read as a form, a JSON body would be empty and the PUT would put every preference back to default
+            status, body, _ = http(cloud, "PUT", "/me/preferences", token, body=wanted, content_type=content_type)
+            assert status == 415 and body["error"]["code"] == "unsupported_media_type", (content_type, body)
+        assert http(cloud, "GET", "/me/preferences", token)[1] == before
+        status, body, _ = http(cloud, "PUT", "/me/preferences", token, body=wanted,
+                               content_type="Application/JSON; charset=utf-8")
+        assert status == 200 and http(cloud, "GET", "/me/preferences", token)[1] == wanted
+
+    def test_a_stored_borrower_that_does_not_fit_is_a_500_that_quotes_nothing(self, cloud, platform):
+        # the platform wrote a phone as a number and an email as a list: our fault to log, not the caller's to read
+        borrower = platform.borrower()
+        cloud.table("BorrowersTableName").update_item(
+            Key={"borrower_id": borrower["borrower_id"]}, UpdateExpression="SET phone = :p, email = :e",
+            ExpressionAttributeValues={":p": 8613800138999, ":e": [borrower["email"]]})
+        token = cloud.api.issue_token(borrower["borrower_id"])
+        for path in ("/me/preferences", "/me/contact", "/me/notifications"):
+            status, body, _ = http(cloud, "GET", path, token)
+            assert status == 500 and body["error"]["code"] == "internal_error", (path, body)
+            assert "8613800138999" not in json.dumps(body) and borrower["email"] not in json.dumps(body)
+        logged = "\n".join(log.line for log in list(cloud.runtime.logs) if log.function == "BorrowerApiFunction")
+        assert "stored record does not fit its model" in logged and "8613800138999" not in logged
 
     def test_a_real_page_token_still_pages_and_cannot_be_used_by_another_borrower(self, cloud, platform):
         borrower, other = platform.borrower(), platform.borrower()

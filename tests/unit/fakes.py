@@ -33,6 +33,10 @@ class FakeLedger:
     def get(self, notification_id: str) -> dict[str, Any] | None:
         return self.items.get(notification_id)
 
+    def owner(self, notification_id: str) -> dict[str, Any] | None:
+        item = self.items.get(notification_id)
+        return None if item is None else {k: item[k] for k in ("borrower_id", "state") if k in item}
+
     def expire_attempt(self, notification_id: str, attempt: int, *, deadline_s: int, at: str) -> bool:
         attempts = self.items.get(notification_id, {}).get("attempts", [])
         if len(attempts) < attempt:

@@ -153,10 +153,12 @@ def test_the_borrower_api_is_throttled_logged_without_personal_data_and_fenced()
     assert TEMPLATE["Parameters"]["BorrowerApiReservedConcurrency"]["Default"] == 20
 
 
-def test_the_tracer_never_records_borrower_api_responses():
-    variables = RESOURCES["BorrowerApiFunction"]["Properties"]["Environment"]["Variables"]
+@pytest.mark.parametrize("function, folder", [("BorrowerApiFunction", "borrower_api"),
+                                              ("ReviewConsoleFunction", "review_console")])
+def test_the_tracer_never_records_api_responses(function, folder):
+    variables = RESOURCES[function]["Properties"]["Environment"]["Variables"]
     assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
-    source = (ROOT / "functions/borrower_api/app.py").read_text()
+    source = (ROOT / f"functions/{folder}/app.py").read_text()
     assert "@tracer.capture_lambda_handler(capture_response=False)" in source
     assert "capture_method" not in source  # no method capture that would record a return value
 
@@ -303,3 +305,67 @@ def test_a_transaction_conflict_is_tried_again_and_never_a_server_error():
     with pytest.raises(limits.LimitExceeded) as refused:
         limits.Limits(over, pepper=b"k").take_send("B-1", "sms", "+8613912345678")
     assert refused.value.limits == [limits.SENDS_PER_DESTINATION] and over.calls == 1
+
+
+# ------------------------------------------------------------------ bodies, mailboxes, notice ids
+@pytest.mark.parametrize("method, path, body, content_type, ok", [
+    ("PUT", "/me/preferences", '{"channels": []}', "application/json", True),
+    ("PUT", "/me/preferences", '{"channels": []}', "Application/JSON; charset=utf-8", True),
+    ("PUT", "/me/preferences", '{"channels": []}', "multipart/form-data; boundary=x", False),
+    ("PUT", "/me/preferences", '{"channels": []}', "text/plain", False),
+    ("PUT", "/me/preferences", None, None, False),  # a PUT always needs its JSON body
+    ("POST", "/me/reports", '{"loan_id": "L-1"}', None, False),
+    ("POST", "/me/notifications/n-1/read", None, None, True),  # a POST that carries nothing
+    ("POST", "/unsubscribe", "List-Unsubscribe=One-Click", "application/x-www-form-urlencoded", True),
+    ("GET", "/me/preferences", None, "text/plain", True),
+])
+def test_only_bodies_labelled_json_reach_the_routes(method, path, body, content_type, ok):
+    from loan_notify.edge import declares_json
+
+    event = {"rawPath": path, "body": body, "requestContext": {"http": {"method": method, "path": path}},
+             "headers": {"Content-Type": content_type} if content_type else {}}
+    assert declares_json(event, form_paths=frozenset({"/unsubscribe"})) is ok
+
+
+def test_a_json_content_type_reaches_the_resolver_in_its_plain_form():
+    from loan_notify.edge import plain_json_content_type
+
+    event = {"headers": {"Content-Type": "Application/JSON; charset=utf-8", "x-other": "1"}}
+    assert plain_json_content_type(event)["headers"] == {"x-other": "1", "content-type": "application/json"}
+    other = {"headers": {"content-type": "text/plain"}}
+    assert plain_json_content_type(other) is other
+
+
+@pytest.mark.parametrize("address, box", [
+    ("Victim+1@Example.com", "victim@example.com"), ("victim@example.com", "victim@example.com"),
+    ("+tag@example.com", "+tag@example.com"),  # nothing before the tag: the address is its own mailbox
+])
+def test_sends_are_counted_per_mailbox(address, box):
+    from loan_notify.contacts import mailbox
+
+    assert mailbox(address) == box
+
+
+def test_another_borrowers_notice_is_refused_on_a_projection_before_the_notice_is_read():
+    from loan_notify.center import NotFound, get_notice
+    from loan_notify.models import Borrower
+
+    class Spy:
+        def __init__(self, items):
+            self.items, self.full_reads = items, []
+
+        def owner(self, notification_id):
+            item = self.items.get(notification_id)
+            return item and {k: item[k] for k in ("borrower_id", "state")}
+
+        def get(self, notification_id):
+            self.full_reads.append(notification_id)
+            return self.items.get(notification_id)
+
+    ledger = Spy({"n-a": {"notification_id": "n-a", "borrower_id": "B-A", "state": "DELIVERED", "attempts": []}})
+    intruder, owner = Borrower(borrower_id="B-B", name="B"), Borrower(borrower_id="B-A", name="A")
+    for notification_id in ("n-a", "n-missing"):
+        with pytest.raises(NotFound):
+            get_notice(intruder, notification_id, ledger=ledger)
+    assert ledger.full_reads == []  # the same single small read for someone else's notice and a missing one
+    assert get_notice(owner, "n-a", ledger=ledger)["notification_id"] == "n-a" and ledger.full_reads == ["n-a"]

@@ -58,8 +58,8 @@ def test_the_queue_is_most_urgent_first_with_counts_over_every_open_case_and_fil
 def test_a_case_shows_masked_contacts_with_their_health_and_the_loan_timeline_in_order():
     borrower = Borrower(borrower_id="B-1", name="Ada Lovelace", phone="+8613800138000", email="ada@example.com",
                         email_health=ContactHealth(bounced=True), app_user=True)
-    notice = {"notification_id": "L-1-APPROVED-v1-x", "loan_id": "L-1", "status": "APPROVED", "version": 1,
-              "state": "NEEDS_REVIEW", "status_updated_at": "2026-11-29T08:00:00.000Z",
+    notice = {"notification_id": "L-1-APPROVED-v1-x", "loan_id": "L-1", "borrower_id": "B-1", "status": "APPROVED",
+              "version": 1, "state": "NEEDS_REVIEW", "status_updated_at": "2026-11-29T08:00:00.000Z",
               "created_at": "2026-11-29T08:00:01.000Z", "review_cases": 1,
               "attempts": [{"attempt": 1, "channel": "SMS", "provider": "sns", "destination": "+86*******8000",
                             "result": "SENT", "started_at": "2026-11-29T08:00:02.000Z",
@@ -79,6 +79,18 @@ def test_a_case_shows_masked_contacts_with_their_health_and_the_loan_timeline_in
                                                       "case_opened"]
     assert shown["timeline"][2]["confirm_by"] == "2026-11-29T08:15:03.000Z"  # APPROVED: 15 minutes after the send
     assert shown["this_case"] is True
+
+
+def test_a_report_quoting_another_borrowers_loan_shows_none_of_that_loans_notices():
+    # B-2 reports "never notified about L-1", which is B-1's loan: the reviewer must not see B-1's notices
+    theirs = {"notification_id": "L-1-APPROVED-v1-x", "loan_id": "L-1", "borrower_id": "B-1", "status": "APPROVED",
+              "version": 1, "state": "DELIVERED", "status_reason": "Salary verified", "attempts": []}
+    report = _case("report-B-2-L-1-1", "L-1", "borrower_reports_not_notified_no_notice_on_record",
+                   "2026-11-29T13:00:00.000Z", borrower_id="B-2", kind="borrower_report")
+    view = case_view(report["case_id"], cases=FakeCases(report), ledger=FakeLoanLedger(theirs),
+                     borrowers=FakeBorrowers(Borrower(borrower_id="B-2", name="Bo", phone="+8613800138001")),
+                     clock=lambda: NOW)
+    assert view["notices"] == [] and "Salary verified" not in str(view)
 
 
 def test_the_decision_form_needs_a_note_and_names_the_corrected_contact():

@@ -1,4 +1,4 @@
-"""The local cloud's DynamoDB speed-ups (localcloud.patches 17-22, 24, 25, 30, 31 and 33) answer what moto answers
+"""The local cloud's DynamoDB speed-ups (localcloud.patches 17-22, 24, 25, 30, 31, 33 and 40) answer what moto answers
 without them.
 
 Each test runs the same requests against the session's local cloud twice: with the patches, and with moto's own
@@ -38,7 +38,7 @@ def _unpatched(monkeypatch) -> None:
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.parsing import validators
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
@@ -51,7 +51,7 @@ def _unpatched(monkeypatch) -> None:
                         (ConditionExpressionParser, "_lex_condition_expression"),
                         (ConditionExpressionParser, "parse"), (ConditionExpressionParser, "_make_operand"),
                         (validators.UpdateExpressionValidator, "__init__"),
-                        (validators.UpdateExpressionValidator, "validate")):
+                        (validators.UpdateExpressionValidator, "validate"), (Item, "project")):
         monkeypatch.setattr(owner, name, patches._originals[(owner, name)])
     for name in ("get_item", "update_item"):
         monkeypatch.setattr(DynamoDBBackend, name, patches._atomic(patches._originals[(DynamoDBBackend, name)]))
@@ -63,7 +63,9 @@ def _requests(client, table: str) -> list:
     answers = [client.put_item(TableName=table, Item=ITEM),
                client.get_item(TableName=table, Key=key, ConsistentRead=True),
                client.get_item(TableName=table, Key=key, ProjectionExpression="chain[1], #n",
-                               ExpressionAttributeNames={"#n": "name"})]
+                               ExpressionAttributeNames={"#n": "name"}),
+               client.get_item(TableName=table, Key=key, ConsistentRead=True,
+                               ProjectionExpression="chain[0].change.ops, chain[0].seq, attempts[3], absent, #b", ExpressionAttributeNames={"#b": "blob"})]
     for number, returns in enumerate(("NONE", "ALL_NEW", "ALL_OLD", "UPDATED_OLD", "UPDATED_NEW")):
         answers.append(client.update_item(
             TableName=table, Key=key, ReturnValues=returns,
@@ -101,8 +103,24 @@ def test_dynamodb_answers_are_the_same_with_and_without_the_speed_ups(cloud, scr
     assert patched == plain
     # the answers are real ones: the binary value came back as bytes, the counter moved, the old image was returned
     assert patched[1]["Item"]["blob"]["B"] == b"\x00\x01binary"
-    assert patched[5]["Attributes"]["n"] == {"N": "14.50"}  # ALL_OLD: 12.50 after two increments
-    assert "Attributes" not in patched[3]
+    assert patched[6]["Attributes"]["n"] == {"N": "14.50"}  # ALL_OLD: 12.50 after two increments
+    assert "Attributes" not in patched[4]
+    assert set(patched[3]["Item"]) == {"chain", "blob"}  # the projected read: what its paths name, nothing else
+
+
+@pytest.mark.parametrize("paths", [
+    [["name"]], [["chain[1]"]], [["chain[1]", "seq"]], [["chain[9]"]], [["missing"]], [["pk"]], [["blob"], ["tags"]],
+    [["attempts[0]", "receipts"]], [["chain[0]", "change", "ops"], ["chain[0]", "seq"]], [["name"], ["name"]],
+    [["chain"], ["chain[1]"]], [["chain[0]", "nope"]], [["nums[0]"]], [["attempts", "channel"]],
+])
+def test_a_projection_returns_the_item_moto_returns(cloud, paths):
+    """Patch 40 converts only the attribute each path starts from; moto converted the whole item."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    wire = {**ITEM, "blob": {"B": base64.b64encode(ITEM["blob"]["B"]).decode()}}  # as moto keeps it
+    item = Item(DynamoType(ITEM["pk"]), None, wire)
+    moto_project = patches._originals[(Item, "project")]
+    assert item.project(paths).to_json() == moto_project(item, paths).to_json()
 
 
 def test_item_sizes_and_plain_values_match_moto(cloud):

@@ -37,18 +37,21 @@ def test_an_attempt_past_its_deadline_reads_expired_and_a_late_receipt_says_so()
 
 def test_the_table_shows_expiry_rejections_reports_and_outcome_reasons_without_empty_fields():
     notice = _chained({
-        "notification_id": "L-1-APPROVED-v1-x", "loan_id": "L-1", "status": "APPROVED", "version": 1,
-        "status_updated_at": "2026-11-29T10:00:00Z", "state": "DELIVERED", "reason": "confirmed_delivered",
+        "notification_id": "L-1-APPROVED-v1-x", "loan_id": "L-1", "borrower_id": "B-1", "status": "APPROVED",
+        "version": 1, "status_updated_at": "2026-11-29T10:00:00Z", "state": "DELIVERED",
+        "reason": "confirmed_delivered",
         "delivered_at": "2026-11-29T10:20:00Z", "created_at": "2026-11-29T10:00:00.000Z",
         "attempts": [{**SENT, "expired_at": "2026-11-29T10:15:00.000Z", "deadline_s": 900},
                      {**SENT, "attempt": 2, "channel": "EMAIL", "delivery_status": "DELIVERED"}]})
     rejected = _chained({"notification_id": "rejected-L-1-2", "loan_id": "L-1", "state": "REJECTED",
                          "reason": "invalid_status", "detail": "status: not one of the statuses",
                          "status": "APPROVED_MAYBE", "created_at": "2026-11-29T11:00:00.000Z"})
-    report = {"case_id": "report-L-1-1", "kind": "borrower_report", "loan_id": "L-1", "state": "OPEN",
-              "opened_at": "2026-11-29T12:00:00.000Z", "reason": "borrower_reports_not_notified",
+    report = {"case_id": "report-L-1-1", "kind": "borrower_report", "loan_id": "L-1", "borrower_id": "B-1",
+              "state": "OPEN", "opened_at": "2026-11-29T12:00:00.000Z", "reason": "borrower_reports_not_notified",
               "history": [{"notification_id": "x"}], "task_token": "secret"}
-    evidence = export("L-1", ledger=Items([notice, rejected]), cases=Items([report]), clock=lambda: _NOW)
+    # another borrower's report quoting this loan id is not evidence about what its borrower was told
+    foreign = {**report, "case_id": "report-L-1-other", "borrower_id": "B-9", "history": []}
+    evidence = export("L-1", ledger=Items([notice, rejected]), cases=Items([report, foreign]), clock=lambda: _NOW)
     table = as_table(evidence)
     assert "None" not in table and "secret" not in table
     assert "#1 SMS via sns-sms@us-east-1 to -: EXPIRED, message m-1; no confirmation within 900 s" in table
@@ -56,7 +59,9 @@ def test_the_table_shows_expiry_rejections_reports_and_outcome_reasons_without_e
     assert "* rejected status change, recorded 2026-11-29T11:00:00.000Z: invalid_status" in table
     assert "received: status APPROVED_MAYBE" in table and "why: status: not one of the statuses" in table
     assert "borrower reported not being notified, 2026-11-29T12:00:00.000Z: case report-L-1-1" in table
+    assert [r["case_id"] for r in evidence["borrower_reports"]] == ["report-L-1-1"]
     assert evidence["borrower_reports"][0]["notices_on_record"] == 1
+    assert evidence["borrower_reports"][0]["borrower_id"] == "B-1" and "report-L-1-other" not in table
 
 
 def test_verify_checks_the_chain_heads_an_archive_recorded():

@@ -83,9 +83,19 @@ def list_notices(borrower: Borrower, *, ledger: Any, secret: bytes, limit: int =
     return {"notifications": shown, "next_page": _token(last, secret)}
 
 
+def _visible(notice: dict[str, Any] | None, borrower: Borrower) -> bool:
+    return bool(notice) and notice.get("borrower_id") == borrower.borrower_id and notice.get("state") not in _SHOWN
+
+
 def get_notice(borrower: Borrower, notification_id: str, *, ledger: Any) -> dict[str, Any]:
+    """The borrower's notice, or NotFound. Notice ids derive from public facts (loan, status, version), so
+    another borrower's notice must answer exactly like one that does not exist, in time too: the access check
+    reads only the owner and the state, and the whole notice (kilobytes of attempts and chain) is read only for
+    its owner."""
+    if not _visible(ledger.owner(notification_id), borrower):
+        raise NotFound(notification_id)
     notice = ledger.get(notification_id)
-    if not notice or notice.get("borrower_id") != borrower.borrower_id or notice.get("state") in _SHOWN:
+    if not _visible(notice, borrower):
         raise NotFound(notification_id)
     return notice
 

@@ -129,8 +129,8 @@ def _timeline(notice: dict[str, Any], notice_cases: list[dict[str, Any]]) -> lis
 
 
 def case_view(case_id: str, *, cases: ReviewCases, ledger: Ledger, borrowers: Any, clock=utc_now) -> dict[str, Any]:
-    """One case: its own fields, the borrower's masked contacts and their health, and every notice of its loan as
-    a timeline (status change, attempts, receipts, deadlines, cases, earlier human actions)."""
+    """One case: its own fields, the borrower's masked contacts and their health, and every notice of its loan to
+    that borrower as a timeline (status change, attempts, receipts, deadlines, cases, earlier human actions)."""
     case = cases.get(case_id)
     if case is None:
         raise CaseNotOpen(f"case {case_id} does not exist")
@@ -147,6 +147,8 @@ def case_view(case_id: str, *, cases: ReviewCases, ledger: Ledger, borrowers: An
         contact = None
     notices = []
     for notice in ledger.by_loan(str(case.get("loan_id", ""))):
+        if notice.get("borrower_id") != case.get("borrower_id"):
+            continue  # a report about someone else's loan (a typo, or a probe) shows that loan to no one
         numbers = range(1, int(notice.get("review_cases", 0)) + 1)
         notice_cases = [c for c in (cases.get(f"{notice['notification_id']}-case{n}") for n in numbers) if c]
         notices.append({

@@ -172,6 +172,13 @@ def unsign(token: str, secret: bytes) -> dict[str, Any]:
         raise VerificationError("invalid_link", "this confirmation link is not valid") from err
 
 
+def mailbox(address: str) -> str:
+    """The mailbox an address reaches, for counting sends to it: case folded, and without a sub-address
+    ("name+tag@" reaches name@ at the large providers), so one mailbox cannot be flooded through many tags."""
+    local, at, domain = address.lower().rpartition("@")
+    return f"{local.split('+', 1)[0] or local}{at}{domain}"
+
+
 def start_email_change(borrower_id: str, email: str, *, table: Any, mailer: Any, secret: bytes, link_base: str,
                        limits: Limits, clock=utc_now) -> dict[str, Any]:
     """Hold the new address as pending and mail it a signed link. LimitExceeded over a send limit (nothing sent)."""
@@ -181,7 +188,7 @@ def start_email_change(borrower_id: str, email: str, *, table: Any, mailer: Any,
         address = validate_email(email, check_deliverability=False).normalized
     except ValueError as err:  # email_validator's EmailNotValidError is a ValueError
         raise ValueError("email: not a valid email address") from err
-    limits.take_send(borrower_id, "email", address.lower())
+    limits.take_send(borrower_id, "email", mailbox(address))
     now = clock()
     expires = now + LINK_TTL
     token = sign({"b": borrower_id, "e": address, "x": iso(expires)}, secret)

@@ -82,7 +82,7 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def _report(case: dict[str, Any]) -> dict[str, Any]:
-    shown = {k: case.get(k) for k in ("case_id", "opened_at", "due_at", "reason", "state", "decision",
+    shown = {k: case.get(k) for k in ("case_id", "borrower_id", "opened_at", "due_at", "reason", "state", "decision",
                                       "resolved_by", "resolved_at", "note") if case.get(k) is not None}
     shown["notices_on_record"] = len(case.get("history", []))
     return shown
@@ -119,8 +119,13 @@ def _notice(item: dict[str, Any], cases: dict[str, dict[str, Any]]) -> dict[str,
 
 def export(loan_id: str, *, ledger: Any, cases: Any, clock=utc_now) -> dict[str, Any]:
     loan_cases = {c["case_id"]: c for c in cases.by_loan(loan_id)}
-    notices = [_notice(item, loan_cases) for item in ledger.by_loan(loan_id)]
-    reports = [plain(_report(c)) for c in loan_cases.values() if c.get("kind") == "borrower_report"]
+    items = ledger.by_loan(loan_id)
+    notices = [_notice(item, loan_cases) for item in items]
+    # the loan's own borrower's reports: one filed by someone else about this loan id (a typo, a probe) is not
+    # evidence about what this borrower was told
+    owners = {item.get("borrower_id") for item in items}
+    reports = [plain(_report(c)) for c in loan_cases.values()
+               if c.get("kind") == "borrower_report" and c.get("borrower_id") in owners]
     return {"loan_id": loan_id, "generated_at": iso(clock()), "notices": notices, "borrower_reports": reports}
 
 

@@ -207,6 +207,13 @@ class Ledger:
         self._remember(notification_id, item)
         return item
 
+    def owner(self, notification_id: str) -> dict[str, Any] | None:
+        """Whose notice it is and its state (a projection): what an access check needs, read alike for a notice
+        that exists and one that does not (the whole item is read only once the caller may see it)."""
+        return self._table.get_item(Key={"notification_id": notification_id}, ConsistentRead=True,
+                                    ProjectionExpression="borrower_id, #state",
+                                    ExpressionAttributeNames={"#state": "state"}).get("Item")
+
     def _attempt_and_head(self, notification_id: str, index: int) -> dict[str, Any] | None:
         """The notice's attempt at `index` (under "attempts", as a one-element list: DynamoDB projects a list element
         so; no "attempts" when there is no such attempt) and its chain head: all a receipt reads, without the chain
