@@ -216,8 +216,8 @@ What is patched, and why:
 from __future__ import annotations
 
 import functools
-import re
 import importlib
+import re
 import threading
 import time as _real_time
 from collections.abc import Callable, MutableMapping

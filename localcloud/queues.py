@@ -79,20 +79,26 @@ class QueuePoller:
 
     def _deliver(self, messages: list[Any]) -> None:
         self.invocations += 1
+        hidden_until = {m.id: m.visible_at for m in messages}  # as received: hidden in real seconds while it runs
         payload, is_error, _logs = self._invoke(self.function_name, {"Records": [self._record(m)
                                                                                   for m in messages]})
         if is_error:  # every message reappears after the queue's visibility timeout
-            for message in messages:
-                self._backend.change_message_visibility(self.queue.name, message.receipt_handle,
-                                                        int(self.queue.visibility_timeout))
-            return
-        try:
-            failed = {f["itemIdentifier"] for f in (json.loads(payload or "{}") or {}).get("batchItemFailures", [])}
-        except (ValueError, AttributeError):
             failed = {m.id for m in messages}
+        else:
+            try:
+                failed = {f["itemIdentifier"]
+                          for f in (json.loads(payload or "{}") or {}).get("batchItemFailures", [])}
+            except (ValueError, AttributeError):
+                failed = {m.id for m in messages}
         for message in messages:
             if message.id not in failed:
                 self._backend.delete_message(self.queue.name, message.receipt_handle)
+            elif message.visible_at == hidden_until[message.id]:
+                # In AWS a failed message reappears when the visibility timeout it was received with runs out (in
+                # simulated seconds here), unless the function changed it (a send put back for its pace keeps its
+                # own). The real-seconds hiding was only for the run itself.
+                self._backend.change_message_visibility(self.queue.name, message.receipt_handle,
+                                                        int(self.queue.visibility_timeout))
 
     def idle(self) -> bool:
         with self._lock:

@@ -39,7 +39,7 @@ from loan_notify.edge import (
     json_depth,
     plain_json_content_type,
 )
-from loan_notify.errors import BorrowerNotFound
+from loan_notify.errors import BorrowerNotFound, BorrowerRecordInvalid
 from loan_notify.executions import TaskCallbacks
 from loan_notify.ledger import Ledger
 from loan_notify.limits import LimitExceeded, Limits
@@ -171,15 +171,17 @@ def _limited(err: LimitExceeded) -> Response:
     return _error(429, "rate_limited", str(err), headers={"Retry-After": str(err.retry_after_s)})
 
 
+@app.exception_handler(BorrowerRecordInvalid)
 @app.exception_handler(ValidationError)
-def _stored_record_invalid(err: ValidationError) -> Response:
+def _stored_record_invalid(err: ValidationError | BorrowerRecordInvalid) -> Response:
     """Requests are validated by the resolver (RequestValidationError, 422): a pydantic error that gets here comes
     from a stored record that does not fit its model (the platform wrote a borrower's phone as a number, say). That
     is a fault on our side, answered 500 so the 5xx alarm sees it, and never echoed: pydantic's message quotes the
     values, personal data included. The log names the fields and the kind of error only."""
-    logger.error("stored record does not fit its model",
-                 extra={"errors": [{"field": ".".join(str(p) for p in e["loc"]), "type": e["type"]}
-                                   for e in err.errors(include_url=False, include_input=False)]})
+    errors = str(err) if isinstance(err, BorrowerRecordInvalid) else [  # that message names fields only
+        {"field": ".".join(str(p) for p in e["loc"]), "type": e["type"]}
+        for e in err.errors(include_url=False, include_input=False)]
+    logger.error("stored record does not fit its model", extra={"errors": errors})
     return _error(500, "internal_error", "Something went wrong on our side; it is logged and will be looked at")
 
 

@@ -53,8 +53,11 @@ class FakeLedger:
         return True
 
     def begin_attempt(self, notification_id: str, pending: dict[str, Any]) -> None:
+        from loan_notify.errors import AttemptRaced
+
         item = self.items[notification_id]
-        assert "pending_attempt" not in item, "an attempt is already in flight"
+        if "pending_attempt" in item or len(item.get("attempts", [])) != int(pending["attempt"]) - 1:
+            raise AttemptRaced(f"attempt {pending['attempt']} of {notification_id}: the notice changed")
         item["pending_attempt"] = dict(pending)
 
     def drop_pending(self, notification_id: str, attempt_no: int, *, throttled: bool = False) -> None:

@@ -65,7 +65,8 @@ def _requests(client, table: str) -> list:
                client.get_item(TableName=table, Key=key, ProjectionExpression="chain[1], #n",
                                ExpressionAttributeNames={"#n": "name"}),
                client.get_item(TableName=table, Key=key, ConsistentRead=True,
-                               ProjectionExpression="chain[0].change.ops, chain[0].seq, attempts[3], absent, #b", ExpressionAttributeNames={"#b": "blob"})]
+                               ProjectionExpression="chain[0].change.ops, chain[0].seq, attempts[3], absent, #b",
+                               ExpressionAttributeNames={"#b": "blob"})]
     for number, returns in enumerate(("NONE", "ALL_NEW", "ALL_OLD", "UPDATED_OLD", "UPDATED_NEW")):
         answers.append(client.update_item(
             TableName=table, Key=key, ReturnValues=returns,

@@ -54,7 +54,8 @@ class Callbacks:
 def _notice(delivery_status: str) -> dict[str, Any]:
     return {"notification_id": "N-1", "state": "NEEDS_REVIEW", "case_id": "N-1-case1", "attempts": [
         {"attempt": 1, "channel": "SMS", "result": "SENT", "delivery_status": delivery_status,
-         "receipts": [{"status": delivery_status, "at": "2026-11-29T09:00:00.000Z"}]}]}
+         # as the ledger keeps them: the first receipt of each kind, by kind
+         "receipts": {delivery_status: {"status": delivery_status, "at": "2026-11-29T09:00:00.000Z"}}}]}
 
 
 def _case() -> dict[str, Any]:

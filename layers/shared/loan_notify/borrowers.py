@@ -4,8 +4,9 @@ import hashlib
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
-from loan_notify.errors import BorrowerNotFound
+from loan_notify.errors import BorrowerNotFound, BorrowerRecordInvalid
 from loan_notify.models import Borrower, Preferences
 from loan_notify.vocabulary import Channel
 
@@ -32,7 +33,13 @@ class Borrowers:
         item = self._table.get_item(Key={"borrower_id": borrower_id}).get("Item")
         if item is None:
             raise BorrowerNotFound(f"borrower {borrower_id} does not exist")
-        return Borrower.model_validate(item)
+        try:
+            return Borrower.model_validate(item)
+        except ValidationError as err:
+            fields = ", ".join(f"{'.'.join(str(p) for p in e['loc'])} ({e['type']})"
+                               for e in err.errors(include_url=False, include_input=False))
+            raise BorrowerRecordInvalid(f"borrower {borrower_id}'s record does not fit the data contract: "
+                                        f"{fields}") from None  # not chained: pydantic's message quotes the values
 
     def set_preferences(self, borrower_id: str, preferences: Preferences) -> None:
         quiet = preferences.quiet_hours

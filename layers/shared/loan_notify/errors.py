@@ -45,6 +45,14 @@ class BorrowerNotFound(LoanNotifyError):
     reason = "borrower_not_found"
 
 
+class BorrowerRecordInvalid(BorrowerNotFound):
+    """The borrower's row does not fit the data contract (a phone stored as a number, say): as unusable as a missing
+    one. Its message names the fields and the kind of error only; pydantic's own quotes the values (personal data),
+    and this message reaches execution histories and logs."""
+
+    reason = "borrower_record_invalid"
+
+
 class NoticeNotFound(LoanNotifyError):
     reason = "notice_not_found"
 
@@ -85,6 +93,13 @@ class NoticeAlreadySettled(LoanNotifyError):
     """The notice reached a final state meanwhile (a late receipt delivered it, a reviewer closed it): no send."""
 
     reason = "already_settled"
+
+
+class AttemptRaced(LoanNotifyError):
+    """Another copy of this send (a queue delivers at least once) began or recorded an attempt after this copy read
+    the notice: nothing was sent; read the notice again (it may have the result to replay)."""
+
+    reason = "send_raced"
 
 
 class PaceWait(LoanNotifyError):

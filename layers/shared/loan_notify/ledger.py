@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from loan_notify.chain import GENESIS, Change, make_entry
 from loan_notify.clock import iso, utc_now
-from loan_notify.errors import NoticeNotFound, conditional_check_failed, put_if_absent
+from loan_notify.errors import AttemptRaced, NoticeNotFound, conditional_check_failed, put_if_absent
 from loan_notify.policy import POLICIES
 from loan_notify.vocabulary import FINAL_STATES, DeliveryStatus, LoanStatus, NoticeState
 
@@ -231,10 +231,25 @@ class Ledger:
 
     def begin_attempt(self, notification_id: str, pending: dict[str, Any]) -> None:
         """Record "about to call the provider" before the call: a retry that finds it knows the outcome is unknown
-        (the provider may have accepted the message) and never sends blindly again."""
-        self._write(notification_id, Change("attempt_begun").set("pending_attempt", pending)
-                    .set("updated_at", iso(self._clock())),
-                    "attribute_exists(notification_id) AND attribute_not_exists(pending_attempt)")
+        (the provider may have accepted the message) and never sends blindly again.
+
+        Only on the notice as the sender read it: no attempt pending, and exactly the attempts before this one
+        (`pending["attempt"] - 1`). A second copy of the same send that read the notice before the first copy
+        recorded its message would otherwise begin, and send, the same attempt again. AttemptRaced when either
+        does not hold (nothing is written: read the notice again)."""
+        before = int(pending["attempt"]) - 1
+        attempts_as_read = "size(attempts) = :before" if before else \
+            "(attribute_not_exists(attempts) OR size(attempts) = :before)"
+        try:
+            self._write(notification_id, Change("attempt_begun").set("pending_attempt", pending)
+                        .set("updated_at", iso(self._clock())),
+                        f"attribute_exists(notification_id) AND attribute_not_exists(pending_attempt) "
+                        f"AND {attempts_as_read}", values={":before": before})
+        except ClientError as err:
+            if not conditional_check_failed(err):
+                raise
+            raise AttemptRaced(f"attempt {pending['attempt']} of {notification_id}: the notice changed since it "
+                               f"was read") from err
 
     def drop_pending(self, notification_id: str, attempt_no: int, *, throttled: bool = False) -> None:
         """The provider refused before accepting anything (a throttle): no attempt happened, nothing to record

@@ -11,6 +11,7 @@ from loan_notify.borrowers import Borrowers, contact_ref
 from loan_notify.clock import iso, utc_now
 from loan_notify.deliveries import Deliveries, settled
 from loan_notify.errors import (
+    AttemptRaced,
     BorrowerNotFound,
     NoticeAlreadySettled,
     NoticeNotFound,
@@ -44,6 +45,10 @@ from loan_notify.templates import (
     template_version,
 )
 from loan_notify.vocabulary import FINAL_STATES, AttemptResult, Channel, DeliveryStatus, LoanStatus, NoticeState
+
+# A copy of a send that lost the race to begin its attempt (the outbox delivered the message twice) reads the notice
+# again after this long: by then the other copy has usually recorded its message, which is then replayed.
+RACED_RETRY_S = 1.0
 
 
 class Sender(Protocol):
@@ -225,6 +230,8 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
     held = _reserve(pacer, providers[0].provider, policy.critical, pause) if providers else None
     notice, replay = _before_sending(ref, channel, ledger, clock)
     if replay is not None:
+        if deliveries is not None:
+            _recorded_for_receipts(ref, replay, deliveries, ledger)
         return replay
     if outage_budget is not None and outage_tries(notice, channel) >= outage_budget:
         # A second copy of this send (queues deliver at least once) after the channel spent its outage budget.
@@ -255,7 +262,12 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
             "started_at": iso(clock()), "template_id": message.template_id,
             "template_version": message.template_version, "content_hash": message.content_hash,
             **_sms_fields(message, channel)}
-        ledger.begin_attempt(ref.notification_id, attempt)
+        try:
+            ledger.begin_attempt(ref.notification_id, attempt)
+        except AttemptRaced:
+            # Another copy of this send moved since this one read the notice: nothing went out from here. Come
+            # back in a moment and read again (the other copy's message is then replayed, never sent twice).
+            raise PaceWait(RACED_RETRY_S, sender.provider) from None
         if due is not None and pacer is not None and not pacer.on_time(sender.provider, due):
             # Held up (a slow write, a busy host) past its token: sending now would crowd the next send. Nothing
             # went out; the send takes a new token.
@@ -303,6 +315,21 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
     if last_error is None:
         raise PermanentChannelError(f"no provider configured for {channel.value}", reason="channel_not_configured")
     raise TransientChannelError(f"every {channel.value} provider failed: {last_error}", reason=last_error.reason)
+
+
+def _recorded_for_receipts(ref: NoticeRef, replay: dict[str, Any], deliveries: Deliveries, ledger: Ledger) -> None:
+    """A replayed send whose first try stopped after the ledger recorded the message but before the message's own
+    record was written: write that record now, or its receipts would have nothing to find (the execution could not
+    wait for them, and a receipt that came meanwhile would never reach the ledger). The record is written once; the
+    contact it went to is left unnamed (it may have changed since), so a bounce on it marks no contact."""
+    item = deliveries.get(replay["message_id"])
+    if item and item.get("notification_id"):
+        return
+    item = deliveries.record_sent(
+        replay["message_id"], notification_id=ref.notification_id, attempt=int(replay["attempt"]),
+        channel=replay["channel"], provider=replay["provider"], task_token=None, confirms=bool(replay["confirms"]),
+        borrower_id=ref.borrower_id, contact_ref="")
+    _apply_early_receipts(ref, int(replay["attempt"]), item, ledger)
 
 
 def _observe(observe: Callable[[str, str], Any] | None, provider: str, outcome: str) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loan_notify.errors import (
+    BorrowerNotFound,
     NoticeAlreadySettled,
     NoticeSuperseded,
     PaceWait,
@@ -85,7 +86,8 @@ def _settle_failure(err: Exception, request: SendRequest, token: str, callbacks:
 
 
 # Failures the execution is told about, by class name (its Catch routes them).
-_TOLD = (PermanentChannelError, SendOutcomeUnknown, NoticeSuperseded, NoticeAlreadySettled, SendWindowClosed)
+_TOLD = (PermanentChannelError, SendOutcomeUnknown, NoticeSuperseded, NoticeAlreadySettled, SendWindowClosed,
+         BorrowerNotFound)  # the borrower's row vanished or broke after Prepare: a person, now, not after retries
 
 
 def _settle_sent(result: dict[str, Any], request: SendRequest, token: str, callbacks: Callbacks) -> dict[str, Any]:

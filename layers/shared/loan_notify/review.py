@@ -243,7 +243,10 @@ def _confirmed_at(notice: dict[str, Any]) -> str | None:
         return str(notice.get("delivered_at") or notice.get("updated_at") or "")
     for attempt in notice.get("attempts", []):
         if attempt.get("delivery_status") in _CONFIRMING:
-            receipts = [r for r in attempt.get("receipts", []) if r.get("status") in _CONFIRMING]
+            # receipts are kept on the attempt by kind ({"DELIVERED": {...}, "READ": {...}}), the first of each
+            receipts = sorted((r for r in (attempt.get("receipts") or {}).values()
+                               if isinstance(r, dict) and r.get("status") in _CONFIRMING),
+                              key=lambda r: str(r.get("at", "")))
             return str(receipts[0].get("at")) if receipts else str(attempt.get("finished_at", ""))
     return None
 
