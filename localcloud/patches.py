@@ -211,6 +211,15 @@ What is patched, and why:
    cannot see). Only the top-level attribute a path starts from (`name`, or the list `name` of `name[3]`) is converted
    now, with moto's own conversion, before the same lookup and merge: the same item is returned
    (tests/unit/test_dynamodb_patches.py compares the two over nested, listed, missing and repeated paths).
+41. Task callbacks on a closed task (`CallbackEndpoint.wait`, `CallbackPoolManager.notify`,
+   `StepFunctionsParserBackend.send_task_failure`): moto accepted SendTaskSuccess and SendTaskFailure on a token
+   whose `.waitForTaskToken` had timed out, or that was answered already, and reported success; AWS answers
+   TaskTimedOut and TaskDoesNotExist. A receipt arriving after its confirmation deadline was then told it had
+   answered the execution, so it did not look for the review case that execution had opened. A wait that ends
+   without an answer now marks its endpoint timed out, and a callback on a timed-out or answered endpoint raises
+   what AWS answers. moto's SendTaskFailure also looked in every execution, finished ones included, whose worker has
+   no environment any more (an AttributeError instead of InvalidToken): it looks only where one is left
+   (tests/unit/test_sfn_callbacks.py).
 """
 
 from __future__ import annotations
@@ -343,6 +352,15 @@ INTERNALS = [
     ("moto.stepfunctions.parser.backend.execution", "Execution.stop"),
     ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackPoolManager._pool"),
     ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackEndpoint.get_outcome"),
+    ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackEndpoint.wait"),  # patch 41
+    ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackConsumerTimeout"),
+    ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackPoolManager.notify"),
+    ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackOutcomeFailure"),
+    ("moto.stepfunctions.parser.api", "TaskTimedOut"),
+    ("moto.stepfunctions.parser.api", "TaskDoesNotExist"),
+    ("moto.stepfunctions.exceptions", "InvalidToken"),
+    ("moto.stepfunctions.parser.api", "SendTaskFailureOutput"),
+    ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_failure"),
     ("moto.stepfunctions.parser.backend.execution_worker", "ExecutionWorker._execution_communication"),
     ("moto.cloudformation.models", "cloudformation_backends"),  # localcloud.cloud sets BorrowerApiUrl's value
     ("moto.cloudformation.models", "Stack.output_map"),
@@ -661,6 +679,87 @@ def _sfn_callback(original: Callable[..., Any], hooks: ProviderHooks) -> Callabl
         return original(self, *args, **kwargs)
 
     return call
+
+
+@functools.cache
+def _callback_errors() -> tuple[type, type]:
+    """TaskTimedOut and TaskDoesNotExist as moto renders an error: moto's own two classes (its Step Functions
+    interpreter's API module) set no `TYPE`, so their code came out empty, and moto raises them with no message,
+    which the class requires."""
+    from moto.stepfunctions.parser.api import TaskDoesNotExist, TaskTimedOut
+
+    class TimedOut(TaskTimedOut):
+        TYPE = "TaskTimedOut"
+
+    class Gone(TaskDoesNotExist):
+        TYPE = "TaskDoesNotExist"
+
+    return TimedOut, Gone
+
+
+_TIMED_OUT = "Task Timed Out: 'Provided task does not exist anymore'"
+_ANSWERED = "Task Does Not Exist: the task was answered already"
+
+
+def _endpoint_wait(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Patch 41: a `.waitForTaskToken` wait that ends with no answer leaves its endpoint timed out (AWS then answers
+    a callback on its token TaskTimedOut)."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackConsumerTimeout
+
+    @functools.wraps(original)
+    def wait(self: Any, timeout: float | None = None) -> Any:
+        outcome = original(self, timeout)
+        if outcome is None and self.consumer_error is None:
+            self.consumer_error = CallbackConsumerTimeout()
+        return outcome
+
+    return wait
+
+
+def _pool_notify(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Patch 41: a callback on a task that timed out, or that was answered, gets AWS's answer."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackConsumerTimeout
+
+    TaskTimedOut, TaskDoesNotExist = _callback_errors()
+
+    @functools.wraps(original)
+    def notify(self: Any, callback_id: str, outcome: Any) -> bool:
+        endpoint = self.get(callback_id)
+        if endpoint is not None:
+            if isinstance(endpoint.consumer_error, CallbackConsumerTimeout):
+                raise TaskTimedOut(_TIMED_OUT)
+            if endpoint.get_outcome() is not None:
+                raise TaskDoesNotExist(_ANSWERED)
+        return original(self, callback_id, outcome)
+
+    return notify
+
+
+def _send_task_failure(self: Any, task_token: str, error: Any = None, cause: Any = None) -> Any:
+    """Patch 41: `send_task_failure` as moto writes it, looking only in executions that still have an environment
+    (a finished one's worker has none: moto raised AttributeError where AWS answers InvalidToken)."""
+    from moto.stepfunctions.exceptions import InvalidToken
+    from moto.stepfunctions.parser.api import SendTaskFailureOutput
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackConsumerTimeout,
+        CallbackNotifyConsumerError,
+        CallbackOutcomeFailure,
+    )
+
+    TaskTimedOut, TaskDoesNotExist = _callback_errors()
+    outcome = CallbackOutcomeFailure(callback_id=task_token, error=error, cause=cause)
+    for execution in self._get_executions():
+        env = getattr(execution.exec_worker, "env", None)
+        if env is None:
+            continue
+        try:
+            if env.callback_pool_manager.notify(callback_id=task_token, outcome=outcome):
+                return SendTaskFailureOutput()
+        except CallbackNotifyConsumerError as consumer_error:
+            if isinstance(consumer_error.callback_consumer_error, CallbackConsumerTimeout):
+                raise TaskTimedOut(_TIMED_OUT) from None
+            raise TaskDoesNotExist(_ANSWERED) from None
+    raise InvalidToken()
 
 
 def _sns_publish(original: Callable[..., Any], hooks: ProviderHooks) -> Callable[..., Any]:
@@ -1664,6 +1763,11 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
         _set(module, "copy", _JsonCopy(module.copy))
     _set(AmazonStateLanguageParser, "parse", _make_cached_parse(AmazonStateLanguageParser.parse))
     _set(retrier_decl, "time", _ScaledTime())
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, CallbackPoolManager
+
+    _set(CallbackEndpoint, "wait", _endpoint_wait(CallbackEndpoint.wait))
+    _set(CallbackPoolManager, "notify", _pool_notify(CallbackPoolManager.notify))
+    _set(parser_models.StepFunctionsParserBackend, "send_task_failure", _send_task_failure)
     if providers is not None:
         from moto.ses.models import SESBackend
         from moto.sns.models import SNSBackend

@@ -4,6 +4,7 @@ failure of a step half way (the defects of the exactly-once review, reproduced o
 
 import pytest
 
+from loan_notify.errors import AttemptRaced
 from loan_notify.ledger import Ledger
 from loan_notify.vocabulary import NoticeState
 from tests.flow.conftest import (
@@ -51,6 +52,36 @@ def test_a_receipt_that_arrives_before_the_send_is_recorded_still_confirms_it(cl
     (attempt,) = notice["attempts"]
     assert notice["state"] == "DELIVERED" and attempt["delivery_status"] == "DELIVERED"
     assert [r["status"] for r in receipts_of(attempt)] == ["DELIVERED"]
+    assert len(platform.sms_to(borrower["phone"])) == 1 and platform.emails_to(borrower["email"]) == []
+    (execution,) = executions_for(cloud, loan_id)
+    assert execution["status"] == "SUCCEEDED"
+    assert "Try the next channel" not in entered_states(cloud, execution["name"])
+
+
+def test_a_send_that_stopped_before_its_message_record_is_replayed_and_confirmed(cloud, platform, monkeypatch):
+    # GIVEN SendNotice dies once after the provider took the SMS and the ledger recorded it, before the message's
+    # own record (the one its receipts and the execution's wait look up) was written
+    from loan_notify.deliveries import Deliveries
+
+    borrower = platform.borrower()
+    loan_id = unique("L")
+    record_sent, stopped = Deliveries.record_sent, []
+
+    def dies_once(self, message_id, **kwargs):
+        if kwargs["notification_id"].startswith(loan_id) and not stopped:
+            stopped.append(message_id)
+            raise RuntimeError("the sandbox died here")
+        return record_sent(self, message_id, **kwargs)
+
+    monkeypatch.setattr(Deliveries, "record_sent", dies_once)
+    # WHEN the outbox message comes back after its visibility timeout and the send is retried
+    platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
+    cloud.wait_idle()
+    # THEN the retry replayed the message and wrote its record: the receipt confirmed it, and no email went out
+    (notice,) = platform.notices(loan_id)
+    (attempt,) = notice["attempts"]
+    assert stopped == [attempt["message_id"]]
+    assert notice["state"] == "DELIVERED" and attempt["delivery_status"] == "DELIVERED"
     assert len(platform.sms_to(borrower["phone"])) == 1 and platform.emails_to(borrower["email"]) == []
     (execution,) = executions_for(cloud, loan_id)
     assert execution["status"] == "SUCCEEDED"
@@ -133,6 +164,10 @@ def test_a_delivery_status_never_falls_behind_and_a_final_state_is_never_overwri
                                                       "result": "SENT"}, state=NoticeState.SENT)  # a retried write
     (notice,) = platform.notices(loan_id)
     assert notice["state"] == "DELIVERED" and [a["attempt"] for a in notice["attempts"]] == [1, 2]
+    # AND an attempt begun on a stale read of the notice (a second copy of an outbox message) is refused unwritten
+    with pytest.raises(AttemptRaced):
+        ledger.begin_attempt(notice["notification_id"], {"attempt": 2, "channel": "EMAIL", "provider": "ses-v2"})
+    assert "pending_attempt" not in platform.notices(loan_id)[0]
 
 
 def test_a_backup_region_email_is_confirmed_by_its_own_receipt(cloud, platform, providers):

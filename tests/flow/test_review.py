@@ -113,3 +113,33 @@ def test_evidence_export_tells_the_whole_story(cloud, platform, capsys):
     assert ops(["evidence", loan_id]) == 0
     table = capsys.readouterr().out
     assert "Proof of notice for loan" in table and "EMAIL via ses-v2@us-east-1" in table
+
+
+def test_a_receipt_after_the_deadline_closes_the_case_its_execution_opened(cloud, platform, providers):
+    # GIVEN SMS and email stay silent past their confirmation deadlines, so the execution opened a review case
+    providers.silence("sms-voice", cloud.region)
+    providers.silence("ses", cloud.region)
+    borrower = platform.borrower()
+    loan_id = unique("L")
+    platform.status(loan_id, borrower["borrower_id"], "APPROVED", 1)
+    cloud.wait_idle()
+    (notice,) = platform.notices(loan_id)
+    assert notice["state"] == "NEEDS_REVIEW" and notice.get("case_id")
+    providers.reset()
+    sms = notice["attempts"][0]
+    # (the wait for that SMS's receipt timed out: Step Functions no longer takes its token, as in AWS)
+    token = cloud.table("DeliveriesTableName").get_item(Key={"message_id": sms["message_id"]})["Item"]["task_token"]
+    with pytest.raises(cloud.client("stepfunctions").exceptions.TaskTimedOut):
+        cloud.client("stepfunctions").send_task_success(taskToken=token, output="{}")
+    # WHEN the SMS's delivered receipt arrives after all
+    providers.deliver_sms_receipt(providers.sms_event(sms["message_id"], borrower["phone"], "TEXT_DELIVERED",
+                                                      "Message has been accepted by phone"))
+    cloud.wait_idle()
+    # THEN the notice is DELIVERED, its case closed itself, and the execution ended as delivered
+    (notice,) = platform.notices(loan_id)
+    assert notice["state"] == "DELIVERED"
+    case = cloud.table("ReviewCasesTableName").get_item(Key={"case_id": notice["case_id"]})["Item"]
+    assert case["state"] != "OPEN"
+    (execution,) = executions_for(cloud, loan_id)
+    assert execution["status"] == "SUCCEEDED"
+    assert cloud.async_errors == []

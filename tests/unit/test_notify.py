@@ -295,3 +295,50 @@ def test_a_send_no_receipt_can_confirm_is_never_called_delivered(borrowers):
     assert critical["confirms"] is False and other["confirms"] is False
     assert ledger.items[ref.notification_id]["state"] == "SENT_UNCONFIRMED"
     assert ledger.items[REF.notification_id]["state"] == "SENT"
+
+
+def test_a_second_copy_that_read_the_notice_before_the_first_sent_sends_nothing(ledger, borrowers):
+    # GIVEN the outbox delivered one send twice (SQS: at least once), and copy B read the notice before copy A sent
+    sms = RecordingSender("sns-sms")
+    senders = {Channel.SMS: [sms]}
+    read_by_b = {**ledger.items[REF.notification_id], "attempts": []}
+    first = send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)
+    reads = iter([read_by_b])
+    real_get = ledger.get
+    ledger.get = lambda notification_id: next(reads, None) or real_get(notification_id)
+    # WHEN copy B goes on from its stale read
+    with pytest.raises(PaceWait):  # its attempt cannot begin on a notice that changed: nothing goes out
+        send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)
+    again = send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders=senders)  # B comes back
+    # THEN the borrower got one message, B replays A's, and the ledger has one attempt
+    assert len(sms.sent) == 1 and again == {**first, "replayed": True}
+    assert [a["attempt"] for a in ledger.items[REF.notification_id]["attempts"]] == [1]
+
+
+def test_a_borrower_row_gone_or_broken_at_send_time_is_told_to_the_execution_at_once():
+    from loan_notify.errors import BorrowerNotFound, BorrowerRecordInvalid
+    from loan_notify.models import SendRequest
+    from loan_notify.outbox import deliver
+
+    class Told:
+        def __init__(self):
+            self.failures = []
+
+        def failure(self, token, error, cause):
+            self.failures.append((token, error, cause))
+            return True
+
+    request = SendRequest.model_validate({"task_token": "tok", "notification_id": REF.notification_id,
+                                          "loan_id": "L-1", "borrower_id": "B-1", "status": "APPROVED",
+                                          "version": 2, "channel": "SMS", "plan": ["SMS", "EMAIL"]})
+    for error in (BorrowerNotFound("borrower B-1 does not exist"),
+                  BorrowerRecordInvalid("borrower B-1's record does not fit the data contract: phone (string_type)")):
+        told = Told()
+
+        def failing_send(*_args, error=error, **_kwargs):
+            raise error
+
+        # a person takes it now (the state machine opens a case), not after a hundred receives and a dead letter
+        assert deliver(request, send=failing_send, callbacks=told, ledger=None, providers_per_channel=1) == \
+            {"told": type(error).__name__}
+        assert told.failures == [("tok", type(error).__name__, f"{error.reason}: {error}")]
