@@ -120,6 +120,19 @@ class ReviewCases:
         assert existing is not None
         return existing  # resolved already: the caller answers the new token with its decision
 
+    def rearm(self, case_id: str, task_token: str) -> dict[str, Any] | None:
+        """Give an OPEN case the token its execution now waits on; None when the case is not open (nothing written)."""
+        try:
+            return self._table.update_item(
+                Key={"case_id": case_id}, UpdateExpression="SET task_token = :token",
+                ConditionExpression="#s = :open", ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={":token": task_token, ":open": CaseState.OPEN.value},
+                ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as err:
+            if not conditional_check_failed(err):
+                raise
+        return None
+
     def put(self, case: dict[str, Any]) -> None:
         self._table.put_item(Item=case, ConditionExpression="attribute_not_exists(case_id)")
 
@@ -271,6 +284,20 @@ def open_case(ref: ReviewStep, *, reason: str, task_token: str, ledger: Ledger, 
     if answer is not None:
         callbacks.success(task_token, answer)
         return answer
+    open_already = notice.get("case_id") if notice.get("state") == NoticeState.NEEDS_REVIEW.value else None
+    if open_already and ref.execution_name:
+        # The same execution waits for a person again on a notice whose case is still open: a redrive re-entered
+        # this step (a new wait, so a new case number). It is the same obligation: the open case takes the new
+        # token, so the person's decision resumes the execution, and no second case or alert is made.
+        case = cases.get(str(open_already))
+        if case and case.get("execution_name") == ref.execution_name and case["state"] == CaseState.OPEN.value:
+            rearmed = cases.rearm(case["case_id"], task_token)
+            if rearmed is not None:
+                return {"case_id": rearmed["case_id"], "due_at": rearmed["due_at"]}
+            decided = cases.get(case["case_id"]) or {}
+            if decided.get("decision"):  # a person decided it meanwhile: the new wait gets that decision
+                callbacks.success(task_token, {"decision": decided["decision"], "case_id": decided["case_id"]})
+                return {"case_id": decided["case_id"], "decision": decided["decision"]}
     number = ledger.count_review(ref.notification_id, ref.wait_key)
     case = cases.open(ref, number=number, reason=reason, task_token=task_token, answer_within_s=answer_within_s,
                       execution_name=ref.execution_name)
