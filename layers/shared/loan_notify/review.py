@@ -293,7 +293,7 @@ def open_case(ref: ReviewStep, *, reason: str, task_token: str, ledger: Ledger, 
         if case and case.get("execution_name") == ref.execution_name and case["state"] == CaseState.OPEN.value:
             rearmed = cases.rearm(case["case_id"], task_token)
             if rearmed is not None:
-                return {"case_id": rearmed["case_id"], "due_at": rearmed["due_at"]}
+                return _alerted_once(rearmed, alerts=alerts, cases=cases)  # a retry finishes an alert not sent
             decided = cases.get(case["case_id"]) or {}
             if decided.get("decision"):  # a person decided it meanwhile: the new wait gets that decision
                 callbacks.success(task_token, {"decision": decided["decision"], "case_id": decided["case_id"]})
@@ -308,6 +308,11 @@ def open_case(ref: ReviewStep, *, reason: str, task_token: str, ledger: Ledger, 
         closed = close_case_if_settled(ref.notification_id, case_id=case["case_id"], ledger=ledger, cases=cases,
                                        callbacks=callbacks)
         return {"case_id": case["case_id"], "closed": closed is not None}
+    return _alerted_once(case, alerts=alerts, cases=cases)
+
+
+def _alerted_once(case: dict[str, Any], *, alerts: Any, cases: ReviewCases) -> dict[str, Any]:
+    """Publish the open case's alert unless one went out (`alerts` counts them); ReviewAlertNotSent if it fails."""
     if int(case.get("alerts", 0)) == 0:
         subject, body = alert_message(case)
         try:
