@@ -217,9 +217,13 @@ What is patched, and why:
    TaskTimedOut and TaskDoesNotExist. A receipt arriving after its confirmation deadline was then told it had
    answered the execution, so it did not look for the review case that execution had opened. A wait that ends
    without an answer now marks its endpoint timed out, and a callback on a timed-out or answered endpoint raises
-   what AWS answers. moto's SendTaskFailure also looked in every execution, finished ones included, whose worker has
-   no environment any more (an AttributeError instead of InvalidToken): it looks only where one is left
-   (tests/unit/test_sfn_callbacks.py).
+   what AWS answers. moto's SendTaskSuccess and SendTaskFailure also looked in executions whose worker has no
+   environment (a finished one; a running one between its worker's states): an AttributeError instead of an answer.
+   They look only where one is left. moto also timed such a task out twice: the state's timer (in the thread that
+   runs it) and the callback wait's (started a moment later), unsynchronised with the callbacks, so a receipt could
+   be told it answered a task whose state had just timed out. The callback wait now decides, under one lock with
+   the callbacks (the first of the two is the outcome), and the state's timer waits 10% and 2 s longer, as a
+   backstop for a task that never reached its wait (tests/unit/test_sfn_callbacks.py).
 """
 
 from __future__ import annotations
@@ -300,7 +304,12 @@ INTERNALS = [
     ("moto.dynamodb.models", "DynamoDBBackend.scan"),
     ("moto.dynamodb.models", "DynamoDBBackend.batch_get_item"),
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_success"),
+    ("moto.stepfunctions.parser.asl.component.state.exec.execute_state", "ExecutionState._evaluate_with_timeout"),
+    ("moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource", "ResourceCondition"),
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_failure"),
+    ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_success"),
+    ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackOutcomeSuccess"),
+    ("moto.stepfunctions.parser.api", "ExecutionStatus"),
     ("moto.core.responses", "get_service_model"),
     ("moto.sqs.models", "Message.change_visibility"),
     ("moto.sqs.models", "SQSBackend.send_message"),
@@ -576,7 +585,35 @@ def _scaled_timeout(self: Any, env: Any) -> None:
     seconds = self._eval_seconds(env=env)
     if clock.scale > 0 and not self.is_default_value():
         seconds = seconds * clock.scale
+    if getattr(_outer_wait, "callback_state", False):  # patch 41: the state's own timer, around a callback wait
+        _outer_wait.callback_state = False
+        seconds = seconds * 1.1 + _OUTER_MARGIN_S
     env.stack.append(seconds)
+
+
+# Patch 41: a `.waitForTaskToken` state has two timers in moto, the state's (in the thread that runs it) and the
+# callback wait's (in the task's own thread, started a moment later, after the Lambda or SQS call). AWS times the
+# task out once, atomically with any callback. Here the callback wait decides, under `_CALLBACK_LOCK` with the
+# callbacks themselves; the state's timer waits that much longer, so it is only the backstop for a task that never
+# reached its wait.
+_OUTER_MARGIN_S = 2.0
+_outer_wait = threading.local()
+_CALLBACK_LOCK = threading.Lock()
+
+
+def _evaluate_with_timeout(original: Callable[..., Any]) -> Callable[..., Any]:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+
+    @functools.wraps(original)
+    def evaluate(self: Any, env: Any) -> Any:
+        resource = getattr(self, "resource", None)
+        _outer_wait.callback_state = getattr(resource, "condition", None) == ResourceCondition.WaitForTaskToken
+        try:
+            return original(self, env)
+        finally:
+            _outer_wait.callback_state = False
+
+    return evaluate
 
 
 def _scaled_wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
@@ -708,9 +745,11 @@ def _endpoint_wait(original: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(original)
     def wait(self: Any, timeout: float | None = None) -> Any:
-        outcome = original(self, timeout)
-        if outcome is None and self.consumer_error is None:
-            self.consumer_error = CallbackConsumerTimeout()
+        original(self, timeout)
+        with _CALLBACK_LOCK:  # decided with the callbacks: one that got in first is the outcome after all
+            outcome = self.get_outcome()
+            if outcome is None and self.consumer_error is None:
+                self.consumer_error = CallbackConsumerTimeout()
         return outcome
 
     return wait
@@ -724,41 +763,63 @@ def _pool_notify(original: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(original)
     def notify(self: Any, callback_id: str, outcome: Any) -> bool:
-        endpoint = self.get(callback_id)
-        if endpoint is not None:
-            if isinstance(endpoint.consumer_error, CallbackConsumerTimeout):
-                raise TaskTimedOut(_TIMED_OUT)
-            if endpoint.get_outcome() is not None:
-                raise TaskDoesNotExist(_ANSWERED)
-        return original(self, callback_id, outcome)
+        with _CALLBACK_LOCK:
+            endpoint = self.get(callback_id)
+            if endpoint is not None:
+                if isinstance(endpoint.consumer_error, CallbackConsumerTimeout):
+                    raise TaskTimedOut(_TIMED_OUT)
+                if endpoint.get_outcome() is not None:
+                    raise TaskDoesNotExist(_ANSWERED)
+            return original(self, callback_id, outcome)
 
     return notify
 
 
-def _send_task_failure(self: Any, task_token: str, error: Any = None, cause: Any = None) -> Any:
-    """Patch 41: `send_task_failure` as moto writes it, looking only in executions that still have an environment
-    (a finished one's worker has none: moto raised AttributeError where AWS answers InvalidToken)."""
-    from moto.stepfunctions.exceptions import InvalidToken
-    from moto.stepfunctions.parser.api import SendTaskFailureOutput
+def _notify_live(backend: Any, task_token: str, outcome: Any, executions: list[Any]) -> bool:
+    """Hand a callback's outcome to the execution whose pool holds the token, looking only at executions that still
+    have an environment (a finished one's worker has none, nor has one between its worker's states: moto raised
+    AttributeError there, where AWS answers InvalidToken). True once handed over."""
     from moto.stepfunctions.parser.asl.eval.callback.callback import (
         CallbackConsumerTimeout,
         CallbackNotifyConsumerError,
-        CallbackOutcomeFailure,
     )
 
     TaskTimedOut, TaskDoesNotExist = _callback_errors()
-    outcome = CallbackOutcomeFailure(callback_id=task_token, error=error, cause=cause)
-    for execution in self._get_executions():
-        env = getattr(execution.exec_worker, "env", None)
+    for execution in executions:
+        env = getattr(getattr(execution, "exec_worker", None), "env", None)
         if env is None:
             continue
         try:
             if env.callback_pool_manager.notify(callback_id=task_token, outcome=outcome):
-                return SendTaskFailureOutput()
+                return True
         except CallbackNotifyConsumerError as consumer_error:
             if isinstance(consumer_error.callback_consumer_error, CallbackConsumerTimeout):
                 raise TaskTimedOut(_TIMED_OUT) from None
             raise TaskDoesNotExist(_ANSWERED) from None
+    return False
+
+
+def _send_task_success(self: Any, task_token: str, outcome: str) -> Any:
+    """Patch 41: `send_task_success` as moto writes it (running executions only), through `_notify_live`."""
+    from moto.stepfunctions.exceptions import InvalidToken
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeSuccess
+
+    answer = CallbackOutcomeSuccess(callback_id=task_token, output=outcome)
+    if _notify_live(self, task_token, answer, self._get_executions(ExecutionStatus.RUNNING)):
+        return None
+    raise InvalidToken()
+
+
+def _send_task_failure(self: Any, task_token: str, error: Any = None, cause: Any = None) -> Any:
+    """Patch 41: `send_task_failure` as moto writes it (every execution), through `_notify_live`."""
+    from moto.stepfunctions.exceptions import InvalidToken
+    from moto.stepfunctions.parser.api import SendTaskFailureOutput
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeFailure
+
+    answer = CallbackOutcomeFailure(callback_id=task_token, error=error, cause=cause)
+    if _notify_live(self, task_token, answer, self._get_executions()):
+        return SendTaskFailureOutput()
     raise InvalidToken()
 
 
@@ -1766,7 +1827,11 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, CallbackPoolManager
 
     _set(CallbackEndpoint, "wait", _endpoint_wait(CallbackEndpoint.wait))
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+
+    _set(ExecutionState, "_evaluate_with_timeout", _evaluate_with_timeout(ExecutionState._evaluate_with_timeout))
     _set(CallbackPoolManager, "notify", _pool_notify(CallbackPoolManager.notify))
+    _set(parser_models.StepFunctionsParserBackend, "send_task_success", _send_task_success)
     _set(parser_models.StepFunctionsParserBackend, "send_task_failure", _send_task_failure)
     if providers is not None:
         from moto.ses.models import SESBackend
