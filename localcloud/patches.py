@@ -214,8 +214,9 @@ What is patched, and why:
 41. Task callbacks on a closed task (`CallbackEndpoint.wait`, `CallbackPoolManager.notify`,
    `StepFunctionsParserBackend.send_task_failure`): moto accepted SendTaskSuccess and SendTaskFailure on a token
    whose `.waitForTaskToken` had timed out, or that was answered already, and reported success; AWS answers
-   TaskTimedOut and TaskDoesNotExist. A receipt arriving after its confirmation deadline was then told it had
-   answered the execution, so it did not look for the review case that execution had opened. A wait that ends
+   TaskTimedOut ("Provided task does not exist anymore") to both. A receipt arriving after its confirmation
+   deadline was then told it had answered the execution, so it did not look for the review case that execution had
+   opened. A wait that ends
    without an answer now marks its endpoint timed out, and a callback on a timed-out or answered endpoint raises
    what AWS answers. moto's SendTaskSuccess and SendTaskFailure also looked in executions whose worker has no
    environment (a finished one; a running one between its worker's states): an AttributeError instead of an answer.
@@ -223,7 +224,9 @@ What is patched, and why:
    runs it) and the callback wait's (started a moment later), unsynchronised with the callbacks, so a receipt could
    be told it answered a task whose state had just timed out. The callback wait now decides, under one lock with
    the callbacks (the first of the two is the outcome), and the state's timer waits 10% and 2 s longer, as a
-   backstop for a task that never reached its wait (tests/unit/test_sfn_callbacks.py).
+   backstop for a task that never reached its wait; if the backstop fires first, it times the execution's
+   unanswered tokens out under the same lock (this state machine waits on one task at a time)
+   (tests/unit/test_sfn_callbacks.py).
 """
 
 from __future__ import annotations
@@ -306,6 +309,7 @@ INTERNALS = [
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_success"),
     ("moto.stepfunctions.parser.asl.component.state.exec.execute_state", "ExecutionState._evaluate_with_timeout"),
     ("moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource", "ResourceCondition"),
+    ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "EvalTimeoutError"),
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_failure"),
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_success"),
     ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackOutcomeSuccess"),
@@ -602,14 +606,24 @@ _CALLBACK_LOCK = threading.Lock()
 
 
 def _evaluate_with_timeout(original: Callable[..., Any]) -> Callable[..., Any]:
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackConsumerTimeout
 
     @functools.wraps(original)
     def evaluate(self: Any, env: Any) -> Any:
         resource = getattr(self, "resource", None)
-        _outer_wait.callback_state = getattr(resource, "condition", None) == ResourceCondition.WaitForTaskToken
+        callback_state = getattr(resource, "condition", None) == ResourceCondition.WaitForTaskToken
+        _outer_wait.callback_state = callback_state
         try:
             return original(self, env)
+        except EvalTimeoutError:
+            if callback_state:  # the backstop fired first: the task's unanswered tokens are timed out from now on
+                with _CALLBACK_LOCK:
+                    for endpoint in list(env.callback_pool_manager._pool.values()):
+                        if endpoint.get_outcome() is None and endpoint.consumer_error is None:
+                            endpoint.consumer_error = CallbackConsumerTimeout()
+            raise
         finally:
             _outer_wait.callback_state = False
 
@@ -735,7 +749,7 @@ def _callback_errors() -> tuple[type, type]:
 
 
 _TIMED_OUT = "Task Timed Out: 'Provided task does not exist anymore'"
-_ANSWERED = "Task Does Not Exist: the task was answered already"
+_ANSWERED = "Task Does Not Exist: 'Provided task does not exist'"
 
 
 def _endpoint_wait(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -759,17 +773,16 @@ def _pool_notify(original: Callable[..., Any]) -> Callable[..., Any]:
     """Patch 41: a callback on a task that timed out, or that was answered, gets AWS's answer."""
     from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackConsumerTimeout
 
-    TaskTimedOut, TaskDoesNotExist = _callback_errors()
+    TaskTimedOut, _ = _callback_errors()
 
     @functools.wraps(original)
     def notify(self: Any, callback_id: str, outcome: Any) -> bool:
         with _CALLBACK_LOCK:
             endpoint = self.get(callback_id)
-            if endpoint is not None:
-                if isinstance(endpoint.consumer_error, CallbackConsumerTimeout):
-                    raise TaskTimedOut(_TIMED_OUT)
-                if endpoint.get_outcome() is not None:
-                    raise TaskDoesNotExist(_ANSWERED)
+            # AWS answers both alike: "Task Timed Out: 'Provided task does not exist anymore'"
+            if endpoint is not None and (isinstance(endpoint.consumer_error, CallbackConsumerTimeout)
+                                         or endpoint.get_outcome() is not None):
+                raise TaskTimedOut(_TIMED_OUT)
             return original(self, callback_id, outcome)
 
     return notify

@@ -94,9 +94,10 @@ class QueuePoller:
             if message.id not in failed:
                 self._backend.delete_message(self.queue.name, message.receipt_handle)
             elif message.visible_at == hidden_until[message.id]:
-                # In AWS a failed message reappears when the visibility timeout it was received with runs out (in
-                # simulated seconds here), unless the function changed it (a send put back for its pace keeps its
-                # own). The real-seconds hiding was only for the run itself.
+                # A failed message reappears after the queue's visibility timeout (in simulated seconds), unless the
+                # function changed it (a send put back for its pace keeps its own). AWS counts that timeout from the
+                # receive; here it counts from the function's end, since the run itself is real time (hidden in
+                # real seconds meanwhile).
                 self._backend.change_message_visibility(self.queue.name, message.receipt_handle,
                                                         int(self.queue.visibility_timeout))
 

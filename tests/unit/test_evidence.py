@@ -109,3 +109,12 @@ def test_a_sent_sms_shows_its_encoding_and_parts_and_an_unsent_one_does_not():
     first, second = [line for line in table.splitlines() if " SMS via " in line]
     assert "part" not in first
     assert second.endswith("SENT, message m-1, 2 UCS-2 parts")
+
+
+def test_reports_about_a_loan_with_no_notice_on_record_are_all_kept():
+    # no notice names the loan's borrower: a report that nothing was sent is exactly what such a loan has
+    report = {"case_id": "report-L-9-1", "kind": "borrower_report", "loan_id": "L-9", "borrower_id": "B-1",
+              "state": "OPEN", "opened_at": "2026-11-29T12:00:00.000Z",
+              "reason": "borrower_reports_not_notified_no_notice_on_record", "history": []}
+    evidence = export("L-9", ledger=Items([]), cases=Items([report]), clock=lambda: _NOW)
+    assert evidence["notices"] == [] and [r["case_id"] for r in evidence["borrower_reports"]] == ["report-L-9-1"]

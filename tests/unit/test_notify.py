@@ -342,3 +342,23 @@ def test_a_borrower_row_gone_or_broken_at_send_time_is_told_to_the_execution_at_
         assert deliver(request, send=failing_send, callbacks=told, ledger=None, providers_per_channel=1) == \
             {"told": type(error).__name__}
         assert told.failures == [("tok", type(error).__name__, f"{error.reason}: {error}")]
+
+
+def test_a_second_copy_that_finds_the_first_calling_the_provider_comes_back_after_the_call(ledger, borrowers):
+    # GIVEN copy A of a send has begun its attempt and is calling the provider right now
+    from loan_notify.notify import IN_FLIGHT_RETRY_S, RACED_RETRY_S
+
+    sms = RecordingSender("sns-sms")
+    ledger.begin_attempt(REF.notification_id, {"attempt": 1, "round": 0, "channel": "SMS", "provider": "sns-sms",
+                                               "started_at": "2026-11-29T08:00:00.000Z"})
+    read_by_b = {**ledger.items[REF.notification_id]}
+    read_by_b.pop("pending_attempt")
+    reads = iter([read_by_b])
+    real_get = ledger.get
+    ledger.get = lambda notification_id: next(reads, None) or real_get(notification_id)
+    # WHEN copy B, which read the notice before A began, tries to begin the same attempt
+    with pytest.raises(PaceWait) as paced:
+        send(REF, Channel.SMS, ledger=ledger, borrowers=borrowers, senders={Channel.SMS: [sms]})
+    # THEN nothing went out, and B comes back after a provider call's time, not in a moment (when it would find A's
+    # attempt still pending and hand the notice to a person as an unknown outcome)
+    assert sms.sent == [] and paced.value.seconds == IN_FLIGHT_RETRY_S > RACED_RETRY_S

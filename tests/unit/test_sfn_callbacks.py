@@ -1,6 +1,6 @@
-"""Task callbacks on a closed task answer as AWS answers them (localcloud.patches 41): TaskTimedOut for a token whose
-wait timed out, TaskDoesNotExist for one answered already, InvalidToken for one no execution knows, whichever
-executions have finished meanwhile."""
+"""Task callbacks on a closed task answer as AWS answers them (localcloud.patches 41): TaskTimedOut ("Provided task
+does not exist anymore") for a token whose wait timed out and for one answered already, InvalidToken for one no
+execution knows, whichever executions have finished meanwhile."""
 
 from __future__ import annotations
 
@@ -32,13 +32,13 @@ def test_a_callback_after_the_wait_timed_out_is_task_timed_out(pool):
     assert endpoint.get_outcome() is None  # nothing reached the execution
 
 
-def test_a_second_answer_is_task_does_not_exist_and_the_first_stands(pool):
-    from moto.stepfunctions.parser.api import TaskDoesNotExist
+def test_a_second_answer_is_task_timed_out_and_the_first_stands(pool):
+    from moto.stepfunctions.parser.api import TaskTimedOut
 
     endpoint = pool.add("token-once")
     first = _success("token-once")
     assert pool.notify("token-once", first) is True
-    with pytest.raises(TaskDoesNotExist):
+    with pytest.raises(TaskTimedOut):
         pool.notify("token-once", _success("token-once"))
     assert endpoint.wait(timeout=0.01) is first
 

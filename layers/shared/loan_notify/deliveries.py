@@ -70,7 +70,8 @@ class Deliveries:
             ":exp": int(now.timestamp()) + self._retention_s,
         }
         expression = ("SET notification_id = :n, attempt = :a, channel = :c, provider = :p, confirms = :conf, "
-                      "borrower_id = :b, contact_ref = :ref, #s = if_not_exists(#s, :sent), "
+                      "borrower_id = :b, contact_ref = if_not_exists(contact_ref, :ref), "
+                      "#s = if_not_exists(#s, :sent), "
                       "status_rank = if_not_exists(status_rank, :zero), receipts = if_not_exists(receipts, :empty), "
                       "created_at = if_not_exists(created_at, :now), updated_at = :now, expires_at = :exp")
         if task_token:

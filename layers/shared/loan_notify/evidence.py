@@ -122,10 +122,11 @@ def export(loan_id: str, *, ledger: Any, cases: Any, clock=utc_now) -> dict[str,
     items = ledger.by_loan(loan_id)
     notices = [_notice(item, loan_cases) for item in items]
     # the loan's own borrower's reports: one filed by someone else about this loan id (a typo, a probe) is not
-    # evidence about what this borrower was told
-    owners = {item.get("borrower_id") for item in items}
+    # evidence about what this borrower was told. A loan with no notice on record names no borrower: every report
+    # about it is kept (that no notice exists is what such a report is about)
+    owners = {item["borrower_id"] for item in items if item.get("borrower_id")}
     reports = [plain(_report(c)) for c in loan_cases.values()
-               if c.get("kind") == "borrower_report" and c.get("borrower_id") in owners]
+               if c.get("kind") == "borrower_report" and (not owners or c.get("borrower_id") in owners)]
     return {"loan_id": loan_id, "generated_at": iso(clock()), "notices": notices, "borrower_reports": reports}
 
 

@@ -49,6 +49,11 @@ from loan_notify.vocabulary import FINAL_STATES, AttemptResult, Channel, Deliver
 # A copy of a send that lost the race to begin its attempt (the outbox delivered the message twice) reads the notice
 # again after this long: by then the other copy has usually recorded its message, which is then replayed.
 RACED_RETRY_S = 1.0
+# ... unless the other copy is calling the provider right now (its attempt is pending): then after longer than a
+# provider call can take, so the retry finds the message recorded instead of an attempt whose outcome looks unknown.
+IN_FLIGHT_RETRY_S = 30.0
+# The contact reference of a message whose contact is not known (a replayed send's record): matches no contact.
+UNKNOWN_CONTACT = "unknown"
 
 
 class Sender(Protocol):
@@ -266,8 +271,10 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
             ledger.begin_attempt(ref.notification_id, attempt)
         except AttemptRaced:
             # Another copy of this send moved since this one read the notice: nothing went out from here. Come
-            # back in a moment and read again (the other copy's message is then replayed, never sent twice).
-            raise PaceWait(RACED_RETRY_S, sender.provider) from None
+            # back and read again (the other copy's message is then replayed, never sent twice).
+            pending = (ledger.get(ref.notification_id) or {}).get("pending_attempt") or {}
+            in_flight = int(pending.get("attempt", 0)) == attempt_no
+            raise PaceWait(IN_FLIGHT_RETRY_S if in_flight else RACED_RETRY_S, sender.provider) from None
         if due is not None and pacer is not None and not pacer.on_time(sender.provider, due):
             # Held up (a slow write, a busy host) past its token: sending now would crowd the next send. Nothing
             # went out; the send takes a new token.
@@ -320,15 +327,16 @@ def send(ref: NoticeRef, channel: Channel, *, ledger: Ledger, borrowers: Borrowe
 def _recorded_for_receipts(ref: NoticeRef, replay: dict[str, Any], deliveries: Deliveries, ledger: Ledger) -> None:
     """A replayed send whose first try stopped after the ledger recorded the message but before the message's own
     record was written: write that record now, or its receipts would have nothing to find (the execution could not
-    wait for them, and a receipt that came meanwhile would never reach the ledger). The record is written once; the
-    contact it went to is left unnamed (it may have changed since), so a bounce on it marks no contact."""
+    wait for them, and a receipt that came meanwhile would never reach the ledger). The record is written once. The
+    contact it went to is not known here (it may have changed since): its reference is one no contact has, so a
+    bounce or an opt-out on this message marks no contact."""
     item = deliveries.get(replay["message_id"])
     if item and item.get("notification_id"):
         return
     item = deliveries.record_sent(
         replay["message_id"], notification_id=ref.notification_id, attempt=int(replay["attempt"]),
         channel=replay["channel"], provider=replay["provider"], task_token=None, confirms=bool(replay["confirms"]),
-        borrower_id=ref.borrower_id, contact_ref="")
+        borrower_id=ref.borrower_id, contact_ref=UNKNOWN_CONTACT)
     _apply_early_receipts(ref, int(replay["attempt"]), item, ledger)
 
 

@@ -121,11 +121,13 @@ class ReviewCases:
         return existing  # resolved already: the caller answers the new token with its decision
 
     def rearm(self, case_id: str, task_token: str) -> dict[str, Any] | None:
-        """Give an OPEN case the token its execution now waits on; None when the case is not open (nothing written)."""
+        """Give an OPEN case nobody is deciding yet the token its execution now waits on; None otherwise (nothing
+        written): a case with a decision pending is being closed, and its resume belongs to the wait it answers."""
         try:
             return self._table.update_item(
                 Key={"case_id": case_id}, UpdateExpression="SET task_token = :token",
-                ConditionExpression="#s = :open", ExpressionAttributeNames={"#s": "state"},
+                ConditionExpression="#s = :open AND attribute_not_exists(pending)",
+                ExpressionAttributeNames={"#s": "state"},
                 ExpressionAttributeValues={":token": task_token, ":open": CaseState.OPEN.value},
                 ReturnValues="ALL_NEW")["Attributes"]
         except ClientError as err:
@@ -290,14 +292,13 @@ def open_case(ref: ReviewStep, *, reason: str, task_token: str, ledger: Ledger, 
         # this step (a new wait, so a new case number). It is the same obligation: the open case takes the new
         # token, so the person's decision resumes the execution, and no second case or alert is made.
         case = cases.get(str(open_already))
-        if case and case.get("execution_name") == ref.execution_name and case["state"] == CaseState.OPEN.value:
+        if case and case.get("execution_name") == ref.execution_name and case["state"] == CaseState.OPEN.value \
+                and not case.get("pending"):
             rearmed = cases.rearm(case["case_id"], task_token)
             if rearmed is not None:
                 return _alerted_once(rearmed, alerts=alerts, cases=cases)  # a retry finishes an alert not sent
-            decided = cases.get(case["case_id"]) or {}
-            if decided.get("decision"):  # a person decided it meanwhile: the new wait gets that decision
-                callbacks.success(task_token, {"decision": decided["decision"], "case_id": decided["case_id"]})
-                return {"case_id": decided["case_id"], "decision": decided["decision"]}
+            # resolved, or being resolved, meanwhile: this wait is a new one (a resend after a corrected contact
+            # that failed again, say), and gets a case of its own below
     number = ledger.count_review(ref.notification_id, ref.wait_key)
     case = cases.open(ref, number=number, reason=reason, task_token=task_token, answer_within_s=answer_within_s,
                       execution_name=ref.execution_name)
