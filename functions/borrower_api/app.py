@@ -39,7 +39,7 @@ from loan_notify.edge import (
     json_depth,
     plain_json_content_type,
 )
-from loan_notify.errors import BorrowerNotFound, BorrowerRecordInvalid
+from loan_notify.errors import BorrowerNotFound, BorrowerRecordInvalid, record_fault
 from loan_notify.executions import TaskCallbacks
 from loan_notify.ledger import Ledger
 from loan_notify.limits import LimitExceeded, Limits
@@ -178,10 +178,7 @@ def _stored_record_invalid(err: ValidationError | BorrowerRecordInvalid) -> Resp
     from a stored record that does not fit its model (the platform wrote a borrower's phone as a number, say). That
     is a fault on our side, answered 500 so the 5xx alarm sees it, and never echoed: pydantic's message quotes the
     values, personal data included. The log names the fields and the kind of error only."""
-    errors = str(err) if isinstance(err, BorrowerRecordInvalid) else [  # that message names fields only
-        {"field": ".".join(str(p) for p in e["loc"]), "type": e["type"]}
-        for e in err.errors(include_url=False, include_input=False)]
-    logger.error("stored record does not fit its model", extra={"errors": errors})
+    logger.error("stored record does not fit its model", extra={"errors": record_fault(err)})
     return _error(500, "internal_error", "Something went wrong on our side; it is logged and will be looked at")
 
 

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field, ValidationError
 from loan_notify.borrowers import Borrowers
 from loan_notify.console import Category, ConsoleDecision, case_view, decide, queue, take
 from loan_notify.edge import declares_json, plain_json_content_type
-from loan_notify.errors import BorrowerRecordInvalid
+from loan_notify.errors import BorrowerRecordInvalid, record_fault
 from loan_notify.evidence import export
 from loan_notify.executions import StepFunctionsStarter, TaskCallbacks
 from loan_notify.ledger import Ledger
@@ -139,14 +139,9 @@ def _invalid(err: RequestValidationError) -> Response:
 @app.exception_handler(BorrowerRecordInvalid)
 @app.exception_handler(ValidationError)
 def _stored_record_invalid(err: ValidationError | BorrowerRecordInvalid) -> Response:
-    """Requests are validated by the resolver (RequestValidationError, 422): a pydantic error that gets here comes
-    from a stored record that does not fit its model (the platform wrote a borrower's phone as a number, say). That
-    is a fault on our side, answered 500 so the 5xx alarm sees it, and never echoed: pydantic's message quotes the
-    values, personal data included. The log names the fields and the kind of error only."""
-    errors = str(err) if isinstance(err, BorrowerRecordInvalid) else [  # that message names fields only
-        {"field": ".".join(str(p) for p in e["loc"]), "type": e["type"]}
-        for e in err.errors(include_url=False, include_input=False)]
-    logger.error("stored record does not fit its model", extra={"errors": errors})
+    """A record read from a table that does not fit its model (as in the borrower API): our fault, a 500 for the
+    5xx alarm, logged by field and error kind and never echoed to the reviewer (its values may be personal data)."""
+    logger.error("stored record does not fit its model", extra={"errors": record_fault(err)})
     return _error(500, "internal_error", "A stored record does not fit its model; it is logged")
 
 
