@@ -220,7 +220,8 @@ What is patched, and why:
    without an answer now marks its endpoint timed out, and a callback on a timed-out or answered endpoint raises
    what AWS answers. moto's SendTaskSuccess and SendTaskFailure also looked in executions whose worker has no
    environment (a finished one; a running one between its worker's states): an AttributeError instead of an answer.
-   They look only where one is left. moto also timed such a task out twice: the state's timer (in the thread that
+   They look only where one is left, and SendTaskFailure's `cause` reaches the execution (moto's response handler
+   passed the error alone). moto also timed such a task out twice: the state's timer (in the thread that
    runs it) and the callback wait's (started a moment later), unsynchronised with the callbacks, so a receipt could
    be told it answered a task whose state had just timed out. The callback wait now decides, under one lock with
    the callbacks (the first of the two is the outcome), and the state's timer waits 10% and 2 s longer, as a
@@ -307,6 +308,8 @@ INTERNALS = [
     ("moto.dynamodb.models", "DynamoDBBackend.scan"),
     ("moto.dynamodb.models", "DynamoDBBackend.batch_get_item"),
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.send_task_success"),
+    ("moto.stepfunctions.responses", "StepFunctionResponse.send_task_failure"),
+    ("moto.core.responses", "EmptyResult"),
     ("moto.stepfunctions.parser.asl.component.state.exec.execute_state", "ExecutionState._evaluate_with_timeout"),
     ("moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource", "ResourceCondition"),
     ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "EvalTimeoutError"),
@@ -822,6 +825,16 @@ def _send_task_success(self: Any, task_token: str, outcome: str) -> Any:
     if _notify_live(self, task_token, answer, self._get_executions(ExecutionStatus.RUNNING)):
         return None
     raise InvalidToken()
+
+
+def _failure_with_cause(self: Any) -> Any:
+    """Patch 41: `StepFunctionResponse.send_task_failure` handing the request's `cause` on (moto passed the error
+    only, so every failure told by a task token reached the execution history without its cause)."""
+    from moto.core.responses import EmptyResult
+
+    self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"),
+                                                cause=self._get_param("cause"))
+    return EmptyResult()
 
 
 def _send_task_failure(self: Any, task_token: str, error: Any = None, cause: Any = None) -> Any:
@@ -1846,6 +1859,9 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     _set(CallbackPoolManager, "notify", _pool_notify(CallbackPoolManager.notify))
     _set(parser_models.StepFunctionsParserBackend, "send_task_success", _send_task_success)
     _set(parser_models.StepFunctionsParserBackend, "send_task_failure", _send_task_failure)
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    _set(StepFunctionResponse, "send_task_failure", _failure_with_cause)
     if providers is not None:
         from moto.ses.models import SESBackend
         from moto.sns.models import SNSBackend

@@ -28,6 +28,9 @@ def test_invalid_phone_falls_back_to_email_in_the_same_execution(cloud, platform
     assert entered_states(cloud, execution["name"]) == [
         "Prepare notice", "Send now?", "Queue the send", "Try the next channel",
         "Any channel left?", "Queue the send", "Wait for the delivery receipt"]
+    # AND the failure the sender told the execution carries its cause, as the history shows it in AWS
+    (failed,) = [e["taskFailedEventDetails"] for e in cloud.history(execution["name"]) if e["type"] == "TaskFailed"]
+    assert failed["error"] == "PermanentChannelError" and failed["cause"].startswith("invalid_phone")
     assert_no_personal_data(cloud, borrower, [execution["name"]])
 
 
