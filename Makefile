@@ -16,7 +16,8 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 	clean ops openapi scale-model bench-burst fuzz templates previews browser
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}' \
+		| sed -e 's/\$$(PORT)/$(PORT)/g' -e 's/\$$(CONFIG_ENV)/$(CONFIG_ENV)/g'
 
 # The project itself is installed editable (the loan-notify-ops console script). setuptools warns that an editable
 # install maps loan_notify from layers/shared, which is the point: that one notice is silenced, nothing else.

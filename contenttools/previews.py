@@ -213,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--locale", action="append", type=Locale, help="a locale (repeatable)")
     parser.add_argument("--docs", type=Path, help="also write the README images into this folder")
     args = parser.parse_args(argv)
+    if args.docs and (args.only or args.locale):
+        parser.error("--docs writes the README's images, which are chosen from every template and locale: "
+                     "drop --only and --locale to use it")
     index = build(args.out, only=args.only, locales=args.locale, docs=args.docs)
     print(f"previews: {index}")
     return 0

@@ -187,7 +187,7 @@ def _evidence(stack: Stack, args: argparse.Namespace) -> int:
     # JSON escapes every non-ASCII character (C1 controls, bidirectional overrides); the table shows them escaped
     if action == "export" or args.json:
         _say(json.dumps(evidence, indent=2, default=str))
-    else:
+    elif evidence["notices"] or evidence["borrower_reports"]:  # nothing on record: no empty header, only the error
         _say(printable(as_table(evidence), keep_newlines=True))
     if not evidence["notices"]:
         _say(f"no notices for loan {printable(loan_id)}", err=True)
