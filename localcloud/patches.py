@@ -791,7 +791,7 @@ def _pool_notify(original: Callable[..., Any]) -> Callable[..., Any]:
     return notify
 
 
-def _notify_live(backend: Any, task_token: str, outcome: Any, executions: list[Any]) -> bool:
+def _notify_live(task_token: str, outcome: Any, executions: list[Any]) -> bool:
     """Hand a callback's outcome to the execution whose pool holds the token, looking only at executions that still
     have an environment (a finished one's worker has none, nor has one between its worker's states: moto raised
     AttributeError there, where AWS answers InvalidToken). True once handed over."""
@@ -822,7 +822,7 @@ def _send_task_success(self: Any, task_token: str, outcome: str) -> Any:
     from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeSuccess
 
     answer = CallbackOutcomeSuccess(callback_id=task_token, output=outcome)
-    if _notify_live(self, task_token, answer, self._get_executions(ExecutionStatus.RUNNING)):
+    if _notify_live(task_token, answer, self._get_executions(ExecutionStatus.RUNNING)):
         return None
     raise InvalidToken()
 
@@ -844,7 +844,7 @@ def _send_task_failure(self: Any, task_token: str, error: Any = None, cause: Any
     from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeFailure
 
     answer = CallbackOutcomeFailure(callback_id=task_token, error=error, cause=cause)
-    if _notify_live(self, task_token, answer, self._get_executions()):
+    if _notify_live(task_token, answer, self._get_executions()):
         return SendTaskFailureOutput()
     raise InvalidToken()
 

@@ -6,7 +6,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from loan_notify.errors import BorrowerNotFound, BorrowerRecordInvalid
+from loan_notify.errors import BorrowerNotFound, BorrowerRecordInvalid, fault_fields
 from loan_notify.models import Borrower, Preferences
 from loan_notify.vocabulary import Channel
 
@@ -36,8 +36,7 @@ class Borrowers:
         try:
             return Borrower.model_validate(item)
         except ValidationError as err:
-            fields = ", ".join(f"{'.'.join(str(p) for p in e['loc'])} ({e['type']})"
-                               for e in err.errors(include_url=False, include_input=False))
+            fields = ", ".join(f"{f['field']} ({f['type']})" for f in fault_fields(err))
             raise BorrowerRecordInvalid(f"borrower {borrower_id}'s record does not fit the data contract: "
                                         f"{fields}") from None  # not chained: pydantic's message quotes the values
 

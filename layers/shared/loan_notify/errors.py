@@ -120,14 +120,14 @@ class SendWindowClosed(LoanNotifyError):
     reason = "send_window_closed"
 
 
+def fault_fields(err: Any) -> list[dict[str, str]]:
+    """A pydantic ValidationError as what may be said of it: each field and the kind of error, never the values
+    (pydantic's own message quotes them, personal data included)."""
+    return [{"field": ".".join(str(p) for p in e["loc"]), "type": e["type"]}
+            for e in err.errors(include_url=False, include_input=False)]
+
+
 def record_fault(err: Exception) -> str | list[dict[str, str]]:
     """What may be logged of a stored record that did not fit its model (BorrowerRecordInvalid, or pydantic's
-    ValidationError): the fields and the kind of error, never the values (pydantic's own message quotes them,
-    personal data included)."""
-    if isinstance(err, BorrowerRecordInvalid):
-        return str(err)  # its message names fields only
-    errors = getattr(err, "errors", None)
-    if not callable(errors):
-        return type(err).__name__
-    return [{"field": ".".join(str(p) for p in e["loc"]), "type": e["type"]}
-            for e in errors(include_url=False, include_input=False)]
+    ValidationError)."""
+    return str(err) if isinstance(err, BorrowerRecordInvalid) else fault_fields(err)  # the former names fields only

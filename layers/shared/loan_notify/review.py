@@ -107,26 +107,21 @@ class ReviewCases:
             case["execution_name"] = execution_name
         if put_if_absent(self._table, case, "case_id"):
             return case
-        try:
-            return self._table.update_item(
-                Key={"case_id": case["case_id"]}, UpdateExpression="SET task_token = :token",
-                ConditionExpression="#s = :open", ExpressionAttributeNames={"#s": "state"},
-                ExpressionAttributeValues={":token": task_token, ":open": CaseState.OPEN.value},
-                ReturnValues="ALL_NEW")["Attributes"]
-        except ClientError as err:
-            if not conditional_check_failed(err):
-                raise
+        rearmed = self.rearm(case["case_id"], task_token, even_if_deciding=True)  # the same wait, retried
+        if rearmed is not None:
+            return rearmed
         existing = self.get(case["case_id"])
         assert existing is not None
         return existing  # resolved already: the caller answers the new token with its decision
 
-    def rearm(self, case_id: str, task_token: str) -> dict[str, Any] | None:
-        """Give an OPEN case nobody is deciding yet the token its execution now waits on; None otherwise (nothing
-        written): a case with a decision pending is being closed, and its resume belongs to the wait it answers."""
+    def rearm(self, case_id: str, task_token: str, *, even_if_deciding: bool = False) -> dict[str, Any] | None:
+        """Give an OPEN case the token its execution now waits on; None otherwise (nothing written). Unless
+        `even_if_deciding` (a retry of the same wait), not while a decision is pending: that case is being closed,
+        and its resume belongs to the wait it answers."""
+        condition = "#s = :open" if even_if_deciding else "#s = :open AND attribute_not_exists(pending)"
         try:
             return self._table.update_item(
-                Key={"case_id": case_id}, UpdateExpression="SET task_token = :token",
-                ConditionExpression="#s = :open AND attribute_not_exists(pending)",
+                Key={"case_id": case_id}, UpdateExpression="SET task_token = :token", ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "state"},
                 ExpressionAttributeValues={":token": task_token, ":open": CaseState.OPEN.value},
                 ReturnValues="ALL_NEW")["Attributes"]
