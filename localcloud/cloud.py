@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from localcloud import patches
+from localcloud import cpu, patches
 from localcloud.deploy import ROOT, translate
 from localcloud.lambdas import FunctionCode, Runtime
 from localcloud.providers import ProviderSimulator, recipients
@@ -99,6 +99,8 @@ class LocalCloud:
         self.api: Any = None
         self.pump: StreamPump | None = None
         self.queues: QueuePump | None = None
+        self.cpu: int | None = None  # the CPU the process is held to while this runs (localcloud/cpu.py)
+        self._holds_cpu = False
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -106,6 +108,8 @@ class LocalCloud:
         return f"http://127.0.0.1:{self.port}" if self.server else None
 
     def start(self) -> LocalCloud:
+        if not self._holds_cpu:
+            self.cpu, self._holds_cpu = cpu.pin(), True  # one interpreter: its threads on one CPU (localcloud/cpu.py)
         for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": self.region,
                            "AWS_REGION": self.region}.items():
@@ -195,6 +199,9 @@ class LocalCloud:
             self._mock.stop()
         patches.undo()
         self._clients.clear()
+        if self._holds_cpu:
+            cpu.unpin()
+            self.cpu, self._holds_cpu = None, False
 
     def __enter__(self) -> LocalCloud:
         return self.start()
@@ -346,9 +353,22 @@ class LocalCloud:
                     and (self.queues is None or self.queues.idle())):
                 return
             if time.monotonic() > deadline:
-                detail = f"{running[0]}: {self.last_events(running[0])}" if running else "receipts pending"
+                detail = f"{running[0]}: {self.last_events(running[0])}" if running else self._unsettled()
                 raise ExecutionTimeout(f"{len(running)} executions still RUNNING after {timeout}s; {detail}")
             time.sleep(0.005)
+
+    def _unsettled(self) -> str:
+        """What is still busy when no execution runs: what `wait_idle` names when it gives up."""
+        assert self.pump
+        busy = []
+        if self.providers.pending:
+            busy.append(f"{self.providers.pending} receipts pending")
+        if self.runtime is not None and self.runtime.active:
+            busy.append(f"{self.runtime.active} invocations running")
+        busy.extend(f"stream mapping {p.describe()} busy" for p in self.pump.pollers if not p.idle())
+        if self.queues is not None:
+            busy.extend(f"queue {p.describe()} busy" for p in self.queues.pollers if not p.idle())
+        return "; ".join(busy) or "nothing busy any more"
 
     def waiting_on_people(self) -> set[str]:
         """Names of the executions waiting on an open review case (a case names its notification id)."""

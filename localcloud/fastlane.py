@@ -1,5 +1,6 @@
 """DynamoDB, SQS, Step Functions, Lambda Invoke and SNS Publish calls handed to moto's handler directly, without the
-HTTP round trip in between (patch 26; the others since patch 37).
+HTTP round trip in between (patch 26; the others since patch 37), and End User Messaging SMS calls to the local
+cloud's own model of that service (`localcloud.smsvoice.respond`) before they are signed.
 
 In process, a botocore call reaches moto through everything a real request goes through: botocore signs it and
 builds its user agent, moto matches its URL against every service's patterns, rebuilds it as a werkzeug request,
@@ -60,9 +61,12 @@ from moto.core.utils import utcnow
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date
 
+from localcloud import smsvoice
 from localcloud.smsvoice import Raw
 
 SERVICES = frozenset({"dynamodb", "sqs", "stepfunctions", "lambda", "sns"})
+# Services moto does not model, answered from the local cloud's own model (End User Messaging SMS)
+LOCAL_MODELS = frozenset({smsvoice.SERVICE_NAME})
 # Of these services, only these operations (a Step Functions task's Invoke, a receipt's Publish); the others take
 # moto's usual path.
 OPERATIONS = {"lambda": frozenset({"Invoke"}), "sns": frozenset({"Publish"})}
@@ -223,6 +227,8 @@ def attempt(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[An
     for a request the lane leaves to moto's usual path."""
     service = model.service_model
     name = service.service_name
+    if name in LOCAL_MODELS:
+        return _sms_voice(model, params, request_signer)
     if name not in SERVICES or model.name not in OPERATIONS.get(name, (model.name,)) \
             or not mocked(params.get("url", "")) or not _moto_answers(name, params["url"]):
         return None
@@ -289,6 +295,22 @@ def attempt(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[An
         text_out = response_body if isinstance(response_body, str) else out.decode("utf-8", "replace")
         as_sent = not any(m in text_out for m in _BINARY["dynamodb"])
     return http, _parse(http, model, request_signer, as_sent=as_sent)
+
+
+def _sms_voice(model: Any, params: dict[str, Any], request_signer: Any) -> tuple[Any, Any] | None:
+    """End User Messaging SMS, which moto does not model: answered by the local cloud's model
+    (`localcloud.smsvoice.respond`, what its before-send handler answers with) without signing the request first,
+    for a client whose before-send handler for the operation would be that one (a client given another keeps it).
+    The region is the client's: the one the signature's scope would name."""
+    emitter = request_signer._event_emitter
+    handlers = getattr(emitter, "_emitter", emitter)._handlers.prefix_search(f"{smsvoice.EVENT_NAME}.{model.name}")
+    if not handlers or handlers[0] is not smsvoice.answer:
+        return None
+    raw = request_body(params)
+    if raw is None:
+        return None
+    http = smsvoice.respond(smsvoice.backend, params["url"], request_signer._region_name, model.name, raw)
+    return http, _parse(http, model, request_signer)
 
 
 class _ValuesAsSent(parsers.JSONParser):

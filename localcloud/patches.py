@@ -74,6 +74,8 @@ What is patched, and why:
    from a botocore `before-send` handler for that service (`botocore.handlers.BUILTIN_HANDLERS`, and the boto3
    default session if one exists already). A service-specific handler runs before moto's catch-all one, in
    process and in server mode alike; the provider simulator's faults, rate and receipts apply as for SNS and SES.
+   In process, a client whose before-send handler for the service is that one is answered a step earlier, by the
+   fast lane at before-call (`localcloud.fastlane`), from the same model and without signing the request.
 17. DynamoDB responses (`ActionResult.execute_result`): moto 5 serializes every result through a serializer driven by
    the botocore model, walking each attribute value's shape (a 5 KB ledger item took 30 ms to read, 2 ms of it
    the read). DynamoDB's results are already its wire format (`{"S": ...}` values), so for that service the
@@ -228,6 +230,12 @@ What is patched, and why:
    backstop for a task that never reached its wait; if the backstop fires first, it times the execution's
    unanswered tokens out under the same lock (this state machine waits on one task at a time)
    (tests/unit/test_sfn_callbacks.py).
+42. Operation models of a shared service model (`moto.core.model.ServiceModel.operation_model`): moto caches one
+   service model per service for every thread, and its `operation_model` wraps botocore's under the same key of
+   that model's instance cache. A thread asking between the two got botocore's operation model, with no
+   `http_trait`, and moto's REST router failed with AttributeError: the borrower API's SES email answered 500 in
+   one full test run of a few. moto's operation models are kept under a key of their own
+   (tests/unit/test_request_patches.py).
 """
 
 from __future__ import annotations
@@ -939,6 +947,26 @@ def _locked_cache(load: Callable[[str], Any]) -> Callable[[str], Any]:
         return model
 
     return get
+
+
+def _own_operation_models() -> Callable[[Any, str], Any]:
+    """Patch 42: moto's `ServiceModel.operation_model` wraps botocore's, and both cache under the same key of the
+    model's instance cache. A service model is shared by every thread (moto caches one per service), so a thread
+    asking between the two found botocore's operation model, which has no `http_trait`: moto's router failed with
+    AttributeError (the borrower API's SES email answered 500 in one test run of a few). moto's operation models are
+    now kept under a key of their own; botocore's stay under theirs."""
+    from moto.core.model import BotocoreServiceModel, OperationModel
+
+    def operation_model(self: Any, operation_name: str) -> Any:
+        key = ("localcloud_operation_model", operation_name)
+        found = self._instance_cache.get(key)
+        if found is None:
+            base = BotocoreServiceModel.operation_model(self, operation_name)
+            found = self._instance_cache.setdefault(
+                key, OperationModel(getattr(base, "_operation_model", {}), self, operation_name))
+        return found
+
+    return operation_model
 
 
 _dynamodb_write_lock = threading.RLock()
@@ -1979,7 +2007,9 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     # request it parses (SQS, for one): the model of a service never changes, so it is loaded once.
     from moto.core import errors as core_errors
     from moto.core import routing as core_routing
+    from moto.core.model import ServiceModel as MotoServiceModel
 
+    _set(MotoServiceModel, "operation_model", _own_operation_models())
     cached_model = _locked_cache(core_responses.get_service_model)
     for module in (core_responses, core_errors, core_routing):
         if hasattr(module, "get_service_model"):

@@ -106,6 +106,18 @@ class QueuePoller:
             busy = self._busy
         return busy == 0 and not any(True for m in self.queue._messages)
 
+    def describe(self) -> str:
+        """The queue, its consumer and what it holds (for a wait that gave up)."""
+        from moto.core.utils import unix_time_millis
+
+        now = unix_time_millis()
+        messages = list(self.queue._messages)
+        hidden = [m.visible_at - now for m in messages if m.visible_at > now]
+        with self._lock:
+            busy = self._busy
+        return (f"{self.queue.name} -> {self.function_name}: {busy} batches in hand, {len(messages)} messages"
+                + (f", {len(hidden)} invisible for up to {max(hidden) / 1000:.1f} s more" if hidden else ""))
+
     def stop(self) -> None:
         self._stop = True
 

@@ -27,6 +27,7 @@ import phonenumbers
 from botocore.awsrequest import AWSResponse
 
 SERVICE = "sms-voice"
+SERVICE_NAME = "pinpoint-sms-voice-v2"  # botocore's name for it
 EVENT_NAME = "before-send.pinpoint-sms-voice-v2"
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/sms-voice/")
 
@@ -183,8 +184,28 @@ def _response(url: str, status: int, payload: dict[str, Any]) -> AWSResponse:
     return AWSResponse(url, status, headers, Raw(body))
 
 
+def respond(store: SmsVoiceBackend, url: str, region: str, operation: str, raw: bytes | str | None) -> AWSResponse:
+    """The service's answer to one request (its JSON body), as AWS would write it: a result or an error."""
+    body = json.loads((raw.decode() if isinstance(raw, bytes) else raw) or "{}")
+    try:
+        return _response(url, 200, store.dispatch(region, operation, body))
+    except SmsVoiceError as err:
+        payload = {"__type": err.code, "message": err.message}
+        if err.reason:
+            payload["Reason"] = err.reason
+        return _response(url, err.status, payload)
+    except Exception as err:  # the simulator's faults: moto ServiceExceptions carrying the service's error code
+        code = getattr(err, "code", None)
+        if not code:
+            raise
+        status = 500 if code == "InternalServerException" else 400
+        return _response(url, status, {"__type": code, "message": getattr(err, "message", str(err))})
+
+
 def answering(store: SmsVoiceBackend) -> Any:
-    """A before-send handler answering pinpoint-sms-voice-v2 requests from `store`, as the service would."""
+    """A before-send handler answering pinpoint-sms-voice-v2 requests from `store`, as the service would. The
+    local cloud's own clients are answered earlier, at before-call (`localcloud.fastlane`), from the same
+    `respond`; this one answers a request that got past it (a client whose calls skip that lane)."""
 
     def answer(request: Any, **_kwargs: Any) -> AWSResponse:
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -194,21 +215,7 @@ def answering(store: SmsVoiceBackend) -> Any:
         scope = _SCOPE.search(authorization.decode() if isinstance(authorization, bytes) else authorization)
         host_region = re.match(r"https?://sms-voice\.([a-z0-9-]+)\.", request.url)
         region = scope.group(1) if scope else (host_region.group(1) if host_region else "us-east-1")
-        raw = request.body or b"{}"
-        body = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-        try:
-            return _response(request.url, 200, store.dispatch(region, operation, body))
-        except SmsVoiceError as err:
-            payload = {"__type": err.code, "message": err.message}
-            if err.reason:
-                payload["Reason"] = err.reason
-            return _response(request.url, err.status, payload)
-        except Exception as err:  # the simulator's faults: moto ServiceExceptions carrying the service's error code
-            code = getattr(err, "code", None)
-            if not code:
-                raise
-            status = 500 if code == "InternalServerException" else 400
-            return _response(request.url, status, {"__type": code, "message": getattr(err, "message", str(err))})
+        return respond(store, request.url, region, operation, request.body)
 
     return answer
 

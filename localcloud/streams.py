@@ -127,6 +127,12 @@ class MappingPoller:
         with self._cond:
             return not any(self._lanes) and not self._busy
 
+    def describe(self) -> str:
+        """The mapping and what it holds (for a wait that gave up)."""
+        with self._cond:
+            waiting, busy = sum(len(lane) for lane in self._lanes), self._busy
+        return f"-> {self.function_name}: {waiting} records waiting, {busy} batches in hand"
+
     def stop(self) -> None:
         with self._cond:
             self._stop = True

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from localcloud import cpu
 from tests.flow.conftest import Platform
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -27,13 +28,17 @@ def browser():
 
     # A busy machine (the in-process cloud runs one Lambda invocation at a time) can take seconds per answer.
     expect.set_options(timeout=15_000)
-    with sync_playwright() as playwright:
+    with cpu.all_cpus():  # the driver and the browser it starts run on any CPU, not the local cloud's one
+        playwright = sync_playwright().start()
+    try:
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run"])
         yield launched
         launched.close()
+    finally:
+        playwright.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud import fastlane
+from localcloud import fastlane, smsvoice
+from localcloud.smsvoice import SmsVoiceBackend
 from tests.unit.test_dynamodb_patches import ITEM, _requests
 
 PLAIN_ITEM = {k: v for k, v in ITEM.items() if k != "blob"}  # a binary attribute takes moto's usual path
@@ -208,3 +209,56 @@ def test_a_task_invoke_and_a_publish_are_the_same_through_the_fast_lane_and_thro
     assert laned[0]["error"] == "Handled" and laned[0]["status"] == 200 and b"errorMessage" in laned[0]["payload"]
     assert [a["code"] for a in laned if isinstance(a, dict) and "code" in a] == [
         "ResourceNotFoundException", "NotFound", "InvalidParameter"]
+
+
+def _texts(cloud, name: str) -> list:
+    """End User Messaging SMS requests (the local cloud's own model): a text with no configuration set (sent, no
+    events), one through the stack's configuration set to a country its protect configuration blocks, one to a
+    configuration set that does not exist, one to a number that is not E.164, and an operation not modelled."""
+    sms = cloud.client("pinpoint-sms-voice-v2")
+    configuration_set = next(c.name for (region, _), c in smsvoice.backend.configuration_sets.items()
+                             if region == cloud.region)
+    sent = sms.send_text_message(DestinationPhoneNumber="+14254147755", MessageBody=f"{name} & more")
+    answers: list = [sorted(k for k in sent if k != "ResponseMetadata"), sent["ResponseMetadata"]["HTTPStatusCode"]]
+    answers.append(_refusal(lambda: sms.send_text_message(
+        DestinationPhoneNumber="+99912345678", MessageBody="x", ConfigurationSetName=configuration_set)))
+    answers.append(_refusal(lambda: sms.send_text_message(
+        DestinationPhoneNumber="+14254147755", MessageBody="x", ConfigurationSetName=f"{name}-missing")))
+    answers.append(_refusal(lambda: sms.send_text_message(DestinationPhoneNumber="12", MessageBody="x")))
+    answers.append(_refusal(lambda: sms.describe_configuration_sets()))
+    return answers
+
+
+def test_texts_are_answered_the_same_through_the_fast_lane_and_through_the_before_send_handler(cloud, monkeypatch):
+    """The local End User Messaging SMS model answers at before-call (without signing the request) what its
+    before-send handler answers, results and errors alike; a client given another handler keeps it."""
+    sent_before = len(smsvoice.backend.sent)
+    answered: list = []
+    original = fastlane.answer
+
+    def counting(**kwargs):
+        response = original(**kwargs)
+        answered.append(response is not None)
+        return response
+
+    monkeypatch.setattr(fastlane, "answer", counting)
+    laned = _texts(cloud, "lane-text")
+    assert answered == [True] * 5
+    with monkeypatch.context() as before_send:
+        before_send.setattr(fastlane, "LOCAL_MODELS", frozenset())
+        answered.clear()
+        plain = _texts(cloud, "lane-text")
+        assert answered == [False] * 5
+    assert laned == plain
+    assert [a["code"] for a in laned[2:]] == ["ValidationException", "ResourceNotFoundException",
+                                             "ValidationException", "UnknownOperationException"]
+    assert [t.text for t in smsvoice.backend.sent[sent_before:]] == ["lane-text & more"] * 2
+    assert smsvoice.backend.sent[-1].region == cloud.region
+
+    other = SmsVoiceBackend()
+    client = cloud.client("pinpoint-sms-voice-v2")
+    client.meta.events.unregister(smsvoice.EVENT_NAME, smsvoice.answer)
+    client.meta.events.register(smsvoice.EVENT_NAME, smsvoice.answering(other))
+    answered.clear()
+    client.send_text_message(DestinationPhoneNumber="+14254147755", MessageBody="to the other model")
+    assert answered == [False] and [t.text for t in other.sent] == ["to the other model"]

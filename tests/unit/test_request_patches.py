@@ -183,3 +183,31 @@ def test_a_kept_handler_still_follows_motos_configuration(cloud, monkeypatch):
                                                       "service_whitelist": ["lambda"]})
     with pytest.raises(ServiceNotWhitelisted):
         cloud.client("lambda").invoke(FunctionName="any", Payload=b"{}")
+
+
+def test_motos_operation_models_are_not_the_ones_botocore_caches_for_the_same_service_model(cloud):
+    """Patch 42: moto's `ServiceModel.operation_model` wraps botocore's, and both cached under one key: a thread
+    asking between the two (a service model is shared by every thread) got botocore's operation model, without the
+    `http_trait` moto's router reads. Each now has its own key."""
+    import threading
+
+    from moto.core import model as moto_model
+    from moto.core.utils import _load_service_model
+
+    fresh = moto_model.ServiceModel(_load_service_model("sesv2", "service-2"), "sesv2")
+    botocores = moto_model.BotocoreServiceModel.operation_model(fresh, "SendEmail")  # the first half of moto's
+    assert not hasattr(botocores, "http_trait")
+    mine = fresh.operation_model("SendEmail")
+    assert isinstance(mine, moto_model.OperationModel) and mine.http_trait.method == "POST"
+    assert moto_model.BotocoreServiceModel.operation_model(fresh, "SendEmail") is botocores  # its cache kept
+
+    other = moto_model.ServiceModel(_load_service_model("sesv2", "service-2"), "sesv2")
+    seen: list = []
+    threads = [threading.Thread(target=lambda: seen.extend(other.operation_model(n) for n in other.operation_names))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 8 * len(other.operation_names)
+    assert all(isinstance(m, moto_model.OperationModel) and m.http_trait for m in seen)

@@ -95,3 +95,25 @@ def test_an_invocation_that_is_not_first_holds_nobody(tmp_path):
     finally:
         module.release.set()
         worker.join(5)
+
+
+def test_a_handlers_thread_sees_its_functions_variables_over_the_processs_and_others_do_not():
+    import threading
+
+    from localcloud.lambdas import _ThreadEnviron
+
+    environ = _ThreadEnviron({"SHARED": "process", "ONLY_PROCESS": "p"})
+    environ.set_overlay({"SHARED": "function", "ONLY_FUNCTION": "f"})
+    seen: dict = {}
+
+    def other() -> None:
+        seen["other"] = (environ.get("SHARED"), environ.get("ONLY_FUNCTION", "absent"), "ONLY_FUNCTION" in environ)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert (environ.get("SHARED"), environ.get("ONLY_FUNCTION"), environ.get("ONLY_PROCESS")) == ("function", "f", "p")
+    assert environ.get("MISSING") is None and environ.get("MISSING", "d") == "d"
+    assert "ONLY_FUNCTION" in environ and "ONLY_PROCESS" in environ and "MISSING" not in environ
+    assert seen["other"] == ("process", "absent", False)
+    assert dict(environ.items()) == {"SHARED": "function", "ONLY_PROCESS": "p", "ONLY_FUNCTION": "f"}
