@@ -4,7 +4,8 @@ The local cloud is one Python interpreter: its threads (every Lambda invocation,
 and queue poller) take turns on the GIL, so the process never runs Python on more than one CPU at a time. Left to
 the scheduler on a machine with several CPUs, the turns move between CPUs: a thread woken on another CPU takes the
 GIL with cold caches, and the hand-over itself goes through the kernel across CPUs. On the 2-CPU machine the README's
-figures come from, `make bench` ran 40% faster when its process was held to one CPU (README, "Measured figures").
+figures come from, `make bench` ran faster and spent less CPU per change with its process held to one CPU (README,
+"Measured figures").
 
 So `LocalCloud.start` holds every thread of the process to one of the CPUs it may use (`pin`), and `stop` gives
 them back (`unpin`). Which CPU: the test runner's worker number picks one (worker n, CPU n modulo their count), so
