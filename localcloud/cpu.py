@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 
 ENV = "LOCALCLOUD_CPUS"
 
 _found: set[int] | None = None  # the affinity the process had before `pin`, while pinned
 _holders = 0  # local clouds running in this process (the last to stop unpins)
+_lock = threading.Lock()
 
 
 def _threads() -> list[int]:
@@ -63,27 +65,29 @@ def pin() -> int | None:
     """Hold every thread of this process to one CPU; the CPU, or None when the process is left as it is (one CPU
     only, no affinity on this platform, `LOCALCLOUD_CPUS=all`). Each call is matched by one `unpin`."""
     global _found, _holders
-    _holders += 1
-    if _found is not None:
-        return pinned()
-    if not hasattr(os, "sched_setaffinity") or os.environ.get(ENV, "").lower() == "all":
-        return None
-    found = os.sched_getaffinity(0)
-    if len(found) < 2:
-        return None
-    cpu = choose(found, os.environ.get("PYTEST_XDIST_WORKER"), _current_cpu())
-    _found = set(found)
-    _set({cpu})
-    return cpu
+    with _lock:
+        _holders += 1
+        if _found is not None:
+            return pinned()
+        if not hasattr(os, "sched_setaffinity") or os.environ.get(ENV, "").lower() == "all":
+            return None
+        found = os.sched_getaffinity(0)
+        if len(found) < 2:
+            return None
+        cpu = choose(found, os.environ.get("PYTEST_XDIST_WORKER"), _current_cpu())
+        _found = set(found)
+        _set({cpu})
+        return cpu
 
 
 def unpin() -> None:
     """The last of the `pin` calls ended: every thread gets back the CPUs the process had before."""
     global _found, _holders
-    _holders = max(0, _holders - 1)
-    if _holders == 0 and _found is not None:
-        _set(_found)
-        _found = None
+    with _lock:
+        _holders = max(0, _holders - 1)
+        if _holders == 0 and _found is not None:
+            _set(_found)
+            _found = None
 
 
 def pinned() -> int | None:

@@ -59,9 +59,9 @@ def _run(client, table: str) -> list:
     return answers
 
 
-def test_dynamodb_answers_are_the_same_through_the_fast_lane_and_through_moto(cloud, scratch, monkeypatch):
-    client, table = scratch
-    answered = []
+def _count_lane_answers(monkeypatch) -> list:
+    """For each request from now on: whether the fast lane answered it (True) or left it to the usual path."""
+    answered: list = []
     original = fastlane.answer
 
     def counting(**kwargs):
@@ -70,6 +70,12 @@ def test_dynamodb_answers_are_the_same_through_the_fast_lane_and_through_moto(cl
         return response
 
     monkeypatch.setattr(fastlane, "answer", counting)
+    return answered
+
+
+def test_dynamodb_answers_are_the_same_through_the_fast_lane_and_through_moto(cloud, scratch, monkeypatch):
+    client, table = scratch
+    answered = _count_lane_answers(monkeypatch)
     laned = _run(client, table)
     assert sum(answered) >= 20  # the lane answered them (all but the requests carrying a binary value)
     assert answered.count(False) == 1  # the put carrying one
@@ -233,15 +239,7 @@ def test_texts_are_answered_the_same_through_the_fast_lane_and_through_the_befor
     """The local End User Messaging SMS model answers at before-call (without signing the request) what its
     before-send handler answers, results and errors alike; a client given another handler keeps it."""
     sent_before = len(smsvoice.backend.sent)
-    answered: list = []
-    original = fastlane.answer
-
-    def counting(**kwargs):
-        response = original(**kwargs)
-        answered.append(response is not None)
-        return response
-
-    monkeypatch.setattr(fastlane, "answer", counting)
+    answered = _count_lane_answers(monkeypatch)
     laned = _texts(cloud, "lane-text")
     assert answered == [True] * 5
     with monkeypatch.context() as before_send:
