@@ -166,6 +166,12 @@ class Runtime:
         self.invocations: dict[str, int] = {}
         self.active = 0  # invocations started and not finished (waiting for the lock included)
         self._count_lock = threading.Lock()
+        # Cold starts run one at a time. In Lambda each instance is a process of its own; here every instance of a
+        # function shares the process's `logging` loggers, and powertools' Logger configures its service's logger
+        # in steps (the handler added, then its formatter): a second instance imported meanwhile found the logger
+        # half configured and its first invocation failed ("'NoneType' object has no attribute 'append_keys'": the
+        # router's batch retried, and a status change could end on the failure queue).
+        self._cold_starts = threading.Lock()
         self._current = threading.local()  # this thread's invocation: its environment, nesting depth, priority
         # Senders first (see `gate`): how many threads are running a first invocation and not pausing.
         self._first = 0
@@ -204,7 +210,8 @@ class Runtime:
         assert spec and spec.loader, path
         module = importlib.util.module_from_spec(spec)
         try:
-            spec.loader.exec_module(module)
+            with self._cold_starts:
+                spec.loader.exec_module(module)
         finally:
             # A handler turns collection off for its imports and freezes what they loaded. Here one process runs every
             # function and the local cloud's own state: put that back and turn collection on (also after an import

@@ -117,3 +117,39 @@ def test_a_handlers_thread_sees_its_functions_variables_over_the_processs_and_ot
     assert "ONLY_FUNCTION" in environ and "ONLY_PROCESS" in environ and "MISSING" not in environ
     assert seen["other"] == ("process", "absent", False)
     assert dict(environ.items()) == {"SHARED": "function", "ONLY_PROCESS": "p", "ONLY_FUNCTION": "f"}
+
+
+COLD_START = '''
+import threading, time
+from aws_lambda_powertools import Logger
+
+spans = []
+logger = Logger(service="cold-start-check")
+began = time.monotonic()
+time.sleep(0.2)  # a slow import: another instance's cold start would run meanwhile
+spans.append((began, time.monotonic()))
+
+@logger.inject_lambda_context
+def handler(event, context):
+    logger.info("ran")
+    return {"spans": spans}
+'''
+
+
+def test_cold_starts_of_instances_run_one_at_a_time(tmp_path):
+    """Two invocations at once get an instance each, and their imports do not overlap: the instances share the
+    process's loggers, which powertools configures in steps (a second import meanwhile found the logger half
+    configured, and its invocation failed)."""
+    (tmp_path / "app.py").write_text(COLD_START)
+    runtime = Runtime(region="us-east-1", account="123456789012")
+    runtime.register(FunctionCode(name="cold", logical_id="Cold", folder=tmp_path, handler="app.handler"))
+    answers: list = []
+    threads = [threading.Thread(target=lambda: answers.append(runtime.invoke("cold", {}))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert [is_error for _payload, is_error, _logs in answers] == [False, False]
+    spans = sorted(tuple(span) for payload, _, _ in answers for span in __import__("json").loads(payload)["spans"])
+    assert len(spans) == 2 and len(runtime._modules["cold"]) == 2  # two instances, each its own cold start
+    assert spans[0][1] <= spans[1][0]  # the second import began after the first ended
