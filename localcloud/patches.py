@@ -236,6 +236,10 @@ What is patched, and why:
    `http_trait`, and moto's REST router failed with AttributeError: the borrower API's SES email answered 500 in
    one full test run of a few. moto's operation models are kept under a key of their own
    (tests/unit/test_request_patches.py).
+43. DynamoDB request copies (`boto3.dynamodb.transform.copy_dynamodb_params`): a boto3 DynamoDB resource deep-copies
+   every request's parameters with the generic `deepcopy` before transforming them. Dicts and lists are now copied
+   by a plain walk, values `deepcopy` keeps as they are are kept, anything else still goes to `deepcopy`
+   (tests/unit/test_request_patches.py compares the copies).
 """
 
 from __future__ import annotations
@@ -967,6 +971,36 @@ def _own_operation_models() -> Callable[[Any, str], Any]:
         return found
 
     return operation_model
+
+
+def _dynamodb_params_copy() -> Callable[..., Any]:
+    """Patch 43: a boto3 DynamoDB resource copies every request's parameters before transforming them
+    (`copy_dynamodb_params`, registered when the resource is made) with Python's generic `deepcopy`, which asks each
+    value's type how to copy it. The copy here walks the dicts and lists itself, keeps the values `deepcopy` keeps
+    as they are (str, int, float, bool, None, Decimal, bytes), and hands any other value to `deepcopy` as boto3
+    does, so the result is the same: new dicts and lists, nothing shared with the caller's that could be changed."""
+    import copy
+    from decimal import Decimal
+
+    from boto3.dynamodb.transform import _ForgetfulDict
+
+    kept = frozenset({str, int, float, bool, type(None), Decimal, bytes})
+
+    def walk(value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            return {key if type(key) is str else copy.deepcopy(key, _ForgetfulDict()): walk(item)
+                    for key, item in value.items()}
+        if kind is list:
+            return [walk(item) for item in value]
+        if kind in kept:
+            return value
+        return copy.deepcopy(value, memo=_ForgetfulDict())
+
+    def copy_dynamodb_params(params: Any, **_kwargs: Any) -> Any:
+        return walk(params)
+
+    return copy_dynamodb_params
 
 
 _dynamodb_write_lock = threading.RLock()
@@ -2010,6 +2044,9 @@ def apply(*, invoke_lambda: Callable[..., tuple[str, bool, str]],
     from moto.core.model import ServiceModel as MotoServiceModel
 
     _set(MotoServiceModel, "operation_model", _own_operation_models())
+    from boto3.dynamodb import transform as boto3_transform
+
+    _set(boto3_transform, "copy_dynamodb_params", _dynamodb_params_copy())
     cached_model = _locked_cache(core_responses.get_service_model)
     for module in (core_responses, core_errors, core_routing):
         if hasattr(module, "get_service_model"):

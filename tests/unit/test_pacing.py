@@ -251,3 +251,33 @@ def test_the_pacing_table_is_keyed_by_pk_and_expires_its_items():
     assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert table["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_a_send_reads_the_shared_rate_once_and_its_success_raises_from_what_it_read(store, clock):
+    pacer, other = Pacer(store, RATES, clock=clock), Pacer(store, RATES, clock=clock)
+    # GIVEN sends a few seconds apart, each taking longer than the rate's cache time (a slow provider call, or a
+    # compressed clock): each send's success uses the rate its token read
+    for _ in range(3):
+        clock.now += 5.0
+        assert pacer.reserve(SMS).wait == 0.0
+        clock.now += 2.0
+        pacer.succeeded(SMS)
+    assert store.rate_reads == 3
+    # AND a success with no token taken by this thread reads it
+    clock.now += 5.0
+    pacer.succeeded(SMS)
+    assert store.rate_reads == 4
+    # WHEN the rate was lowered and another process changes it between a token and its success
+    pacer.throttled(SMS)
+    clock.now += 5.0
+    assert pacer.reserve(SMS).wait == 0.0
+    clock.now += 5.0
+    other.succeeded(SMS)  # raises it a step (version 2)
+    raised = store.get_rate(SMS)
+    pacer.succeeded(SMS)  # raises from the version its token saw: refused, nothing overwritten
+    assert store.get_rate(SMS) == raised
+    # THEN the next send reads the rate again, and its success raises from there
+    clock.now += 5.0
+    assert pacer.reserve(SMS).wait == 0.0
+    pacer.succeeded(SMS)
+    assert store.get_rate(SMS).version == raised.version + 1

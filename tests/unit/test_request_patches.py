@@ -211,3 +211,31 @@ def test_motos_operation_models_are_not_the_ones_botocore_caches_for_the_same_se
         thread.join()
     assert len(seen) == 8 * len(other.operation_names)
     assert all(isinstance(m, moto_model.OperationModel) and m.http_trait for m in seen)
+
+
+def test_dynamodb_request_copies_are_what_boto3s_deepcopy_makes(cloud):
+    """Patch 43: the same values as boto3's `copy_dynamodb_params`, in new dicts and lists, with what `deepcopy`
+    copies (a set, a tuple holding a list, a condition object, a Binary, a dict subclass) still copied by it."""
+    import copy
+    from collections import OrderedDict
+    from decimal import Decimal
+
+    from boto3.dynamodb import transform
+    from boto3.dynamodb.conditions import Attr
+    from boto3.dynamodb.types import Binary
+
+    assert transform.copy_dynamodb_params.__module__ == "localcloud.patches"  # the patch, while the cloud runs
+    original = lambda params: copy.deepcopy(params, memo=transform._ForgetfulDict())  # noqa: E731 - boto3's own
+    shared = ["shared"]
+    params = {"TableName": "t", "Item": {"s": "Zoë", "n": Decimal("1.50"), "i": 3, "f": 1.5, "b": True, "z": None,
+                                         "raw": b"\x00", "bin": Binary(b"\x01"), "ss": {"a", "b"}, "t": ("x", [1]),
+                                         "l": [{"m": shared}, shared], "od": OrderedDict(a=1)},
+              "ConditionExpression": Attr("n").gt(Decimal("1")), "ReturnValues": "ALL_NEW"}
+    mine, theirs = transform.copy_dynamodb_params(params), original(params)
+    assert mine == theirs == params
+    assert mine["Item"] is not params["Item"] and mine["Item"]["l"][0]["m"] is not shared
+    assert mine["Item"]["l"][0]["m"] is not mine["Item"]["l"][1]  # each place its own copy, as boto3's memo does
+    assert mine["Item"]["ss"] is not params["Item"]["ss"] and type(mine["Item"]["od"]) is OrderedDict
+    assert mine["Item"]["t"][1] is not params["Item"]["t"][1]
+    assert mine["ConditionExpression"] is not params["ConditionExpression"]
+    assert mine["Item"]["n"] is params["Item"]["n"] and mine["Item"]["s"] is params["Item"]["s"]  # kept, as deepcopy

@@ -111,7 +111,9 @@ class Change:
         return any(op[0] in ("set", "set_if_absent") and op[1] == [name] for op in self.ops)
 
     def record(self) -> dict[str, Any]:
-        return {"what": self.what, "ops": copy.deepcopy(self.ops)}
+        """The change as data, for its chain entry (written as canonical text) and for `apply`, which copies what
+        it takes: the operations are not copied again here."""
+        return {"what": self.what, "ops": self.ops}
 
     def expression(self, extra_set: list[str] | None = None) -> tuple[str, dict[str, str], dict[str, Any]]:
         """UpdateExpression, names (#u*) and values (:u*) for these operations, plus `extra_set` clauses."""

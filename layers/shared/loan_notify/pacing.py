@@ -261,6 +261,10 @@ class Pacer:
         self._cache: dict[str, tuple[float, RateState | None]] = {}
         self._free: dict[str, float] = {}  # provider -> its next free moment, as this process last learned it
         self._booked: dict[str, list[float]] = {}  # provider -> the moments of the tokens this process holds
+        # The shared rate this thread's last reserve read to pace its send: `succeeded` takes it instead of asking
+        # the store again for that send (a raise is conditional on the version it saw, so a rate changed meanwhile
+        # only costs that raise). Not carried past the thread's next reserve.
+        self._paced = threading.local()
 
     def configured(self, provider: str) -> float | None:
         return self._rates.get(provider, self._rates.get(provider.partition("@")[0]))
@@ -292,6 +296,7 @@ class Pacer:
         """
         if self.configured(provider) is None:
             return Reservation(UNPACED)
+        self._paced.seen = None
         now = self._clock()
         used = self._use_booking(provider, now)
         if used is not None:
@@ -303,7 +308,9 @@ class Pacer:
             return Reservation(self._come_back(known - ahead - now))
         # idle as far as this process knows: the last moment it saw passed over a second ago (under a backlog the
         # next free moment stays about a second ahead)
-        taken = self._store.take(provider, now, self.interval(provider), now + ahead,
+        interval = self.interval(provider)
+        self._paced.seen = (provider, self._state(provider))  # read by interval() just now: cached
+        taken = self._store.take(provider, now, interval, now + ahead,
                                  idle=known is None or known < now - self._bulk_ahead)
         with self._lock:
             self._free[provider] = max(taken.next_free, self._free.get(provider, 0.0))
@@ -374,7 +381,8 @@ class Pacer:
         configured = self.configured(provider)
         if configured is None:
             return
-        state = self._state(provider)
+        seen, self._paced.seen = getattr(self._paced, "seen", None), None
+        state = seen[1] if seen is not None and seen[0] == provider else self._state(provider)
         now = self._clock()
         if state is None or state.rate >= configured or now - state.changed_at < self._hold:
             return
