@@ -1,7 +1,7 @@
 """The local cloud holds its process to one CPU while it runs (localcloud/cpu.py), and gives it back.
 
 Each check runs in a fresh interpreter started on every CPU this one may use: the test process itself may be held to
-one already (its session's local cloud)."""
+one already (by the local cloud the test run started)."""
 
 from __future__ import annotations
 
