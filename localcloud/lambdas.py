@@ -95,13 +95,13 @@ class _ThreadEnviron(MutableMapping[str, str]):
     # `get` and `in` directly (the mapping mixins go through __getitem__ and a KeyError): botocore, powertools and
     # the handlers ask for variables hundreds of times per notice
     def get(self, key: str, default: Any = None) -> Any:
-        env = getattr(self._local, "env", None)
+        env = self.overlay()
         if env is not None and key in env:
             return env[key]
         return self._real.get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        env = getattr(self._local, "env", None)
+        env = self.overlay()
         return (env is not None and key in env) or key in self._real
 
     def __setitem__(self, key: str, value: str) -> None:

@@ -225,6 +225,11 @@ class DynamoPaceStore:
 _NAMES = {"#at": "at", "#expires": "expires_at"}
 
 
+def _interval(rate: float) -> float:
+    """Seconds between two sends at `rate`, rounded up to the microsecond the store keeps."""
+    return math.ceil(1_000_000 / rate) / 1_000_000
+
+
 def _decimal(value: float) -> Decimal:
     return Decimal(str(round(value, 6)))
 
@@ -274,12 +279,14 @@ class Pacer:
         configured = self.configured(provider)
         if configured is None:
             return math.inf
-        state = self._state(provider)
+        return self._shared(configured, self._state(provider))
+
+    def _shared(self, configured: float, state: RateState | None) -> float:
         return configured if state is None else min(configured, max(self._min_rate, state.rate))
 
     def interval(self, provider: str) -> float:
-        """Seconds between two sends at the shared rate, rounded up to the microsecond the store keeps."""
-        return math.ceil(1_000_000 / self.rate(provider)) / 1_000_000
+        """Seconds between two sends at the shared rate."""
+        return _interval(self.rate(provider))
 
     def acquire(self, provider: str, *, critical: bool = False) -> float:
         """0.0: a token is taken, send now. Otherwise no token yet: ask again after that many seconds."""
@@ -294,7 +301,8 @@ class Pacer:
         critical), the sender is told when a moment will be in reach; this process does not ask the store again
         before then.
         """
-        if self.configured(provider) is None:
+        configured = self.configured(provider)
+        if configured is None:
             return Reservation(UNPACED)
         self._paced.seen = None
         now = self._clock()
@@ -308,9 +316,9 @@ class Pacer:
             return Reservation(self._come_back(known - ahead - now))
         # idle as far as this process knows: the last moment it saw passed over a second ago (under a backlog the
         # next free moment stays about a second ahead)
-        interval = self.interval(provider)
-        self._paced.seen = (provider, self._state(provider))  # read by interval() just now: cached
-        taken = self._store.take(provider, now, interval, now + ahead,
+        state = self._state(provider)
+        self._paced.seen = (provider, state)
+        taken = self._store.take(provider, now, _interval(self._shared(configured, state)), now + ahead,
                                  idle=known is None or known < now - self._bulk_ahead)
         with self._lock:
             self._free[provider] = max(taken.next_free, self._free.get(provider, 0.0))
