@@ -13,10 +13,10 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/shared
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo local test lint unit flow build validate deploy deploy-backup bench bench-import costs \
-	clean ops openapi scale-model bench-burst fuzz templates previews browser
+	clean ops openapi scale-model bench-burst soak fuzz templates previews browser
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}' \
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}' \
 		| sed -e 's/\$$(PORT)/$(PORT)/g' -e 's/\$$(CONFIG_ENV)/$(CONFIG_ENV)/g'
 
 # The project itself is installed editable (the loan-notify-ops console script). setuptools warns that an editable
@@ -78,6 +78,9 @@ scale-model: install ## model 100,000 notices at the 08:00 window in real AWS, p
 
 bench-import: install ## each pipeline handler's cold import vs a bare `import boto3` (fresh processes, median)
 	$(BIN)/python -m loadtools.import_bench $(ARGS)
+
+soak: install ## faults and redeliveries in the middle of traffic: every change confirmed or owned (ARGS="--changes 500")
+	$(BIN)/python -m loadtools.fault_soak $(ARGS)
 
 bench-burst: install ## a month-end burst against an SMS quota on the local cloud (ARGS="--n 2000 --quota 2")
 	$(BIN)/python -m loadtools.burst_bench $(ARGS)
