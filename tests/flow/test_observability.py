@@ -3,6 +3,7 @@ undelivered critical notice, open and overdue cases (EMF metrics the dashboard a
 
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,9 @@ def test_the_watchdog_publishes_the_age_of_the_oldest_undelivered_critical_notic
     assert delivered["state"] == "DELIVERED" and "undelivered_critical" not in delivered
     # WHEN the watchdog runs (every 15 minutes)
     watchdog = cloud.runtime.function("ReviewWatchdogFunction").name
-    payload, is_error, _ = cloud.runtime.invoke(watchdog, {"source": "aws.events", "detail-type": "Scheduled Event"})
+    schedule = json.loads((Path(__file__).resolve().parents[2] / "events" / "eventbridge_watchdog_schedule.json")
+                          .read_text())  # the sample event, as EventBridge's schedule sends it
+    payload, is_error, _ = cloud.runtime.invoke(watchdog, schedule)
     assert not is_error, payload
     result = json.loads(payload)
     # THEN the age it measured is at least this notice's (another test's may be older)

@@ -28,3 +28,16 @@ def test_stream_samples_route_as_documented(load_handler, context, monkeypatch):
 def test_step_function_samples_parse():
     assert SendRequest.model_validate(_event("stepfunctions_send_sms")).channel.value == "SMS"
     SendRequest.model_validate({**_event("stepfunctions_prepare_notice"), "channel": "EMAIL"})
+
+
+def test_receipt_samples_parse_into_the_receipts_they_carry():
+    from loan_notify.receipts import parse_event
+    from loan_notify.vocabulary import DeliveryStatus
+
+    (sms,) = parse_event(_event("sns_sms_text_delivered"))
+    assert (sms.source, sms.status, sms.message_id) == ("sms-voice", DeliveryStatus.DELIVERED,
+                                                         "a1b2c3d4-0000-4000-8000-000000000001")
+    (email,) = parse_event(_event("sns_ses_bounce"))
+    assert (email.source, email.status, email.contact_effect) == ("ses", DeliveryStatus.BOUNCED, "bounced")
+    assert "ada@example.com" not in email.detail  # never an address in what is stored
+
