@@ -24,6 +24,7 @@ import argparse
 import json
 import random
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -40,8 +41,9 @@ from localcloud.cloud import LocalCloud
 KINDS = ("reachable", "sms_fails", "unreachable")
 STATUSES = ("APPROVED", "REJECTED", "REPAYMENT_DUE", "OVERDUE", "DOCUMENTS_REQUIRED", "DISBURSED")
 CRASHABLE = ("StreamRouterFunction", "SendNoticeFunction")  # their triggers deliver a failed event again
-# Step Functions' Lambda tasks: a sandbox that dies (a timeout, out of memory) is reported as Lambda.Unknown
+# Step Functions' Lambda tasks: a sandbox that dies (a timeout, out of memory, an exit) is reported as one of these
 TASKS = ("PrepareNoticeFunction", "AwaitReceiptFunction", "RecordOutcomeFunction", "OpenReviewCaseFunction")
+SANDBOX_ERRORS = ("Lambda.Unknown", "Sandbox.Timedout", "Runtime.ExitError", "Runtime.OutOfMemory")
 FAULTS = ("redeliver_stream", "duplicate_receipts", "crash_before", "crash_after", "crash_task_before",
           "crash_task_after", "throttle_sms", "down_sms", "throttle_email", "down_email", "throttle_callbacks",
           "lose_sms_answer")
@@ -71,6 +73,7 @@ class Faults:
         runtime._invoke_locked = self._invoke_locked  # type: ignore[method-assign]
         self._publish = cloud.providers.publish
         self._duplicate_next = 0
+        self._duplicate_lock = threading.Lock()
         cloud.providers.publish = self._publish_maybe_twice
 
     def crash_next(self, logical_id: str, when: str) -> None:
@@ -99,7 +102,8 @@ class Faults:
             self._crashed.add(key)
             del self._crash_next[code.logical_id]
             self.crashes[f"{code.logical_id} {when}"] += 1
-            error = json.dumps({"errorType": "Lambda.Unknown", "errorMessage": f"the sandbox died {when} its work"})
+            error = json.dumps({"errorType": SANDBOX_ERRORS[len(self._crashed) % len(SANDBOX_ERRORS)],
+                                "errorMessage": f"the sandbox died {when} its work"})
             if when == "before":
                 return error, True, ""
             _payload, _is_error, logs = self._invoke(code, env, event)
@@ -109,8 +113,10 @@ class Faults:
     def _publish_maybe_twice(self, topic_arn: str, event: dict[str, Any]) -> None:
         assert self._publish is not None
         self._publish(topic_arn, event)
-        if self._duplicate_next:
-            self._duplicate_next -= 1
+        with self._duplicate_lock:
+            again = self._duplicate_next > 0
+            self._duplicate_next -= again
+        if again:
             self._publish(topic_arn, event)
 
     def inject(self) -> str:
@@ -120,7 +126,8 @@ class Faults:
         if fault == "redeliver_stream":
             self.cloud.redeliver_last("LoansTableName", count=times)
         elif fault == "duplicate_receipts":
-            self._duplicate_next += times
+            with self._duplicate_lock:
+                self._duplicate_next += times
         elif fault in ("crash_before", "crash_after"):
             self.crash_next(self.rng.choice(CRASHABLE), fault.removeprefix("crash_"))
         elif fault in ("crash_task_before", "crash_task_after"):
@@ -229,8 +236,8 @@ def _notice_problems(notice: dict[str, Any], change: dict[str, Any], kind: str, 
     elif state == "SENT_UNCONFIRMED" and POLICIES[LoanStatus(change["status"])].critical:
         problems.append("a critical notice ended SENT_UNCONFIRMED")
     unknown = any(a.get("result") == "OUTCOME_UNKNOWN" for a in attempts)
-    if state == "NEEDS_REVIEW" and kind == "reachable" and not unknown and not expired:
-        problems.append(f"a reachable borrower went to a person ({notice.get('reason')}; "
+    if state == "NEEDS_REVIEW" and kind != "unreachable" and not unknown and not expired:
+        problems.append(f"a reachable borrower ({kind}) went to a person ({notice.get('reason')}; "
                         f"attempts {[_brief(a) for a in attempts]})")
     if state == "DELIVERED" and kind == "unreachable":
         problems.append("DELIVERED to a borrower with no working contact")
@@ -332,7 +339,7 @@ def run(changes: int, seed: int, fault_rate: float, cloud: LocalCloud | None = N
             if rng.random() < fault_rate:
                 faults.inject()
             time.sleep(rng.random() * 0.02)
-        cloud.wait_idle(timeout=120)
+        cloud.wait_idle(timeout=300)
         faults.undo()
         cloud.providers.reset()
         violations, states = check(cloud, written, borrowers, baseline)
@@ -342,6 +349,7 @@ def run(changes: int, seed: int, fault_rate: float, cloud: LocalCloud | None = N
                 "violations": violations, "seconds": round(time.perf_counter() - started, 1)}
     finally:
         faults.undo()
+        cloud.providers.reset()
         if own:
             cloud.stop()
 
@@ -359,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"soak: {result['changes']} status changes on {result['loans']} loans (seed {result['seed']}), "
               f"borrowers {result['borrowers']}, in {result['seconds']} s")
-        print(f"faults injected: {result['faults']}")
+        print(f"faults armed (one armed again before it fired counts twice): {result['faults']}")
         print(f"sandboxes that died once: {result['crashes']}")
         print(f"notices ended: {result['ended']}")
         for violation in result["violations"]:

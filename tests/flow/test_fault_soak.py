@@ -53,7 +53,7 @@ def test_the_soak_names_a_reachable_borrower_sent_to_a_person_and_a_second_messa
     change = {"status": "APPROVED"}
     assert fault_soak._notice_problems(review, change, "unreachable", newer=False, owned={"n1"}) == []
     (problem,) = fault_soak._notice_problems(review, change, "reachable", newer=False, owned={"n1"})
-    assert "reachable borrower went to a person" in problem
+    assert "a reachable borrower (reachable) went to a person" in problem
     assert fault_soak._notice_problems(review, change, "unreachable", newer=False, owned=set()) == [
         "NEEDS_REVIEW without an open review case"]
     twice = {"notification_id": "n2", "state": "DELIVERED", "attempts": [
