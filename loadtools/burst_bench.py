@@ -26,7 +26,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.providers import simulated_now
 
 
-def _midday_zone() -> str:
+def midday_zone() -> str:
     """An Etc/GMT zone where it is now about midday, so collection hours hold nothing back."""
     offset = round((12 - datetime.now(timezone.utc).hour) % 24)
     offset = offset - 24 if offset > 12 else offset
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         cloud.providers.rate_limit("sms-voice", cloud.region, args.quota)
         cloud.providers.rate_limit("sms-voice", "us-west-2", args.quota)
         borrowers, loans = cloud.table("BorrowersTableName"), cloud.table("LoansTableName")
-        zone = _midday_zone()
+        zone = midday_zone()
         for i in range(args.n + args.critical):
             borrowers.put_item(Item={"borrower_id": f"B-{i}", "name": f"Borrower {i}", "locale": "en-US",
                                      "time_zone": zone, "phone": f"+86138{i:08d}", "email": f"b{i}@example.com"})

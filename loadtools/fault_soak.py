@@ -28,9 +28,9 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
+from loadtools.burst_bench import midday_zone
 from loan_notify.chain import verify as verify_chain
 from loan_notify.ledger import Ledger
 from loan_notify.policy import POLICIES
@@ -49,13 +49,6 @@ FAULTS = ("redeliver_stream", "duplicate_receipts", "crash_before", "crash_after
           "lose_sms_answer")
 SETTLED_OK = {"DELIVERED", "NEEDS_REVIEW", "SUPERSEDED", "SENT_UNCONFIRMED"}
 CONFIRMING = {DeliveryStatus.DELIVERED.value, DeliveryStatus.READ.value}
-
-
-def _daytime_zone() -> str:
-    """An Etc/GMT zone where it is about midday now, so collection hours hold nothing back."""
-    offset = (12 - datetime.now(timezone.utc).hour) % 24
-    offset = offset - 24 if offset > 12 else offset
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
 class Faults:
@@ -303,7 +296,7 @@ def run(changes: int, seed: int, fault_rate: float, cloud: LocalCloud | None = N
     started = time.perf_counter()
     try:
         borrowers_table, loans = cloud.table("BorrowersTableName"), cloud.table("LoansTableName")
-        zone = _daytime_zone()
+        zone = midday_zone()
         base = rng.randrange(10_000_000)
         borrowers: dict[str, dict[str, Any]] = {}
         written: list[dict[str, Any]] = []
@@ -340,8 +333,6 @@ def run(changes: int, seed: int, fault_rate: float, cloud: LocalCloud | None = N
                 faults.inject()
             time.sleep(rng.random() * 0.02)
         cloud.wait_idle(timeout=300)
-        faults.undo()
-        cloud.providers.reset()
         violations, states = check(cloud, written, borrowers, baseline)
         return {"changes": changes, "seed": seed, "fault_rate": fault_rate, "loans": len(loan_versions),
                 "borrowers": dict(Counter(b["kind"] for b in borrowers.values())),
